@@ -1,0 +1,77 @@
+// FFmpeg-based audio input: any file, URL or device FFmpeg opens -> mono float PCM at a chosen
+// rate. Downmix and resampling are libswresample's.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace aircheck::dsp::decode {
+
+/// Thrown by open() and read(); what() names the input and the reason in one line.
+class DecodeError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct OpenOptions {
+  int sample_rate = 8000;          ///< output rate, in Hz
+  int stream_index = -1;           ///< audio stream to read; -1 = FFmpeg's best audio stream
+  int program_id = -1;             ///< MPEG-TS program to prefer; -1 = any
+  double io_timeout_s = 0;         ///< network read timeout in seconds; 0 = FFmpeg default
+  /// Polled by FFmpeg during blocking I/O; return true to abort (stall detection, shutdown).
+  std::function<bool()> interrupt;
+  std::map<std::string, std::string> format_options;  ///< passed to avformat_open_input
+};
+
+struct Metadata {
+  std::string title, artist, album, isrc;
+  double duration_s = 0;     ///< container duration, 0 when unknown (live streams)
+  std::string codec;         ///< decoder name, e.g. "mp3float"
+  int source_rate = 0;       ///< native sample rate of the chosen stream, in Hz
+  int source_channels = 0;
+};
+
+class Decoder {
+ public:
+  /// Opens `url` (a path or any URL FFmpeg supports) and its best audio stream.
+  /// Throws DecodeError("PATH: no audio stream" / "PATH: Invalid data found ...").
+  Decoder(const std::string& url, const OpenOptions& opts = {});
+  ~Decoder();
+  Decoder(Decoder&&) noexcept;
+  Decoder& operator=(Decoder&&) noexcept;
+  Decoder(const Decoder&) = delete;
+  Decoder& operator=(const Decoder&) = delete;
+
+  /// Appends up to roughly `max_samples` decoded, resampled mono samples to `out`.
+  /// Returns false at end of input (after the resampler's tail has been flushed).
+  /// Corrupt packets are skipped and counted (errors()); throws DecodeError on an I/O failure
+  /// or when the input is unusable as a whole.
+  bool read(std::vector<float>& out, std::size_t max_samples = 8192);
+
+  const Metadata& metadata() const;
+  /// Packets or frames that failed to decode and were skipped.
+  uint64_t errors() const;
+  const std::string& url() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Decodes a whole input. Throws DecodeError.
+std::vector<float> decode_all(const std::string& url, const OpenOptions& opts = {},
+                              Metadata* meta = nullptr);
+
+/// Writes mono float PCM to a file through FFmpeg, format chosen by extension
+/// (.wav, .flac, .ogg/.opus, .mp3, .m4a/.aac). Used for evidence clips and test media.
+/// `bitrate` in bit/s for lossy codecs, 0 = encoder default. Throws DecodeError.
+void encode_file(const std::string& path, std::span<const float> pcm, int sample_rate,
+                 int64_t bitrate = 0);
+
+}  // namespace aircheck::dsp::decode

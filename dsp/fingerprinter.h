@@ -1,0 +1,64 @@
+// Streaming landmark fingerprinter: PCM in chunks of any size -> TimedHash out, incrementally.
+//
+//   samples ─▶ Framer ─▶ Spectrogram (FFTW r2c, Hann) ─▶ PeakPicker ─▶ LandmarkHasher ─▶ TimedHash
+//
+// The result depends only on the sample sequence, never on how it was chunked. Hash times are
+// absolute frame numbers counted from the first sample fed since construction or reset().
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "dsp/params.h"
+#include "dsp/types.h"
+
+namespace aircheck::dsp {
+
+class Fingerprinter {
+ public:
+  /// Plans the FFT and allocates every buffer. Call on a control thread: FFTW's planner is not
+  /// thread-safe (construction is serialised internally). Throws std::invalid_argument on bad
+  /// params, std::runtime_error if FFTW cannot plan.
+  Fingerprinter(const Params& params, Side side);
+  ~Fingerprinter();
+  Fingerprinter(Fingerprinter&&) noexcept;
+  Fingerprinter& operator=(Fingerprinter&&) noexcept;
+  Fingerprinter(const Fingerprinter&) = delete;
+  Fingerprinter& operator=(const Fingerprinter&) = delete;
+
+  /// Feeds mono PCM at params.sample_rate, full scale +-1.0. Appends to `out` every hash whose
+  /// anchor and targets are final. Allocation-free as long as `out` has spare capacity
+  /// (max_hashes_per_frame() per hop of input). One thread at a time; not real-time safe only
+  /// in that it does FFT work proportional to the input.
+  void feed(std::span<const float> pcm, std::vector<TimedHash>& out);
+
+  /// Ends the stream: treats the signal as ending here and appends the remaining hashes.
+  /// After flush() the object must be reset() before feeding again.
+  void flush(std::vector<TimedHash>& out);
+
+  /// Starts a new stream at frame 0. Keeps plans and buffers.
+  void reset();
+
+  /// Frames fully analysed so far.
+  uint64_t frames() const;
+  /// Samples consumed so far.
+  uint64_t samples() const;
+  /// Upper bound of hashes one frame can release; for sizing `out`.
+  std::size_t max_hashes_per_frame() const;
+  /// Peaks selected so far (for statistics and tests).
+  uint64_t peak_count() const;
+
+  const Params& params() const;
+  Side side() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Convenience for whole buffers (tests, CLI): same code path as feed()+flush().
+std::vector<TimedHash> fingerprint(const Params& params, Side side, std::span<const float> pcm);
+
+}  // namespace aircheck::dsp

@@ -1,0 +1,58 @@
+// The fingerprint format: every parameter that changes which hashes a signal yields.
+//
+// These values are an index-format contract. The index stores `Params::digest()` and
+// `Params::describe()`; an index built with other values is refused at open, because its
+// hashes would never match. Operational settings (thresholds, sources, sinks) are not here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace aircheck::dsp {
+
+/// Peak density and pairing differ between the two sides: queries pick denser peaks and pair
+/// them wider, so that the sparser peaks stored in the index are still found under noise.
+enum class Side : uint8_t { index, query };
+
+struct Params {
+  // --- analysis ---
+  int sample_rate = 8000;  ///< fingerprint rate, in Hz; decoders resample to it
+  int fft_size = 512;      ///< FFT length, in samples (64 ms at 8 kHz)
+  int hop = 128;           ///< frame advance, in samples (16 ms at 8 kHz): the time resolution
+  int min_bin = 4;         ///< lowest FFT bin used (62.5 Hz at 8 kHz / 512)
+  int max_bin = 255;       ///< highest FFT bin used, inclusive (3984 Hz); must be < 256
+
+  // --- peaks ---
+  int peak_bins = 8;        ///< a peak is the maximum within +-peak_bins in frequency
+  int peak_frames = 4;      ///< and within +-peak_frames in time
+  float band_tc_s = 1.0f;   ///< time constant of the per-band running mean, in seconds
+  float min_level = 1.0f;   ///< a peak must exceed its band's running mean by this (log units)
+  int density_frames = 31;  ///< density window: +-this many frames around a peak (~1 s)
+  int index_peaks = 18;     ///< index side: at most this many peaks per density window
+  int query_peaks = 36;     ///< query side: at most this many peaks per density window
+
+  // --- pairing (target zone ahead of each anchor) ---
+  int dt_min = 1;           ///< in frames
+  int dt_max = 63;          ///< in frames; must be < 128
+  int df_max = 63;          ///< in bins, either direction; must be < 128
+  int index_fanout = 5;     ///< index side: pairs per anchor
+  int query_fanout = 10;    ///< query side: pairs per anchor
+
+  /// Hash bit layout (32 bits): [31:24] 0 (reserved for later methods),
+  /// [23:16] anchor bin f1, [15:8] (f2 - f1) as int8, [7:0] dt in frames.
+  static constexpr uint32_t pack(unsigned f1, int df, unsigned dt) {
+    return (f1 & 0xffu) << 16 | (static_cast<uint32_t>(df) & 0xffu) << 8 | (dt & 0xffu);
+  }
+
+  int peaks_for(Side s) const { return s == Side::index ? index_peaks : query_peaks; }
+  int fanout_for(Side s) const { return s == Side::index ? index_fanout : query_fanout; }
+  double frame_seconds() const { return static_cast<double>(hop) / sample_rate; }
+  /// Throws std::invalid_argument naming the first bad field.
+  void validate() const;
+  /// Canonical "key=value ..." text of the index-relevant fields (query-side ones excluded).
+  std::string describe() const;
+  /// 64-bit FNV-1a of describe(); stored in the index.
+  uint64_t digest() const;
+};
+
+}  // namespace aircheck::dsp

@@ -1,0 +1,77 @@
+// Hash batch -> ranked candidates (offset-histogram voting) -> decided matches.
+//
+// Pure logic: no threads, no I/O besides PostingLookup. A Matcher owns reusable scratch and is
+// used by one thread at a time; after warm-up, match() does not allocate.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+#include "dsp/params.h"
+#include "dsp/types.h"
+#include "store/posting.h"
+
+namespace aircheck::matcher {
+
+/// A (track, offset) hypothesis. Frames are fingerprint frames (dsp::Params::hop samples).
+struct Candidate {
+  uint32_t track;
+  int32_t offset;        ///< reference frame minus query frame (reference frame of query t=0)
+  uint32_t votes;        ///< hashes agreeing within +-1 frame of `offset`
+  uint32_t ref_first;    ///< first / last reference frame among the agreeing hashes
+  uint32_t ref_last;
+  uint32_t query_first;  ///< first / last query frame among the agreeing hashes
+  uint32_t query_last;
+  float confidence;      ///< 0..1, see Matcher::confidence()
+};
+static_assert(std::is_trivially_copyable_v<Candidate>);
+
+struct MatchParams {
+  /// A candidate is a match only with at least this many agreeing hashes ...
+  uint32_t min_votes = 10;
+  /// ... and at least this confidence.
+  float min_confidence = 0.5f;
+  /// Postings read per query hash at most (very common hashes carry no information).
+  uint32_t max_postings_per_hash = 4000;
+  /// Candidates kept after ranking.
+  uint32_t top_k = 5;
+};
+
+/// Work counters of the last match() call.
+struct MatchStats {
+  uint64_t query_hashes = 0;
+  uint64_t distinct_hashes = 0;
+  uint64_t postings = 0;         ///< postings read (= votes cast)
+  uint64_t capped_hashes = 0;    ///< hashes whose postings were truncated
+};
+
+class Matcher {
+ public:
+  Matcher(const dsp::Params& params, const MatchParams& mp = {});
+
+  /// Ranks (track, offset) candidates for `hashes` (any order; times in frames from any
+  /// origin). Returns up to top_k candidates, best first, valid until the next call.
+  std::span<const Candidate> match(std::span<const dsp::TimedHash> hashes,
+                                   store::PostingLookup& index);
+
+  /// Whether a candidate passes the decision rule (min_votes and min_confidence).
+  bool accepted(const Candidate& c) const;
+
+  const MatchStats& stats() const { return stats_; }
+  const MatchParams& match_params() const { return mp_; }
+  void set_match_params(const MatchParams& mp) { mp_ = mp; }
+  const dsp::Params& params() const { return params_; }
+
+ private:
+  dsp::Params params_;
+  MatchParams mp_;
+  MatchStats stats_;
+  std::vector<dsp::TimedHash> sorted_;
+  std::vector<store::Posting> postings_;
+  std::vector<uint64_t> votes_;  // packed (track, offset, query t) for sorting
+  std::vector<Candidate> candidates_;
+};
+
+}  // namespace aircheck::matcher

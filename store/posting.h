@@ -1,0 +1,36 @@
+// Postings and the narrow read interface the matcher uses.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+namespace aircheck::store {
+
+/// One occurrence of a hash in a reference track. `t` in frames from the track's start.
+struct Posting {
+  uint32_t track;
+  uint32_t t;
+};
+static_assert(sizeof(Posting) == 8 && std::is_trivially_copyable_v<Posting>);
+
+/// On-disk value of the postings database: a native-endian uint64 (MDB_INTEGERDUP),
+/// track id in the high 32 bits, frame in the low 32 bits, so a key's values sort by
+/// (track, t).
+constexpr uint64_t pack_posting(Posting p) { return uint64_t{p.track} << 32 | p.t; }
+constexpr Posting unpack_posting(uint64_t v) {
+  return Posting{static_cast<uint32_t>(v >> 32), static_cast<uint32_t>(v)};
+}
+static_assert(unpack_posting(pack_posting({7, 9})).track == 7);
+static_assert(unpack_posting(pack_posting({7, 9})).t == 9);
+
+/// What the matcher needs from an index. Implementations are used by one thread at a time.
+class PostingLookup {
+ public:
+  virtual ~PostingLookup() = default;
+  /// Appends every posting of `hash` to `out` (in (track, t) order). Does not clear `out`.
+  /// Allocation-free once `out` has grown to its working size. Returns the count appended.
+  virtual std::size_t lookup(uint32_t hash, std::vector<Posting>& out) = 0;
+};
+
+}  // namespace aircheck::store
