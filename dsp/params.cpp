@@ -1,1 +1,50 @@
-// placeholder
+#include "dsp/params.h"
+
+#include <sstream>
+#include <stdexcept>
+
+namespace aircheck::dsp {
+namespace {
+void require(bool ok, const char* field, const char* what) {
+  if (!ok) throw std::invalid_argument(std::string("fingerprint parameter ") + field + ": " + what);
+}
+}  // namespace
+
+void Params::validate() const {
+  require(sample_rate >= 4000 && sample_rate <= 48000, "sample_rate", "must be 4000..48000 Hz");
+  require(fft_size >= 64 && (fft_size & (fft_size - 1)) == 0, "fft_size",
+          "must be a power of two >= 64");
+  require(hop > 0 && hop <= fft_size, "hop", "must be 1..fft_size");
+  require(min_bin >= 1 && min_bin < max_bin, "min_bin", "must be >= 1 and < max_bin");
+  require(max_bin < 256 && max_bin <= fft_size / 2, "max_bin", "must be < 256 and <= fft_size/2");
+  require(peak_bins >= 1 && peak_frames >= 1, "peak_bins/peak_frames", "must be >= 1");
+  require(band_tc_s > 0, "band_tc_s", "must be > 0");
+  require(band_weight >= 0 && band_weight <= 1, "band_weight", "must be 0..1");
+  require(density_frames >= 1, "density_frames", "must be >= 1");
+  require(index_peaks >= 1 && query_peaks >= 1, "index_peaks/query_peaks", "must be >= 1");
+  require(dt_min >= 1 && dt_min <= dt_max && dt_max < 256, "dt_min/dt_max",
+          "must satisfy 1 <= dt_min <= dt_max < 256");
+  require(df_max >= 1 && df_max < 128, "df_max", "must be 1..127");
+  require(index_fanout >= 1 && query_fanout >= 1, "fanout", "must be >= 1");
+}
+
+std::string Params::describe() const {
+  std::ostringstream s;
+  s << "landmark/v1 rate=" << sample_rate << " fft=" << fft_size << " hop=" << hop
+    << " bins=" << min_bin << '-' << max_bin << " peak=" << peak_bins << 'x' << peak_frames
+    << " band_tc=" << band_tc_s << " band_w=" << band_weight << " min_level=" << min_level
+    << " density=" << density_frames << '/' << index_peaks << " dt=" << dt_min << '-' << dt_max
+    << " df=" << df_max << " fanout=" << index_fanout << " layout=f1:8,df:8,dt:8";
+  return s.str();
+}
+
+uint64_t Params::digest() const {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : describe()) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+}  // namespace aircheck::dsp

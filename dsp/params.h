@@ -25,8 +25,11 @@ struct Params {
   // --- peaks ---
   int peak_bins = 8;        ///< a peak is the maximum within +-peak_bins in frequency
   int peak_frames = 4;      ///< and within +-peak_frames in time
-  float band_tc_s = 1.0f;   ///< time constant of the per-band running mean, in seconds
-  float min_level = 1.0f;   ///< a peak must exceed its band's running mean by this (log units)
+  float band_tc_s = 2.0f;   ///< time constant of the running level means, in seconds
+  /// Weight of the per-band mean against the all-band mean in the reference level a peak is
+  /// measured from: 1 = fully per band (whitens the spectrum), 0 = one level for all bands.
+  float band_weight = 0.5f;
+  float min_level = 1.0f;   ///< a peak must exceed its reference level by this (natural log)
   int density_frames = 31;  ///< density window: +-this many frames around a peak (~1 s)
   int index_peaks = 18;     ///< index side: at most this many peaks per density window
   int query_peaks = 36;     ///< query side: at most this many peaks per density window

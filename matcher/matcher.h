@@ -70,7 +70,19 @@ class Matcher {
   MatchStats stats_;
   std::vector<dsp::TimedHash> sorted_;
   std::vector<store::Posting> postings_;
-  std::vector<uint64_t> votes_;  // packed (track, offset, query t) for sorting
+  struct Vote {
+    uint64_t key;  // track << 32 | biased offset
+    uint32_t qt;   // query frame
+  };
+  struct Cell {
+    uint64_t key;
+    uint32_t count;
+    uint32_t first;  // index of its first vote
+    uint32_t score = 0;
+  };
+  std::vector<Vote> votes_;
+  std::vector<Cell> cells_;
+  std::vector<uint32_t> order_;
   std::vector<Candidate> candidates_;
 };
 

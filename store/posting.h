@@ -31,6 +31,9 @@ class PostingLookup {
   /// Appends every posting of `hash` to `out` (in (track, t) order). Does not clear `out`.
   /// Allocation-free once `out` has grown to its working size. Returns the count appended.
   virtual std::size_t lookup(uint32_t hash, std::vector<Posting>& out) = 0;
+  /// Total length of the indexed tracks, in frames, in the current snapshot; 0 if unknown.
+  /// The matcher uses it for the chance rate of votes (confidence).
+  virtual uint64_t indexed_frames() { return 0; }
 };
 
 }  // namespace aircheck::store

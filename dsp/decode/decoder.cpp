@@ -1,1 +1,404 @@
-// placeholder
+#include "dsp/decode/decoder.h"
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/opt.h>
+#include <libavutil/samplefmt.h>
+#include <libswresample/swresample.h>
+}
+
+#include <algorithm>
+#include <cstring>
+
+namespace aircheck::dsp::decode {
+namespace {
+
+std::string av_err(int code) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
+  av_strerror(code, buf, sizeof buf);
+  return buf;
+}
+
+[[noreturn]] void fail(const std::string& url, const std::string& what, int code = 0) {
+  std::string msg = url + ": " + what;
+  if (code != 0) msg += ": " + av_err(code);
+  throw DecodeError(msg);
+}
+
+struct FormatCtxDeleter {
+  void operator()(AVFormatContext* f) const { avformat_close_input(&f); }
+};
+struct CodecCtxDeleter {
+  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
+};
+struct SwrDeleter {
+  void operator()(SwrContext* s) const { swr_free(&s); }
+};
+struct PacketDeleter {
+  void operator()(AVPacket* p) const { av_packet_free(&p); }
+};
+struct FrameDeleter {
+  void operator()(AVFrame* f) const { av_frame_free(&f); }
+};
+
+std::string tag(const AVDictionary* d, const char* key) {
+  const AVDictionaryEntry* e = av_dict_get(d, key, nullptr, 0);
+  return e ? std::string(e->value) : std::string();
+}
+
+}  // namespace
+
+struct Decoder::Impl {
+  std::string url;
+  OpenOptions opts;
+  std::unique_ptr<AVFormatContext, FormatCtxDeleter> fmt;
+  std::unique_ptr<AVCodecContext, CodecCtxDeleter> codec;
+  std::unique_ptr<SwrContext, SwrDeleter> swr;
+  std::unique_ptr<AVPacket, PacketDeleter> pkt{av_packet_alloc()};
+  std::unique_ptr<AVFrame, FrameDeleter> frame{av_frame_alloc()};
+  int stream = -1;
+  Metadata meta;
+  uint64_t errors = 0;
+  uint64_t frames_ok = 0;
+  // Input layout the resampler was set up for.
+  int swr_rate = 0;
+  int swr_fmt = -1;
+  AVChannelLayout swr_layout{};
+  bool eof_sent = false;     // flush packet sent to the decoder
+  bool decoder_done = false; // decoder fully drained
+  bool done = false;         // resampler drained too
+
+  static int interrupt_cb(void* opaque) {
+    auto* self = static_cast<Impl*>(opaque);
+    return self->opts.interrupt && self->opts.interrupt() ? 1 : 0;
+  }
+
+  Impl(const std::string& u, const OpenOptions& o) : url(u), opts(o) {
+    if (!pkt || !frame) throw std::bad_alloc();
+    AVFormatContext* f = avformat_alloc_context();
+    if (!f) throw std::bad_alloc();
+    f->interrupt_callback.callback = &Impl::interrupt_cb;
+    f->interrupt_callback.opaque = this;
+    AVDictionary* dict = nullptr;
+    for (const auto& [k, v] : opts.format_options) av_dict_set(&dict, k.c_str(), v.c_str(), 0);
+    if (opts.io_timeout_s > 0)
+      av_dict_set_int(&dict, "rw_timeout", static_cast<int64_t>(opts.io_timeout_s * 1e6), 0);
+    int rc = avformat_open_input(&f, url.c_str(), nullptr, &dict);  // frees f on failure
+    av_dict_free(&dict);
+    if (rc < 0) fail(url, "cannot open", rc);
+    fmt.reset(f);
+    rc = avformat_find_stream_info(fmt.get(), nullptr);
+    if (rc < 0) fail(url, "cannot read stream information", rc);
+
+    int wanted = opts.stream_index;
+    if (opts.program_id >= 0) {
+      const AVProgram* prog = nullptr;
+      for (unsigned i = 0; i < fmt->nb_programs; ++i)
+        if (fmt->programs[i]->id == opts.program_id) prog = fmt->programs[i];
+      if (!prog) fail(url, "no program " + std::to_string(opts.program_id) + " in this stream");
+      for (unsigned i = 0; i < prog->nb_stream_indexes && wanted < 0; ++i) {
+        const unsigned si = prog->stream_index[i];
+        if (fmt->streams[si]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO)
+          wanted = static_cast<int>(si);
+      }
+      if (wanted < 0) fail(url, "program " + std::to_string(opts.program_id) + " has no audio");
+    }
+    const AVCodec* dec = nullptr;
+    stream = av_find_best_stream(fmt.get(), AVMEDIA_TYPE_AUDIO, wanted, -1, &dec, 0);
+    if (stream < 0) fail(url, "no audio stream");
+    if (!dec) fail(url, "no decoder for the audio codec");
+    AVStream* st = fmt->streams[stream];
+    for (unsigned i = 0; i < fmt->nb_streams; ++i)
+      if (static_cast<int>(i) != stream) fmt->streams[i]->discard = AVDISCARD_ALL;
+
+    codec.reset(avcodec_alloc_context3(dec));
+    if (!codec) throw std::bad_alloc();
+    rc = avcodec_parameters_to_context(codec.get(), st->codecpar);
+    if (rc < 0) fail(url, "bad codec parameters", rc);
+    codec->pkt_timebase = st->time_base;
+    rc = avcodec_open2(codec.get(), dec, nullptr);
+    if (rc < 0) fail(url, std::string("cannot open decoder ") + dec->name, rc);
+
+    meta.title = tag(fmt->metadata, "title");
+    meta.artist = tag(fmt->metadata, "artist");
+    meta.album = tag(fmt->metadata, "album");
+    meta.isrc = tag(fmt->metadata, "isrc");
+    if (meta.title.empty()) meta.title = tag(st->metadata, "title");
+    if (meta.artist.empty()) meta.artist = tag(st->metadata, "artist");
+    if (meta.isrc.empty()) meta.isrc = tag(st->metadata, "isrc");
+    if (st->duration != AV_NOPTS_VALUE && st->duration > 0)
+      meta.duration_s = static_cast<double>(st->duration) * av_q2d(st->time_base);
+    else if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0)
+      meta.duration_s = static_cast<double>(fmt->duration) / AV_TIME_BASE;
+    meta.codec = dec->name;
+    meta.source_rate = codec->sample_rate;
+    meta.source_channels = codec->ch_layout.nb_channels;
+  }
+
+  ~Impl() { av_channel_layout_uninit(&swr_layout); }
+
+  void setup_resampler(const AVFrame* f) {
+    AVChannelLayout in{};
+    if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || f->ch_layout.nb_channels <= 0)
+      av_channel_layout_default(&in, std::max(1, f->ch_layout.nb_channels));
+    else
+      av_channel_layout_copy(&in, &f->ch_layout);
+    if (swr && swr_rate == f->sample_rate && swr_fmt == f->format &&
+        av_channel_layout_compare(&in, &swr_layout) == 0) {
+      av_channel_layout_uninit(&in);
+      return;
+    }
+    // A format change mid-stream: drain what the old resampler holds is not worth the
+    // complexity for a few samples; start the new one clean.
+    AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
+    SwrContext* s = nullptr;
+    int rc = swr_alloc_set_opts2(&s, &mono, AV_SAMPLE_FMT_FLT, opts.sample_rate, &in,
+                                 static_cast<AVSampleFormat>(f->format), f->sample_rate, 0, nullptr);
+    if (rc < 0 || !s) {
+      av_channel_layout_uninit(&in);
+      fail(url, "cannot set up the resampler", rc);
+    }
+    rc = swr_init(s);
+    if (rc < 0) {
+      swr_free(&s);
+      av_channel_layout_uninit(&in);
+      fail(url, "cannot initialise the resampler", rc);
+    }
+    swr.reset(s);
+    swr_rate = f->sample_rate;
+    swr_fmt = f->format;
+    av_channel_layout_uninit(&swr_layout);
+    swr_layout = in;
+  }
+
+  void convert(const AVFrame* f, std::vector<float>& out) {
+    setup_resampler(f);
+    const int cap = swr_get_out_samples(swr.get(), f->nb_samples);
+    if (cap <= 0) return;
+    const std::size_t old = out.size();
+    out.resize(old + static_cast<std::size_t>(cap));
+    uint8_t* dst = reinterpret_cast<uint8_t*>(out.data() + old);
+    const int got = swr_convert(swr.get(), &dst, cap, const_cast<const uint8_t**>(f->extended_data),
+                                f->nb_samples);
+    if (got < 0) {
+      out.resize(old);
+      ++errors;
+      return;
+    }
+    out.resize(old + static_cast<std::size_t>(got));
+  }
+
+  void drain_resampler(std::vector<float>& out) {
+    if (!swr) return;
+    for (;;) {
+      const int cap = swr_get_out_samples(swr.get(), 0);
+      if (cap <= 0) return;
+      const std::size_t old = out.size();
+      out.resize(old + static_cast<std::size_t>(cap));
+      uint8_t* dst = reinterpret_cast<uint8_t*>(out.data() + old);
+      const int got = swr_convert(swr.get(), &dst, cap, nullptr, 0);
+      out.resize(old + static_cast<std::size_t>(std::max(0, got)));
+      if (got <= 0) return;
+    }
+  }
+
+  bool read(std::vector<float>& out, std::size_t max_samples) {
+    if (done) return false;
+    const std::size_t start = out.size();
+    while (out.size() - start < max_samples) {
+      int rc = avcodec_receive_frame(codec.get(), frame.get());
+      if (rc == 0) {
+        ++frames_ok;
+        convert(frame.get(), out);
+        av_frame_unref(frame.get());
+        continue;
+      }
+      if (rc == AVERROR_EOF) {
+        decoder_done = true;
+        break;
+      }
+      if (rc != AVERROR(EAGAIN)) {  // a bad frame: skip it, keep going
+        ++errors;
+        continue;
+      }
+      if (eof_sent) {  // decoder wants input but none is left
+        decoder_done = true;
+        break;
+      }
+      rc = av_read_frame(fmt.get(), pkt.get());
+      if (rc == AVERROR_EOF) {
+        avcodec_send_packet(codec.get(), nullptr);
+        eof_sent = true;
+        continue;
+      }
+      if (rc < 0) {
+        if (rc == AVERROR_EXIT) fail(url, "interrupted");
+        if (rc == AVERROR_INVALIDDATA) {  // corrupt container data: resync on the next packet
+          ++errors;
+          if (errors > 1000) fail(url, "too many corrupt packets", rc);
+          continue;
+        }
+        fail(url, "read error", rc);
+      }
+      if (pkt->stream_index == stream) {
+        rc = avcodec_send_packet(codec.get(), pkt.get());
+        if (rc < 0 && rc != AVERROR(EAGAIN)) ++errors;
+      }
+      av_packet_unref(pkt.get());
+    }
+    if (decoder_done) {
+      drain_resampler(out);
+      done = true;
+      if (frames_ok == 0)
+        fail(url, errors > 0 ? "no decodable audio (corrupt data)" : "no audio in the file");
+    }
+    return out.size() > start || !done;
+  }
+};
+
+Decoder::Decoder(const std::string& url, const OpenOptions& opts)
+    : impl_(std::make_unique<Impl>(url, opts)) {}
+Decoder::~Decoder() = default;
+Decoder::Decoder(Decoder&&) noexcept = default;
+Decoder& Decoder::operator=(Decoder&&) noexcept = default;
+bool Decoder::read(std::vector<float>& out, std::size_t max_samples) {
+  return impl_->read(out, max_samples);
+}
+const Metadata& Decoder::metadata() const { return impl_->meta; }
+uint64_t Decoder::errors() const { return impl_->errors; }
+const std::string& Decoder::url() const { return impl_->url; }
+
+std::vector<float> decode_all(const std::string& url, const OpenOptions& opts, Metadata* meta) {
+  Decoder d(url, opts);
+  std::vector<float> out;
+  if (d.metadata().duration_s > 0)
+    out.reserve(static_cast<std::size_t>(d.metadata().duration_s * opts.sample_rate) + 4096);
+  while (d.read(out, 1 << 16)) {
+  }
+  if (meta) *meta = d.metadata();
+  return out;
+}
+
+void encode_file(const std::string& path, std::span<const float> pcm, int sample_rate,
+                 int64_t bitrate) {
+  AVFormatContext* raw = nullptr;
+  int rc = avformat_alloc_output_context2(&raw, nullptr, nullptr, path.c_str());
+  if (rc < 0 || !raw) fail(path, "unknown output format (use .wav, .flac, .ogg, .opus, .mp3, .m4a)", rc);
+  auto free_out = [](AVFormatContext* f) {
+    if (f->pb) avio_closep(&f->pb);
+    avformat_free_context(f);
+  };
+  std::unique_ptr<AVFormatContext, decltype(free_out)> out(raw, free_out);
+  AVCodecID id = out->oformat->audio_codec;
+  const std::string ext = path.substr(path.find_last_of('.') + 1);
+  if (ext == "ogg" || ext == "oga") id = AV_CODEC_ID_VORBIS;
+  if (ext == "opus") id = AV_CODEC_ID_OPUS;
+  if (ext == "wav") id = AV_CODEC_ID_PCM_S16LE;
+  const AVCodec* enc = avcodec_find_encoder(id);
+  if (ext == "opus" && avcodec_find_encoder_by_name("libopus")) enc = avcodec_find_encoder_by_name("libopus");
+  if ((ext == "ogg" || ext == "oga") && avcodec_find_encoder_by_name("libvorbis"))
+    enc = avcodec_find_encoder_by_name("libvorbis");
+  if (!enc) fail(path, "no encoder for this format in the FFmpeg build");
+  std::unique_ptr<AVCodecContext, CodecCtxDeleter> c(avcodec_alloc_context3(enc));
+  if (!c) throw std::bad_alloc();
+  // Sample format and rate the encoder accepts.
+  AVSampleFormat sfmt = AV_SAMPLE_FMT_FLT;
+  if (enc->sample_fmts) {
+    sfmt = enc->sample_fmts[0];
+    for (const AVSampleFormat* f = enc->sample_fmts; *f != AV_SAMPLE_FMT_NONE; ++f)
+      if (*f == AV_SAMPLE_FMT_FLT || *f == AV_SAMPLE_FMT_FLTP) sfmt = *f;
+    if (id == AV_CODEC_ID_FLAC) sfmt = AV_SAMPLE_FMT_S16;
+  }
+  int rate = sample_rate;
+  if (enc->supported_samplerates) {
+    int best = enc->supported_samplerates[0];
+    for (const int* r = enc->supported_samplerates; *r; ++r) {
+      if (*r == sample_rate) { best = *r; break; }
+      if (std::abs(*r - sample_rate) < std::abs(best - sample_rate) || (best < sample_rate && *r > best)) best = *r;
+    }
+    rate = best;
+  }
+  c->sample_fmt = sfmt;
+  c->sample_rate = rate;
+  c->ch_layout = AV_CHANNEL_LAYOUT_MONO;
+  c->time_base = AVRational{1, rate};
+  if (bitrate > 0) c->bit_rate = bitrate;
+  if (out->oformat->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  rc = avcodec_open2(c.get(), enc, nullptr);
+  if (rc < 0) fail(path, std::string("cannot open encoder ") + enc->name, rc);
+  AVStream* st = avformat_new_stream(out.get(), nullptr);
+  if (!st) throw std::bad_alloc();
+  st->time_base = c->time_base;
+  rc = avcodec_parameters_from_context(st->codecpar, c.get());
+  if (rc < 0) fail(path, "bad encoder parameters", rc);
+  if (!(out->oformat->flags & AVFMT_NOFILE)) {
+    rc = avio_open(&out->pb, path.c_str(), AVIO_FLAG_WRITE);
+    if (rc < 0) fail(path, "cannot create file", rc);
+  }
+  rc = avformat_write_header(out.get(), nullptr);
+  if (rc < 0) fail(path, "cannot write header", rc);
+
+  // Convert everything to the encoder's format and rate at once (mono: one plane).
+  SwrContext* s = nullptr;
+  AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
+  rc = swr_alloc_set_opts2(&s, &mono, sfmt, rate, &mono, AV_SAMPLE_FMT_FLT, sample_rate, 0, nullptr);
+  if (rc < 0 || swr_init(s) < 0) {
+    swr_free(&s);
+    fail(path, "cannot set up the resampler");
+  }
+  std::unique_ptr<SwrContext, SwrDeleter> swr(s);
+  const int bps = av_get_bytes_per_sample(sfmt);
+  const int cap = static_cast<int>(av_rescale_rnd(static_cast<int64_t>(pcm.size()), rate, sample_rate, AV_ROUND_UP)) + 4096;
+  std::vector<uint8_t> conv(static_cast<std::size_t>(cap) * static_cast<std::size_t>(bps));
+  uint8_t* dst = conv.data();
+  const uint8_t* src = reinterpret_cast<const uint8_t*>(pcm.data());
+  int n = swr_convert(swr.get(), &dst, cap, &src, static_cast<int>(pcm.size()));
+  if (n < 0) fail(path, "resampling failed", n);
+  uint8_t* dst2 = conv.data() + static_cast<std::size_t>(n) * static_cast<std::size_t>(bps);
+  const int n2 = swr_convert(swr.get(), &dst2, cap - n, nullptr, 0);
+  if (n2 > 0) n += n2;
+
+  std::unique_ptr<AVFrame, FrameDeleter> fr(av_frame_alloc());
+  std::unique_ptr<AVPacket, PacketDeleter> pk(av_packet_alloc());
+  const int fs = (c->codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE) || c->frame_size <= 0
+                     ? 4096 : c->frame_size;
+  auto drain = [&]() {
+    for (;;) {
+      int r = avcodec_receive_packet(c.get(), pk.get());
+      if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return;
+      if (r < 0) fail(path, "encoding failed", r);
+      av_packet_rescale_ts(pk.get(), c->time_base, st->time_base);
+      pk->stream_index = st->index;
+      r = av_interleaved_write_frame(out.get(), pk.get());
+      if (r < 0) fail(path, "write failed", r);
+    }
+  };
+  for (int pos = 0; pos < n; pos += fs) {
+    const int len = std::min(fs, n - pos);
+    const bool fixed = !(c->codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE) &&
+                       c->frame_size > 0 &&
+                       !(c->codec->capabilities & AV_CODEC_CAP_SMALL_LAST_FRAME);
+    fr->nb_samples = fixed ? fs : len;
+    fr->format = sfmt;
+    fr->sample_rate = rate;
+    av_channel_layout_copy(&fr->ch_layout, &c->ch_layout);
+    rc = av_frame_get_buffer(fr.get(), 0);
+    if (rc < 0) fail(path, "out of memory", rc);
+    av_samples_set_silence(fr->data, 0, fr->nb_samples, 1, sfmt);
+    std::memcpy(fr->data[0], conv.data() + static_cast<std::size_t>(pos) * static_cast<std::size_t>(bps),
+                static_cast<std::size_t>(len) * static_cast<std::size_t>(bps));
+    fr->pts = pos;
+    rc = avcodec_send_frame(c.get(), fr.get());
+    av_frame_unref(fr.get());
+    if (rc < 0) fail(path, "encoding failed", rc);
+    drain();
+  }
+  avcodec_send_frame(c.get(), nullptr);
+  drain();
+  rc = av_write_trailer(out.get());
+  if (rc < 0) fail(path, "cannot finish file", rc);
+}
+
+}  // namespace aircheck::dsp::decode
