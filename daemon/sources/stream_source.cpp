@@ -1,0 +1,129 @@
+// `stream` source: a network URL (Icecast http/https, HLS .m3u8, udp/rtp MPEG-TS, srt, rtmp)
+// read with dsp::decode::Decoder, reconnecting forever.
+//
+// Failure handling: an open error, a read error, the end of the stream, or a stall (no
+// decoded audio for stall_s seconds, default 10, enforced through the Decoder's interrupt
+// callback and io_timeout_s) ends the connection. The source then reports `down` once per
+// outage (the reason names the URL, with any user:password removed, and the error), waits
+// 1 s doubling to 60 s with +-20 % jitter, and reconnects. The first decoded audio after a
+// (re)connect reports `up`, resets the backoff, and skips the sample clock over the outage.
+//
+// stop() makes the interrupt callback return true, so a blocking open or read returns
+// promptly (FFmpeg polls the callback during network waits).
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "daemon/sources/backends.h"
+#include "daemon/sources/capture_source.h"
+#include "daemon/sources/options.h"
+#include "dsp/decode/decoder.h"
+
+namespace aircheck::daemon::sources {
+
+namespace {
+
+namespace decode = aircheck::dsp::decode;
+
+constexpr std::size_t kDecodeChunk = 2048;
+constexpr double kBackoffFirst = 1, kBackoffMax = 60, kJitter = 0.2;
+
+/// The URL with any user:password@ replaced by ***@.
+std::string redact(const std::string& url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  const auto host = scheme + 3;
+  const auto at = url.find('@', host);
+  const auto slash = url.find('/', host);
+  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return url;
+  return url.substr(0, host) + "***" + url.substr(at);
+}
+
+class StreamSource final : public CaptureSource {
+ public:
+  StreamSource(const SourceSpec& spec, int sample_rate)
+      : CaptureSource(spec, sample_rate), shown_url_(redact(spec_.address)) {
+    stall_s_ = option_double(spec_, "stall_s", 10, 0.1, 3600);
+    opts_.sample_rate = rate_;
+    opts_.program_id = static_cast<int>(option_int(spec_, "program", -1, -1, 65535));
+    opts_.io_timeout_s = stall_s_;
+    opts_.interrupt = [this] {
+      return stopping() ||
+             rt::SampleClock::mono_now() - last_data_.load(std::memory_order_relaxed) > stall_s_;
+    };
+    buf_.reserve(kDecodeChunk * 8);
+    rng_.seed(static_cast<unsigned>(std::hash<std::string>{}(spec_.id + spec_.address)));
+  }
+  ~StreamSource() override { join(); }
+
+ private:
+  void run() noexcept override {
+    double backoff = kBackoffFirst;
+    bool up = false, down_reported = false;
+    std::uniform_real_distribution<double> jitter(1 - kJitter, 1 + kJitter);
+    while (!stopping()) {
+      std::string reason;
+      last_data_.store(rt::SampleClock::mono_now(), std::memory_order_relaxed);
+      try {
+        decode::Decoder dec(spec_.address, opts_);
+        for (;;) {
+          buf_.clear();
+          const bool more = dec.read(buf_, kDecodeChunk);
+          if (stopping()) return;
+          if (!buf_.empty()) {
+            last_data_.store(rt::SampleClock::mono_now(), std::memory_order_relaxed);
+            if (!up) {
+              resync();
+              ring_.post(HealthEvent::Type::up);
+              up = true;
+              down_reported = false;
+              backoff = kBackoffFirst;
+            }
+            ring_.write(buf_);
+            clock_.observe(ring_.produced());
+          }
+          if (!more) {
+            reason = shown_url_ + ": end of stream";
+            break;
+          }
+        }
+      } catch (const std::exception& e) {
+        if (stopping()) return;
+        reason = e.what();
+        if (reason.find(shown_url_) == std::string::npos) reason = shown_url_ + ": " + reason;
+        if (reason.find(spec_.address) != std::string::npos && shown_url_ != spec_.address) {
+          reason = shown_url_ + ": error (details withheld: they contain credentials)";
+        }
+      }
+      if (rt::SampleClock::mono_now() - last_data_.load(std::memory_order_relaxed) > stall_s_) {
+        reason = shown_url_ + ": no audio for " + std::to_string(static_cast<int>(stall_s_)) +
+                 " s (stalled)";
+      }
+      if (up || !down_reported) {
+        ring_.post(HealthEvent::Type::down, reason);
+        up = false;
+        down_reported = true;
+      }
+      if (!sleep_for(backoff * jitter(rng_))) return;
+      backoff = std::min(backoff * 2, kBackoffMax);
+    }
+  }
+
+  const std::string shown_url_;
+  double stall_s_ = 10;
+  decode::OpenOptions opts_;
+  std::vector<float> buf_;
+  std::atomic<double> last_data_{0};
+  std::minstd_rand rng_;
+};
+
+}  // namespace
+
+std::unique_ptr<Source> make_stream_source(const SourceSpec& spec, int sample_rate) {
+  return std::make_unique<StreamSource>(spec, sample_rate);
+}
+
+}  // namespace aircheck::daemon::sources

@@ -1,0 +1,197 @@
+#include "daemon/rt/capture_ring.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <numeric>
+#include <thread>
+#include <vector>
+
+#include "daemon/rt/sample_clock.h"
+
+// Counting global allocator: allocations made on a thread whose flag is set are counted.
+namespace {
+thread_local bool g_count_here = false;
+std::atomic<uint64_t> g_allocations{0};
+
+void* counted_alloc(std::size_t n) {
+  if (g_count_here) g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void* counted_alloc_aligned(std::size_t n, std::align_val_t a) {
+  if (g_count_here) g_allocations.fetch_add(1, std::memory_order_relaxed);
+  const auto al = static_cast<std::size_t>(a);
+  if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
+  throw std::bad_alloc();
+}
+}  // namespace
+
+void* operator new(std::size_t n) { return counted_alloc(n); }
+void* operator new[](std::size_t n) { return counted_alloc(n); }
+void* operator new(std::size_t n, std::align_val_t a) { return counted_alloc_aligned(n, a); }
+void* operator new[](std::size_t n, std::align_val_t a) { return counted_alloc_aligned(n, a); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+namespace aircheck::daemon::rt {
+namespace {
+
+std::vector<float> ramp(float from, std::size_t n) {
+  std::vector<float> v(n);
+  std::iota(v.begin(), v.end(), from);
+  return v;
+}
+
+TEST(CaptureRing, BlocksCarryConsecutivePositions) {
+  CaptureRing ring(64, 10);
+  const auto a = ramp(0, 25);
+  EXPECT_EQ(ring.write(a), 25u);
+  uint64_t expect = 0;
+  for (Block b = ring.read(); !b.samples.empty(); b = ring.read()) {
+    EXPECT_EQ(b.pos, expect);
+    EXPECT_LE(b.samples.size(), 10u);
+    for (float x : b.samples) EXPECT_EQ(x, static_cast<float>(expect++));
+  }
+  EXPECT_EQ(expect, 25u);
+}
+
+TEST(CaptureRing, OverflowDropsNewSamplesAndShowsAsAGap) {
+  CaptureRing ring(16, 64);
+  EXPECT_EQ(ring.write(ramp(0, 10)), 10u);
+  EXPECT_EQ(ring.write(ramp(10, 10)), 6u);  // 4 dropped: samples 16..19
+  EXPECT_EQ(ring.write(ramp(20, 5)), 0u);   // dropped: 20..24
+  EXPECT_EQ(ring.dropped(), 9u);
+  EXPECT_EQ(ring.produced(), 25u);
+  Block b = ring.read();
+  EXPECT_EQ(b.pos, 0u);
+  ASSERT_EQ(b.samples.size(), 16u);
+  EXPECT_EQ(b.samples.back(), 15.0f);
+  EXPECT_EQ(ring.write(ramp(25, 3)), 3u);
+  b = ring.read();
+  EXPECT_EQ(b.pos, 25u);  // the gap: 9 samples never delivered
+  ASSERT_EQ(b.samples.size(), 3u);
+  EXPECT_EQ(b.samples[0], 25.0f);
+  HealthEvent ev{};
+  ASSERT_TRUE(ring.poll(ev));
+  EXPECT_EQ(ev.type, HealthEvent::Type::overflow);
+  EXPECT_EQ(ev.pos, 16u);
+  EXPECT_EQ(ev.count, 9u);
+  EXPECT_FALSE(ring.poll(ev));
+}
+
+TEST(CaptureRing, SkipAdvancesTheClockWithoutAnOverflowEvent) {
+  CaptureRing ring(64, 64);
+  ring.write(ramp(0, 4));
+  ring.skip(100);
+  ring.write(ramp(104, 4));
+  Block b = ring.read();
+  EXPECT_EQ(b.pos, 0u);
+  EXPECT_EQ(b.samples.size(), 4u);  // a block never spans a gap
+  b = ring.read();
+  EXPECT_EQ(b.pos, 104u);
+  EXPECT_EQ(b.samples[0], 104.0f);
+  HealthEvent ev{};
+  EXPECT_FALSE(ring.poll(ev));
+  EXPECT_EQ(ring.dropped(), 0u);
+}
+
+TEST(CaptureRing, HealthEventsArriveInPositionOrderAndFinishedAfterTheLastSample) {
+  CaptureRing ring(8, 64);
+  ring.post(HealthEvent::Type::up);
+  ring.write(ramp(0, 12));  // 4 dropped at pos 8
+  ring.post(HealthEvent::Type::down, std::string(500, 'x'));
+  ring.set_done();
+  HealthEvent ev{};
+  ASSERT_TRUE(ring.poll(ev));
+  EXPECT_EQ(ev.type, HealthEvent::Type::up);
+  EXPECT_EQ(ev.pos, 0u);
+  ASSERT_TRUE(ring.poll(ev));
+  EXPECT_EQ(ev.type, HealthEvent::Type::down);
+  EXPECT_EQ(ev.pos, 12u);
+  EXPECT_EQ(ev.reason.size(), CaptureRing::kReasonBytes - 1);
+  EXPECT_FALSE(ring.poll(ev));  // finished waits for the samples to be read
+  EXPECT_FALSE(ring.drained());
+  EXPECT_EQ(ring.read().samples.size(), 8u);
+  EXPECT_TRUE(ring.read().samples.empty());
+  ASSERT_TRUE(ring.poll(ev));
+  EXPECT_EQ(ev.type, HealthEvent::Type::overflow);
+  EXPECT_EQ(ev.count, 4u);
+  ASSERT_TRUE(ring.poll(ev));
+  EXPECT_EQ(ev.type, HealthEvent::Type::finished);
+  EXPECT_TRUE(ring.drained());
+  EXPECT_FALSE(ring.poll(ev));
+}
+
+// The producer side (write with and without overflow, skip, post, clock updates) performs no
+// allocation once the channel exists, while a consumer drains concurrently.
+TEST(CaptureRing, ProducerPathAllocatesNothingAfterConstruction) {
+  CaptureRing ring(1024, 256);
+  SampleClock clock(8000);
+  clock.set_live();
+  std::atomic<bool> done{false};
+  uint64_t producer_allocations = 1;
+  std::thread producer([&] {
+    const std::vector<float> chunk = ramp(0, 333);  // allocated before counting starts
+    g_count_here = true;
+    const uint64_t before = g_allocations.load();
+    for (int i = 0; i < 20000; ++i) {
+      ring.write(chunk);
+      if (i % 97 == 0) ring.skip(17);
+      if (i % 1000 == 0) ring.post(HealthEvent::Type::up, "reason text that is copied");
+      clock.observe(ring.produced());
+      (void)clock.expected_pos();
+    }
+    producer_allocations = g_allocations.load() - before;
+    g_count_here = false;
+    done = true;
+  });
+  uint64_t last_end = 0, samples = 0;
+  bool ordered = true;
+  HealthEvent ev{};
+  while (!done.load() || !ring.read().samples.empty()) {
+    const Block b = ring.read();
+    if (b.samples.empty()) {
+      std::this_thread::yield();
+      continue;
+    }
+    ordered = ordered && b.pos >= last_end;
+    last_end = b.pos + b.samples.size();
+    samples += b.samples.size();
+    while (ring.poll(ev)) {
+    }
+  }
+  producer.join();
+  EXPECT_EQ(producer_allocations, 0u);
+  EXPECT_TRUE(ordered);
+  EXPECT_GT(samples, 0u);
+}
+
+TEST(SampleClock, FixedMappingIsExact) {
+  SampleClock c(8000);
+  c.set_fixed(1767261600.0);  // 2026-01-01T10:00:00Z
+  EXPECT_DOUBLE_EQ(c.utc_of(0), 1767261600.0);
+  EXPECT_DOUBLE_EQ(c.utc_of(8000 * 90), 1767261690.0);
+  c.observe(123);  // ignored in fixed mode
+  EXPECT_DOUBLE_EQ(c.utc_of(4000), 1767261600.5);
+}
+
+TEST(SampleClock, LiveMappingStartsNearNow) {
+  SampleClock c(8000);
+  c.set_live();
+  c.observe(800);
+  const double now = SampleClock::real_now();
+  EXPECT_NEAR(c.utc_of(800), now, 0.5);
+  EXPECT_NEAR(c.utc_of(0), now - 0.1, 0.5);
+}
+
+}  // namespace
+}  // namespace aircheck::daemon::rt
