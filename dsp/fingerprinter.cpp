@@ -3,7 +3,6 @@
 #include <fftw3.h>
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -17,16 +16,6 @@ namespace {
 std::mutex& planner_mutex() {
   static std::mutex m;
   return m;
-}
-
-// Natural log, accurate to ~1e-4 over normal floats; deterministic and branch-free.
-inline float fast_ln(float x) {
-  const uint32_t bits = std::bit_cast<uint32_t>(x);
-  const float e = static_cast<float>(static_cast<int>(bits >> 23) - 127);
-  const float m = std::bit_cast<float>((bits & 0x007fffffu) | 0x3f800000u);  // [1, 2)
-  // log2(m) on [1,2), minimax cubic
-  const float p = -1.7417939f + (2.8212026f + (-1.4699568f + (0.44717955f - 0.056570851f * m) * m) * m) * m;
-  return (e + p) * 0.69314718f;
 }
 
 struct FftwFloats {
@@ -232,7 +221,7 @@ struct Fingerprinter::Impl {
     for (int b = 0; b < nbins; ++b) {
       const auto& c = out[p.min_bin + b];
       const float pw = c[0] * c[0] + c[1] * c[1];
-      const float ln = 0.5f * fast_ln(pw + 1e-10f);
+      const float ln = 0.5f * std::log(pw + 1e-10f);
       scratch_a[static_cast<std::size_t>(b)] = ln;
       sum += ln;
     }

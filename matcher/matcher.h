@@ -20,19 +20,21 @@ struct Candidate {
   uint32_t track;
   int32_t offset;        ///< reference frame minus query frame (reference frame of query t=0)
   uint32_t votes;        ///< hashes agreeing within +-1 frame of `offset`
+  uint32_t anchors;      ///< distinct query frames among those votes (the evidence counted)
   uint32_t ref_first;    ///< first / last reference frame among the agreeing hashes
   uint32_t ref_last;
   uint32_t query_first;  ///< first / last query frame among the agreeing hashes
   uint32_t query_last;
-  float confidence;      ///< 0..1, see Matcher::confidence()
+  float confidence;      ///< 0..1: 1 - probability that chance alone explains the anchors
 };
 static_assert(std::is_trivially_copyable_v<Candidate>);
 
 struct MatchParams {
   /// A candidate is a match only with at least this many agreeing hashes ...
-  uint32_t min_votes = 10;
-  /// ... and at least this confidence.
-  float min_confidence = 0.5f;
+  uint32_t min_votes = 8;
+  /// ... and at least this confidence (1 - chance probability; 0.999 keeps false matches on
+  /// music that is not indexed near 0.1 % of queries).
+  float min_confidence = 0.999f;
   /// Postings read per query hash at most (very common hashes carry no information).
   uint32_t max_postings_per_hash = 4000;
   /// Candidates kept after ranking.
@@ -83,6 +85,7 @@ class Matcher {
   std::vector<Vote> votes_;
   std::vector<Cell> cells_;
   std::vector<uint32_t> order_;
+  std::vector<uint32_t> qts_;
   std::vector<Candidate> candidates_;
 };
 

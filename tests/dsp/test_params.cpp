@@ -1,1 +1,46 @@
-// placeholder
+#include <gtest/gtest.h>
+
+#include "dsp/params.h"
+
+using aircheck::dsp::Params;
+
+TEST(Params, DefaultsAreValid) { EXPECT_NO_THROW(Params{}.validate()); }
+
+TEST(Params, BadFieldIsNamed) {
+  Params p;
+  p.fft_size = 500;
+  try {
+    p.validate();
+    FAIL() << "expected invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("fft_size"), std::string::npos) << e.what();
+  }
+  p = Params{};
+  p.max_bin = 300;
+  EXPECT_THROW(p.validate(), std::invalid_argument);
+  p = Params{};
+  p.dt_max = 0;
+  EXPECT_THROW(p.validate(), std::invalid_argument);
+}
+
+TEST(Params, DigestFollowsIndexFieldsOnly) {
+  Params a, b;
+  EXPECT_EQ(a.digest(), b.digest());
+  b.query_peaks += 5;  // query side does not change what the index holds
+  b.query_fanout += 3;
+  EXPECT_EQ(a.digest(), b.digest());
+  b.index_fanout += 1;
+  EXPECT_NE(a.digest(), b.digest());
+  Params c;
+  c.hop = 256;
+  EXPECT_NE(a.digest(), c.digest());
+}
+
+TEST(Params, HashLayoutRoundTrips) {
+  const uint32_t h = Params::pack(200, -17, 45);
+  EXPECT_EQ(h >> 24, 0u);
+  EXPECT_EQ((h >> 16) & 0xff, 200u);
+  EXPECT_EQ(static_cast<int8_t>((h >> 8) & 0xff), -17);
+  EXPECT_EQ(h & 0xff, 45u);
+  EXPECT_NE(Params::pack(1, 2, 3), Params::pack(1, 3, 2));
+}

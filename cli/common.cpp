@@ -1,0 +1,86 @@
+#include "cli/common.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+
+namespace aircheck::cli {
+namespace fs = std::filesystem;
+
+fs::path default_index_dir() {
+  if (const char* e = std::getenv("AIRCHECK_INDEX"); e && *e) return e;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return fs::path(x) / "aircheck/index";
+  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".local/share/aircheck/index";
+  return "aircheck-index";
+}
+
+const dsp::Params& params() {
+  static const dsp::Params p{};
+  return p;
+}
+
+store::Format format() { return store::Format{params().digest(), params().describe()}; }
+
+std::shared_ptr<store::Index> open_index(const fs::path& dir, store::OpenMode mode) {
+  try {
+    return store::Index::open(dir, format(), mode);
+  } catch (const store::StoreError& e) {
+    throw CliError(kIndexError, e.what());
+  }
+}
+
+std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs,
+                                    std::vector<std::string>& missing) {
+  static const std::set<std::string> kExt = {
+      ".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".mkv",
+      ".webm", ".wma", ".aif", ".aiff", ".mp2", ".ac3", ".ts", ".mov", ".avi", ".wv", ".ape"};
+  std::vector<fs::path> out;
+  for (const auto& in : inputs) {
+    std::error_code ec;
+    const fs::path p(in);
+    if (fs::is_directory(p, ec)) {
+      std::vector<fs::path> found;
+      for (auto it = fs::recursive_directory_iterator(
+               p, fs::directory_options::skip_permission_denied, ec);
+           it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (ec) break;
+        if (!it->is_regular_file(ec)) continue;
+        std::string ext = it->path().extension().string();
+        std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+        if (kExt.count(ext)) found.push_back(it->path());
+      }
+      std::sort(found.begin(), found.end());
+      out.insert(out.end(), found.begin(), found.end());
+    } else if (fs::exists(p, ec)) {
+      out.push_back(p);
+    } else {
+      missing.push_back(in);
+    }
+  }
+  return out;
+}
+
+std::string content_hash(const std::vector<float>& pcm) {
+  uint64_t a = 0xcbf29ce484222325ull, b = 0x84222325cbf29ce4ull;
+  for (float f : pcm) {
+    uint32_t v;
+    std::memcpy(&v, &f, sizeof v);
+    for (int k = 0; k < 4; ++k) {
+      const uint8_t byte = static_cast<uint8_t>(v >> (8 * k));
+      a = (a ^ byte) * 0x100000001b3ull;
+      b = (b ^ byte ^ 0x5a) * 0x100000001b3ull;
+    }
+  }
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(a),
+                static_cast<unsigned long long>(b));
+  return buf;
+}
+
+bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
+
+}  // namespace aircheck::cli

@@ -1,0 +1,54 @@
+// Shared pieces of the `aircheck` command line: exit codes, index location, file discovery.
+#pragma once
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dsp/params.h"
+#include "store/index.h"
+
+namespace aircheck::cli {
+
+/// Documented exit codes of `aircheck` (README, "Exit codes").
+enum Exit : int {
+  kOk = 0,           ///< everything done
+  kSomeFailed = 1,   ///< some inputs failed (named on stderr); the rest were processed
+  kUsage = 2,        ///< bad command line
+  kIndexError = 3,   ///< index missing, built with other parameters, or unusable
+  kInternal = 4,     ///< unexpected error
+};
+
+/// A one-line user-facing error with its exit code; main() prints it and exits.
+class CliError : public std::runtime_error {
+ public:
+  CliError(int code, const std::string& msg) : std::runtime_error(msg), code_(code) {}
+  int code() const { return code_; }
+
+ private:
+  int code_;
+};
+
+/// --index, else $AIRCHECK_INDEX, else $XDG_DATA_HOME/aircheck/index, else
+/// ~/.local/share/aircheck/index.
+std::filesystem::path default_index_dir();
+
+/// The fingerprint format of this build.
+const dsp::Params& params();
+store::Format format();
+
+/// Opens the index, mapping store errors to CliError(kIndexError).
+std::shared_ptr<store::Index> open_index(const std::filesystem::path& dir, store::OpenMode mode);
+
+/// Expands files and folders (recursively, audio/video extensions only, sorted) into files.
+/// Paths that do not exist are returned in `missing`.
+std::vector<std::filesystem::path> expand_inputs(const std::vector<std::string>& inputs,
+                                                 std::vector<std::string>& missing);
+
+/// Hex digest (128 bits, two FNV-1a lanes) of decoded PCM, for duplicate detection.
+std::string content_hash(const std::vector<float>& pcm);
+
+bool stderr_is_terminal();
+
+}  // namespace aircheck::cli

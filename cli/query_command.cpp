@@ -1,0 +1,103 @@
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "cli/index_commands.h"
+#include "dsp/decode/decoder.h"
+#include "dsp/fingerprinter.h"
+#include "matcher/matcher.h"
+
+namespace aircheck::cli {
+using nlohmann::json;
+
+namespace {
+constexpr double kMinQuerySeconds = 1.0;
+
+std::string clock_text(double s) {
+  char b[32];
+  const int m = static_cast<int>(s / 60);
+  std::snprintf(b, sizeof b, "%02d:%06.3f", m, s - 60.0 * m);
+  return b;
+}
+}  // namespace
+
+int query(const std::filesystem::path& dir, const QueryOptions& o) {
+  auto index = open_index(dir, store::OpenMode::read_only);
+  auto reader = index->reader();
+  matcher::MatchParams mp;
+  if (o.min_votes > 0) mp.min_votes = o.min_votes;
+  if (o.min_confidence >= 0) mp.min_confidence = o.min_confidence;
+  mp.top_k = std::max(1u, o.top);
+  matcher::Matcher m(params(), mp);
+  dsp::Fingerprinter fp(params(), dsp::Side::query);
+  const double fs = params().frame_seconds();
+  int rc = kOk;
+  std::vector<float> pcm;
+  std::vector<dsp::TimedHash> hashes;
+  for (const auto& file : o.files) {
+    try {
+      dsp::decode::OpenOptions opts;
+      opts.sample_rate = params().sample_rate;
+      pcm = dsp::decode::decode_all(file, opts);
+    } catch (const std::exception& e) {
+      std::cerr << "aircheck: " << e.what() << " (skipped)\n";
+      rc = kSomeFailed;
+      continue;
+    }
+    const double secs = static_cast<double>(pcm.size()) / params().sample_rate;
+    if (secs < kMinQuerySeconds) {
+      std::fprintf(stderr, "aircheck: %s: too short to decide (%.2f s of audio; need at least %.0f s)\n",
+                   file.c_str(), secs, kMinQuerySeconds);
+      rc = kSomeFailed;
+      continue;
+    }
+    hashes.clear();
+    fp.reset();
+    fp.feed(pcm, hashes);
+    fp.flush(hashes);
+    reader->begin();
+    const auto cands = m.match(hashes, *reader);
+    json matches = json::array();
+    for (const auto& c : cands) {
+      if (!m.accepted(c)) continue;
+      const auto t = reader->track(c.track);
+      matches.push_back(json{
+          {"track_id", c.track},
+          {"title", t ? t->title : ""},
+          {"artist", t ? t->artist : ""},
+          {"external_id", t ? t->external_id : ""},
+          {"source", t ? t->source : ""},
+          {"offset_s", c.offset * fs},
+          {"score", c.votes},
+          {"confidence", c.confidence},
+          {"matched_s", (c.ref_last - c.ref_first + 1) * fs},
+      });
+    }
+    reader->end();
+    if (o.json) {
+      std::cout << json{{"query", file}, {"matches", matches}}.dump() << std::endl;
+      continue;
+    }
+    std::cout << file << "  (" << secs << " s, " << hashes.size() << " hashes)\n";
+    if (matches.empty()) {
+      if (!cands.empty())
+        std::printf("  no match (best: track %u with %u votes, confidence %.2f: below the decision rule)\n",
+                    cands[0].track, cands[0].votes, cands[0].confidence);
+      else
+        std::printf("  no match\n");
+      continue;
+    }
+    std::printf("  %-3s %-6s %-32s %-12s %6s %5s %8s\n", "#", "track", "title", "offset", "score",
+                "conf", "matched");
+    int rank = 0;
+    for (const auto& j : matches) {
+      std::printf("  %-3d %-6u %-32.32s %-12s %6u %5.2f %6.1f s\n", ++rank, j["track_id"].get<unsigned>(),
+                  j["title"].get<std::string>().c_str(), clock_text(j["offset_s"].get<double>()).c_str(),
+                  j["score"].get<unsigned>(), j["confidence"].get<double>(), j["matched_s"].get<double>());
+    }
+  }
+  return rc;
+}
+
+}  // namespace aircheck::cli
