@@ -4,13 +4,30 @@
 //   "postings" MDB_INTEGERKEY|MDB_DUPSORT|MDB_DUPFIXED|MDB_INTEGERDUP
 //              key uint32 hash -> values uint64 pack_posting(track, t)
 //   "tracks"   MDB_INTEGERKEY  key uint32 track id -> JSON TrackInfo
-//   "hashes"   MDB_INTEGERKEY  key uint32 track id -> the track's TimedHash[] (for exact removal)
-//   "content"  key 32-byte content digest text -> uint32 track id (duplicate detection)
-//   "meta"     key text -> value text: "schema", "format", "format_digest", "next_id"
+//   "hashes"   MDB_INTEGERKEY  key uint32 track id -> the track's TimedHash[] (for exact removal),
+//              sorted by (hash, t), LEB128 varints: hash delta, then t (t delta if hash repeats)
+//   "content"  MDB_DUPSORT|MDB_DUPFIXED|MDB_INTEGERDUP
+//              key content digest text -> uint32 track ids (duplicate detection)
+//   "meta"     key text -> value text: "schema", "format", "format_digest" (16 hex digits),
+//              "next_id", "distinct_hashes", "frames" (decimal)
 //
 // One writer process at a time (LMDB's writer lock); any number of readers, in this and other
 // processes, at the same time. Every track is added or removed in a single write transaction,
 // so after a crash the index holds each track wholly or not at all.
+//
+// The map starts at 64 MiB and doubles whenever a write finds it full. Growing remaps the file,
+// which LMDB allows only while no transaction of this process is open: a growth waits until
+// every Reader snapshot of this process has ended, and holds new ones back meanwhile. Keep
+// snapshots short (one per batch of lookups). A Reader that finds the index grown by another
+// process remaps it the same way at its next begin().
+//
+// Errors: every failure is thrown as StoreError (or a subclass) whose one-line message names the
+// index folder and the remedy. Nothing here belongs on the audio thread. Reader::lookup() inside
+// begin()/end() takes no lock and allocates only to grow the caller's vector (it may still fault
+// in pages of the map).
+//
+// fork(): a child must not use or destroy Index or Reader objects inherited from its parent
+// (leave with _exit()); it may open the index anew.
 #pragma once
 
 #include <cstdint>
@@ -79,6 +96,10 @@ class Index {
  public:
   /// Opens the index in `dir`. `create` makes the folder and an empty index if absent.
   /// Throws NoIndexError, FormatMismatchError (message shows both formats), StoreError.
+  /// Any thread. Opening a folder already open in this process returns the same Index (LMDB
+  /// forbids two environments on one file in a process); asking for writes on one opened
+  /// read_only throws StoreError. The index stays open while any returned pointer or Reader
+  /// lives.
   static std::shared_ptr<Index> open(const std::filesystem::path& dir, const Format& format,
                                      OpenMode mode);
   ~Index();
@@ -88,19 +109,28 @@ class Index {
 
   // ---- writing (one thread, one process at a time) ----
   /// Adds a track and its hashes in one transaction; fills in and returns the new id.
-  /// Grows the map as needed. Throws StoreError.
+  /// Repeated (hash, t) pairs are stored once; on return info.id, info.hashes (postings
+  /// stored) and, if it was 0, info.added_unix are set. Several tracks may share a
+  /// content_hash (find_content returns the lowest id); an empty one is not indexed.
+  /// Grows the map as needed. Throws StoreError (read-only index, disk full, a content_hash
+  /// longer than 511 bytes, or, if the map must grow, when the calling thread holds a Reader
+  /// snapshot). Calls from several threads are serialized; another process that writes waits
+  /// for LMDB's writer lock.
   uint32_t add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashes);
   /// Removes a track and all its postings in one transaction. Returns false if absent.
+  /// Its id is never given out again. Throws StoreError as add_track.
   bool remove_track(uint32_t id);
 
-  // ---- reading (any thread) ----
+  // ---- reading (any thread; each call is one snapshot; results are copies) ----
   std::optional<TrackInfo> track(uint32_t id) const;
   std::vector<TrackInfo> tracks() const;
   /// Id of an indexed track with this content hash, if any.
   std::optional<uint32_t> find_content(const std::string& content_hash) const;
   Stats stats() const;
 
-  /// A reader for one thread (the matcher's PostingLookup). See Reader.
+  /// A reader for one thread (the matcher's PostingLookup). See Reader. Allocates its LMDB
+  /// transaction and cursor now and keeps one of LMDB's 510 reader slots while it lives;
+  /// holds the Index open. Any thread.
   std::unique_ptr<Reader> reader();
 
   struct Impl;
@@ -112,14 +142,27 @@ class Index {
 /// A read-only view for one thread. begin() takes a snapshot (renewing a reset LMDB read
 /// transaction: no allocation), end() releases it; tracks added by a writer are seen from
 /// the next begin(). lookup() outside begin()/end() opens a snapshot implicitly.
+///
+/// Exactly: a call to lookup(), track() or track_count() outside begin()/end() takes its own
+/// snapshot and releases it before returning, so two such calls may see different states.
+/// A Reader is used by one thread at a time; it may be created on one thread and used on
+/// another, but begin() and its end() must be called on the same thread. While a snapshot is
+/// open, the index map cannot grow (see the file comment): the writer waits for end(). Postings
+/// and TrackInfo returned are copies. Errors throw StoreError (damaged index, no free reader
+/// slot, or a remap of a grown index needed while this thread holds another snapshot).
 class Reader : public PostingLookup {
  public:
+  /// Takes a snapshot; if one is open, takes a fresh one. Allocation-free after the first.
+  /// May wait while this process grows the map.
   virtual void begin() = 0;
+  /// Releases the snapshot; harmless without one. Allocation-free.
   virtual void end() = 0;
   /// Track metadata within the current snapshot.
   virtual std::optional<TrackInfo> track(uint32_t id) = 0;
   /// Number of tracks in the current snapshot.
   virtual uint64_t track_count() = 0;
+  // indexed_frames() (PostingLookup): the sum over tracks of (last hashed frame + 1), kept in
+  // "meta" by add_track/remove_track; in frames.
 };
 
 }  // namespace aircheck::store
