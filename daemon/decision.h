@@ -1,0 +1,113 @@
+// Decision stage: per-source state machine turning window matches into airings.
+//
+//   window matches (track, offset, matched span) ─▶ pending ─(confirmed)─▶ open ─(stops)─▶ closed
+//
+// A candidate becomes an airing after `confirm_windows` consecutive windows at a consistent
+// offset and a matched span of at least `min_span_s`; it closes after `end_windows` windows
+// without it, or earlier when another airing is confirmed while it is not matching. Boundaries
+// are not window-granular: they come from the frame times of the first and last matched hashes,
+// snapped to where the reference's start or end falls when the match reaches that close to it.
+//
+// Pure logic: no threads, no I/O, no clocks. One Decision per source; one thread at a time.
+// Times are in seconds of the source's sample clock ("source time"); reference times are in
+// seconds from the start of the indexed track.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+namespace aircheck::daemon {
+
+/// One accepted matcher candidate of one window, converted to seconds.
+struct WindowMatch {
+  uint32_t track = 0;
+  double offset_s = 0;         ///< reference time minus source time
+  double query_first_s = 0;    ///< source time of the first / last agreeing hash
+  double query_last_s = 0;
+  double ref_first_s = 0;      ///< reference time of the first / last agreeing hash
+  double ref_last_s = 0;
+  uint32_t votes = 0;
+  float confidence = 0;
+  double track_duration_s = 0; ///< length of the reference track, in seconds (0 = unknown)
+};
+static_assert(std::is_trivially_copyable_v<WindowMatch>);
+
+struct DecisionParams {
+  int confirm_windows = 2;          ///< consecutive matching windows before an airing opens
+  int end_windows = 2;              ///< consecutive windows without it before it closes
+  double min_span_s = 3.0;          ///< first-to-last matched hash before it opens, in seconds
+  double progress_interval_s = 0;   ///< airing_progress period, in seconds; 0 = off
+  double offset_tolerance_s = 0.05; ///< windows at offsets this close belong to one airing
+  /// When the first (last) matched reference time is within this of the track's start (end),
+  /// the boundary is placed where the reference's start (end) falls instead.
+  double snap_s = 1.5;
+  double start_bias_s = 0.0;        ///< subtracted from the first matched hash time
+  double end_bias_s = 0.1;          ///< added to the last matched hash time
+  double cut_tolerance_s = 1.0;     ///< start/end counts as cut when more than this is missing
+};
+
+/// An airing as reported by the decision stage.
+struct AiringEvent {
+  enum class Kind : uint8_t { start, progress, end };
+  Kind kind = Kind::start;
+  bool start_cut = false;         ///< the track's beginning was not aired
+  bool end_cut = false;           ///< end: the track's end was not aired
+  uint32_t track = 0;
+  double start_s = 0;             ///< source time where the airing began
+  double end_s = 0;               ///< end: where it ended; progress: latest matched position
+  double ref_start_s = 0;         ///< reference time at start_s
+  double ref_end_s = 0;           ///< reference time at end_s
+  double track_duration_s = 0;
+  double speed = 1.0;             ///< playback speed relative to the reference
+  float confidence = 0;           ///< start: of the confirming window; else mean over windows
+  uint32_t windows = 0;           ///< windows that matched so far
+};
+static_assert(std::is_trivially_copyable_v<AiringEvent>);
+
+class Decision {
+ public:
+  explicit Decision(const DecisionParams& p = {});
+
+  /// Feeds the accepted matches of one window (any order, at most one airing per track is
+  /// considered: the best-voted match of each track). Appends events to `out`: ends first,
+  /// then starts, then progress. Allocation-free after warm-up when `out` has capacity.
+  void step(std::span<const WindowMatch> matches, std::vector<AiringEvent>& out);
+
+  /// Closes every open airing (end of stream, source down) and forgets pending ones.
+  void finish(std::vector<AiringEvent>& out);
+
+  /// Open airings right now.
+  std::size_t open_count() const;
+  const DecisionParams& params() const { return p_; }
+
+ private:
+  enum class Phase : uint8_t { pending, open, closed };
+  struct State {
+    Phase phase = Phase::pending;
+    bool matched = false;    // matched in the current window
+    uint32_t track = 0;
+    int consecutive = 0;
+    int misses = 0;
+    uint32_t windows = 0;
+    double offset_s = 0;
+    double first_q = 0, last_q = 0, first_ref = 0, last_ref = 0;
+    double duration = 0;
+    double conf_sum = 0;
+    float last_conf = 0;
+    double last_progress_q = 0;
+    double start_s = 0, ref_start_s = 0;
+  };
+
+  State* find(uint32_t track, double offset_s);
+  void open(State& s, std::vector<AiringEvent>& out);
+  void close(State& s, std::vector<AiringEvent>& out);
+  double end_of(const State& s) const;
+
+  DecisionParams p_;
+  std::vector<State> states_;
+  std::vector<WindowMatch> best_;
+};
+
+}  // namespace aircheck::daemon

@@ -1,0 +1,172 @@
+#include "daemon/event.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+
+namespace aircheck::daemon {
+
+std::string_view event_name(EventType t) {
+  switch (t) {
+    case EventType::airing_start: return "airing_start";
+    case EventType::airing_progress: return "airing_progress";
+    case EventType::airing_end: return "airing_end";
+    case EventType::source_up: return "source_up";
+    case EventType::source_down: return "source_down";
+    case EventType::source_finished: return "source_finished";
+    case EventType::silence_start: return "silence_start";
+    case EventType::silence_end: return "silence_end";
+    case EventType::overflow: return "overflow";
+    case EventType::events_dropped: return "events_dropped";
+  }
+  return "unknown";
+}
+
+std::string utc_iso8601(double unix_s) {
+  const auto ms_total = static_cast<int64_t>(std::floor(unix_s * 1000.0));
+  int64_t secs = ms_total / 1000;
+  int64_t ms = ms_total % 1000;
+  if (ms < 0) {
+    ms += 1000;
+    secs -= 1;
+  }
+  const auto t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+double unix_now() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+namespace {
+
+double ms3(double s) { return std::round(s * 1000.0) / 1000.0; }
+
+bool is_airing(EventType t) {
+  return t == EventType::airing_start || t == EventType::airing_progress ||
+         t == EventType::airing_end;
+}
+
+}  // namespace
+
+std::string to_json_line(const Event& e) {
+  nlohmann::ordered_json j;
+  j["type"] = event_name(e.type);
+  j["schema"] = kEventSchema;
+  j["source"] = e.source;
+  j["emitted_utc"] = utc_iso8601(e.emitted_utc);
+  if (is_airing(e.type)) {
+    j["track_id"] = e.track_id;
+    j["title"] = e.title;
+    j["artist"] = e.artist;
+    j["external_id"] = e.external_id;
+    j["track_source"] = e.track_source;
+    j["track_duration_s"] = ms3(e.track_duration_s);
+    j["start_utc"] = utc_iso8601(e.start_utc);
+    j["start_pos_s"] = ms3(e.start_pos_s);
+    j["ref_start_s"] = ms3(e.ref_start_s);
+    j["confidence"] = std::round(e.confidence * 1000.0) / 1000.0;
+    j["speed"] = e.speed;
+  }
+  switch (e.type) {
+    case EventType::airing_start:
+      j["start_cut"] = e.start_cut;
+      break;
+    case EventType::airing_progress:
+      j["pos_utc"] = utc_iso8601(e.utc);
+      j["pos_s"] = ms3(e.pos_s);
+      j["ref_pos_s"] = ms3(e.ref_end_s);
+      j["duration_s"] = ms3(e.duration_s);
+      break;
+    case EventType::airing_end:
+      j["end_utc"] = utc_iso8601(e.end_utc);
+      j["end_pos_s"] = ms3(e.end_pos_s);
+      j["ref_end_s"] = ms3(e.ref_end_s);
+      j["duration_s"] = ms3(e.duration_s);
+      j["start_cut"] = e.start_cut;
+      j["end_cut"] = e.end_cut;
+      j["whole"] = !e.start_cut && !e.end_cut;
+      j["windows"] = e.windows;
+      if (!e.clip.empty()) j["clip"] = e.clip;
+      break;
+    case EventType::source_up:
+    case EventType::source_down:
+    case EventType::source_finished:
+      j["utc"] = utc_iso8601(e.utc);
+      j["pos_s"] = ms3(e.pos_s);
+      if (!e.reason.empty()) j["reason"] = e.reason;
+      break;
+    case EventType::silence_start:
+      j["utc"] = utc_iso8601(e.utc);
+      j["pos_s"] = ms3(e.pos_s);
+      j["threshold_dbfs"] = e.threshold_dbfs;
+      break;
+    case EventType::silence_end:
+      j["utc"] = utc_iso8601(e.utc);
+      j["pos_s"] = ms3(e.pos_s);
+      j["start_utc"] = utc_iso8601(e.start_utc);
+      j["start_pos_s"] = ms3(e.start_pos_s);
+      j["duration_s"] = ms3(e.duration_s);
+      j["threshold_dbfs"] = e.threshold_dbfs;
+      break;
+    case EventType::overflow:
+      j["utc"] = utc_iso8601(e.utc);
+      j["pos_s"] = ms3(e.pos_s);
+      j["samples_dropped"] = e.count;
+      break;
+    case EventType::events_dropped:
+      j["sink"] = e.sink;
+      j["count"] = e.count;
+      break;
+  }
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string to_text(const Event& e) {
+  char buf[160];
+  const std::string what = e.title.empty() ? "track " + std::to_string(e.track_id) : "\"" + e.title + "\"";
+  switch (e.type) {
+    case EventType::airing_start:
+      std::snprintf(buf, sizeof buf, " at %.3f s (ref %.3f s, confidence %.2f)", e.start_pos_s,
+                    e.ref_start_s, e.confidence);
+      return "[" + e.source + "] airing_start " + what + " " + utc_iso8601(e.start_utc) + buf;
+    case EventType::airing_progress:
+      std::snprintf(buf, sizeof buf, " at %.3f s (ref %.3f s, %.1f s aired)", e.pos_s, e.ref_end_s,
+                    e.duration_s);
+      return "[" + e.source + "] airing_progress " + what + buf;
+    case EventType::airing_end:
+      std::snprintf(buf, sizeof buf, " %.3f-%.3f s (%.1f s, ref %.3f-%.3f s, %s, confidence %.2f)",
+                    e.start_pos_s, e.end_pos_s, e.duration_s, e.ref_start_s, e.ref_end_s,
+                    (!e.start_cut && !e.end_cut) ? "whole" : "partial", e.confidence);
+      return "[" + e.source + "] airing_end " + what + " " + utc_iso8601(e.start_utc) + " to " +
+             utc_iso8601(e.end_utc) + buf + (e.clip.empty() ? "" : " clip " + e.clip);
+    case EventType::source_up:
+    case EventType::source_finished:
+      return "[" + e.source + "] " + std::string(event_name(e.type)) + " " + utc_iso8601(e.utc);
+    case EventType::source_down:
+      return "[" + e.source + "] source_down " + utc_iso8601(e.utc) + ": " + e.reason;
+    case EventType::silence_start:
+      std::snprintf(buf, sizeof buf, " at %.3f s (below %.1f dBFS)", e.pos_s, e.threshold_dbfs);
+      return "[" + e.source + "] silence_start " + utc_iso8601(e.utc) + buf;
+    case EventType::silence_end:
+      std::snprintf(buf, sizeof buf, " at %.3f s after %.1f s of silence", e.pos_s, e.duration_s);
+      return "[" + e.source + "] silence_end " + utc_iso8601(e.utc) + buf;
+    case EventType::overflow:
+      return "[" + e.source + "] overflow: " + std::to_string(e.count) +
+             " samples dropped (workers fell behind)";
+    case EventType::events_dropped:
+      return "sink " + e.sink + " dropped " + std::to_string(e.count) + " events (it fell behind)";
+  }
+  return "";
+}
+
+}  // namespace aircheck::daemon

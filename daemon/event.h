@@ -1,0 +1,85 @@
+// Events the daemon reports, and their two renderings: JSON (the stable, versioned interface
+// of the JSON-lines log) and one human-readable line.
+//
+// JSON-lines schema, version kEventSchema (one object per line; fields absent when not listed):
+//   every event   type, schema, source, emitted_utc (when the daemon produced it)
+//   airing_*      track_id, title, artist, external_id, track_source, track_duration_s,
+//                 start_utc, start_pos_s, ref_start_s, confidence, speed
+//   airing_progress  + pos_utc, pos_s, ref_pos_s, duration_s
+//   airing_end    + end_utc, end_pos_s, ref_end_s, duration_s, start_cut, end_cut, whole,
+//                 windows, clip (when an evidence clip was written)
+//   source_up / source_down / source_finished   utc, pos_s, reason (down)
+//   silence_start utc, pos_s, threshold_dbfs
+//   silence_end   utc, pos_s, start_utc, start_pos_s, duration_s, threshold_dbfs
+//   overflow      utc, pos_s, samples_dropped
+//   events_dropped  sink, count  (events this sink had to drop because it fell behind)
+// Times: *_utc are ISO 8601 UTC with milliseconds ("2026-01-01T12:00:00.123Z"); *_pos_s are
+// seconds of the source's own sample clock since the source started; ref_* are seconds into
+// the indexed track.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace aircheck::daemon {
+
+inline constexpr int kEventSchema = 1;
+
+enum class EventType : uint8_t {
+  airing_start,
+  airing_progress,
+  airing_end,
+  source_up,
+  source_down,
+  source_finished,
+  silence_start,
+  silence_end,
+  overflow,
+  events_dropped,
+};
+
+/// The event's name as written in logs ("airing_start", ...). Static storage.
+std::string_view event_name(EventType t);
+
+struct Event {
+  EventType type = EventType::airing_start;
+  std::string source;
+  double emitted_utc = 0;     ///< Unix seconds when the event was produced
+  double utc = 0;             ///< Unix seconds of the event's position (health events)
+  double pos_s = 0;           ///< source time of the event's position (health, progress)
+
+  // airings
+  uint32_t track_id = 0;
+  std::string title, artist, external_id, track_source;
+  double track_duration_s = 0;
+  double start_utc = 0, end_utc = 0;      ///< Unix seconds
+  double start_pos_s = 0, end_pos_s = 0;  ///< source time, in seconds
+  double ref_start_s = 0, ref_end_s = 0;  ///< seconds into the reference track
+  double duration_s = 0;
+  double confidence = 0;
+  double speed = 1.0;
+  bool start_cut = false, end_cut = false;
+  uint32_t windows = 0;
+  std::string clip;           ///< evidence clip path, if one is written
+
+  // health
+  std::string reason;
+  uint64_t count = 0;         ///< overflow: samples dropped; events_dropped: events
+  double threshold_dbfs = 0;
+  std::string sink;           ///< events_dropped: which sink
+};
+
+/// Unix seconds -> "YYYY-MM-DDTHH:MM:SS.mmmZ" (milliseconds truncated).
+std::string utc_iso8601(double unix_s);
+
+/// Seconds since the epoch from the system clock.
+double unix_now();
+
+/// The event as one line of JSON (no newline), per the schema above.
+std::string to_json_line(const Event& e);
+
+/// The event as one human-readable line (no newline), e.g. for stdout and journald MESSAGE.
+std::string to_text(const Event& e);
+
+}  // namespace aircheck::daemon

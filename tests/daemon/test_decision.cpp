@@ -1,0 +1,264 @@
+#include "daemon/decision.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace aircheck::daemon {
+namespace {
+
+using Kind = AiringEvent::Kind;
+
+/// A stretch of the programme where a reference track plays at normal speed.
+struct Play {
+  uint32_t track;
+  double at_s;       // source time where it starts
+  double ref_s;      // reference time at at_s
+  double length_s;   // how long it plays
+  double duration_s; // the reference track's length
+  uint32_t votes_per_s = 20;
+};
+
+/// What the matcher would report for a window [end - len, end): for every play overlapping it
+/// by at least `min_overlap`, the agreeing hashes' first/last times, slightly inside the overlap
+/// (landmarks are not exactly at the boundaries).
+std::vector<WindowMatch> window(const std::vector<Play>& plays, double end, double len = 6,
+                                double min_overlap = 1.5) {
+  std::vector<WindowMatch> out;
+  for (const Play& p : plays) {
+    const double a = std::max(end - len, p.at_s);
+    const double b = std::min(end, p.at_s + p.length_s);
+    if (b - a < min_overlap) continue;
+    WindowMatch m;
+    m.track = p.track;
+    m.offset_s = p.ref_s - p.at_s;
+    m.query_first_s = a + 0.05;
+    m.query_last_s = b - 0.05;
+    m.ref_first_s = m.query_first_s + m.offset_s;
+    m.ref_last_s = m.query_last_s + m.offset_s;
+    m.votes = static_cast<uint32_t>((b - a) * p.votes_per_s);
+    m.confidence = 0.9f;
+    m.track_duration_s = p.duration_s;
+    out.push_back(m);
+  }
+  return out;
+}
+
+std::vector<AiringEvent> run(Decision& d, const std::vector<Play>& plays, double until,
+                             double hop = 1.0, bool finish = true) {
+  std::vector<AiringEvent> ev;
+  for (double end = hop; end <= until + 1e-9; end += hop) d.step(window(plays, end), ev);
+  if (finish) d.finish(ev);
+  return ev;
+}
+
+std::vector<AiringEvent> of_kind(const std::vector<AiringEvent>& ev, Kind k) {
+  std::vector<AiringEvent> out;
+  std::copy_if(ev.begin(), ev.end(), std::back_inserter(out), [&](const AiringEvent& e) { return e.kind == k; });
+  return out;
+}
+
+TEST(Decision, WholeTrackSnapsToReferenceBoundaries) {
+  Decision d;
+  const auto ev = run(d, {{7, 10.0, 0.0, 30.0, 30.0}}, 60);
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].kind, Kind::start);
+  EXPECT_EQ(ev[0].track, 7u);
+  EXPECT_NEAR(ev[0].start_s, 10.0, 1e-9);
+  EXPECT_NEAR(ev[0].ref_start_s, 0.0, 1e-9);
+  EXPECT_FALSE(ev[0].start_cut);
+  EXPECT_EQ(ev[1].kind, Kind::end);
+  EXPECT_NEAR(ev[1].start_s, 10.0, 1e-9);
+  EXPECT_NEAR(ev[1].end_s, 40.0, 1e-9);
+  EXPECT_NEAR(ev[1].ref_end_s, 30.0, 1e-9);
+  EXPECT_FALSE(ev[1].start_cut);
+  EXPECT_FALSE(ev[1].end_cut);
+  EXPECT_NEAR(ev[1].confidence, 0.9f, 1e-6);
+  EXPECT_EQ(ev[1].speed, 1.0);
+}
+
+TEST(Decision, StartIsBackDatedNotWhenConfirmed) {
+  Decision d;
+  std::vector<AiringEvent> ev;
+  const std::vector<Play> plays = {{3, 20.0, 40.0, 60.0, 200.0}};
+  double confirmed_at = -1;
+  for (double end = 1; end <= 100 && confirmed_at < 0; end += 1) {
+    d.step(window(plays, end), ev);
+    if (!ev.empty()) confirmed_at = end;
+  }
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_GT(confirmed_at, 22.0);
+  EXPECT_NEAR(ev[0].start_s, 20.05, 1e-9);  // the first matched hash, not the window
+  EXPECT_NEAR(ev[0].ref_start_s, 40.05, 1e-9);
+  EXPECT_TRUE(ev[0].start_cut);
+}
+
+TEST(Decision, PartialPlayIsCutAtBothEnds) {
+  Decision d;
+  const auto ev = run(d, {{3, 20.0, 40.0, 60.0, 200.0}}, 120);
+  ASSERT_EQ(ev.size(), 2u);
+  const AiringEvent& end = ev[1];
+  EXPECT_EQ(end.kind, Kind::end);
+  EXPECT_NEAR(end.start_s, 20.05, 1e-9);
+  EXPECT_NEAR(end.end_s, 79.95 + d.params().end_bias_s, 1e-9);
+  EXPECT_NEAR(end.ref_end_s, end.end_s + 20.0, 1e-9);
+  EXPECT_TRUE(end.start_cut);
+  EXPECT_TRUE(end.end_cut);
+}
+
+TEST(Decision, ShortMatchBelowMinimumSpanIsIgnored) {
+  DecisionParams p;
+  p.min_span_s = 5.0;
+  Decision d(p);
+  // 4 s of a track: windows see it, but never 5 s of matched span.
+  EXPECT_TRUE(run(d, {{9, 10.0, 50.0, 4.0, 200.0}}, 40).empty());
+}
+
+TEST(Decision, SingleWindowFlickerIsIgnored) {
+  Decision d;
+  std::vector<AiringEvent> ev;
+  WindowMatch m{5, 100.0, 10.0, 15.5, 110.0, 115.5, 40, 0.9f, 300.0};
+  d.step(std::span(&m, 1), ev);
+  d.step({}, ev);
+  d.step(std::span(&m, 1), ev);
+  d.step({}, ev);
+  d.finish(ev);
+  EXPECT_TRUE(ev.empty());
+}
+
+TEST(Decision, OneMissedWindowDoesNotSplitAnAiring) {
+  Decision d;
+  std::vector<AiringEvent> ev;
+  const std::vector<Play> plays = {{4, 0.0, 0.0, 40.0, 40.0}};
+  for (double end = 1; end <= 50; end += 1) {
+    if (end == 20) {
+      d.step({}, ev);  // a window lost to a dropout
+      continue;
+    }
+    d.step(window(plays, end), ev);
+  }
+  d.finish(ev);
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].kind, Kind::start);
+  EXPECT_EQ(ev[1].kind, Kind::end);
+  EXPECT_NEAR(ev[1].end_s, 40.0, 1e-9);
+}
+
+TEST(Decision, BackToBackTracksTakeOver) {
+  Decision d;
+  const auto ev = run(d, {{1, 0.0, 0.0, 30.0, 30.0}, {2, 30.0, 0.0, 25.0, 25.0}}, 70);
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_EQ(ev[0].kind, Kind::start);
+  EXPECT_EQ(ev[0].track, 1u);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(ends.size(), 2u);
+  EXPECT_EQ(ends[0].track, 1u);
+  EXPECT_NEAR(ends[0].end_s, 30.0, 1e-9);
+  EXPECT_EQ(ends[1].track, 2u);
+  EXPECT_NEAR(ends[1].start_s, 30.0, 1e-9);
+  EXPECT_NEAR(ends[1].end_s, 55.0, 1e-9);
+  EXPECT_EQ(ev.back().kind, Kind::end);
+  EXPECT_EQ(ev.back().track, 2u);
+}
+
+TEST(Decision, TakeoverClosesTheOldAiringWhenTheNewOneConfirms) {
+  DecisionParams p;
+  p.end_windows = 10;     // without a takeover, track 1 would stay open for 10 windows
+  p.confirm_windows = 4;  // track 2 confirms once track 1 has left the window
+  Decision d(p);
+  const auto ev = run(d, {{1, 0.0, 0.0, 30.0, 30.0}, {2, 30.0, 0.0, 25.0, 25.0}}, 70);
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_EQ(ev[1].kind, Kind::end);
+  EXPECT_EQ(ev[1].track, 1u);
+  EXPECT_NEAR(ev[1].end_s, 30.0, 1e-9);
+  EXPECT_EQ(ev[2].kind, Kind::start);
+  EXPECT_EQ(ev[2].track, 2u);
+}
+
+TEST(Decision, CrossfadeKeepsBothAirings) {
+  Decision d;
+  // Track 2 starts 3 s before track 1 ends.
+  const auto ev = run(d, {{1, 0.0, 0.0, 30.0, 30.0}, {2, 27.0, 0.0, 25.0, 25.0}}, 70);
+  const auto starts = of_kind(ev, Kind::start);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(starts.size(), 2u);
+  ASSERT_EQ(ends.size(), 2u);
+  for (const AiringEvent& e : ends) {
+    if (e.track == 1) {
+      EXPECT_NEAR(e.end_s, 30.0, 1e-9);
+    } else {
+      EXPECT_NEAR(e.start_s, 27.0, 1e-9);
+      EXPECT_NEAR(e.end_s, 52.0, 1e-9);
+    }
+  }
+}
+
+TEST(Decision, ReplayOfTheSameTrackIsASecondAiring) {
+  Decision d;
+  const auto ev = run(d, {{6, 0.0, 0.0, 20.0, 20.0}, {6, 20.0, 0.0, 20.0, 20.0}}, 60);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(ends.size(), 2u);
+  EXPECT_NEAR(ends[0].start_s, 0.0, 1e-9);
+  EXPECT_NEAR(ends[0].end_s, 20.0, 1e-9);
+  EXPECT_NEAR(ends[1].start_s, 20.0, 1e-9);
+  EXPECT_NEAR(ends[1].end_s, 40.0, 1e-9);
+}
+
+TEST(Decision, WeakerEchoOfTheSameTrackIsIgnored) {
+  Decision d;
+  // A repeated section makes the matcher also see track 8 at another offset, with fewer votes.
+  const auto ev = run(d, {{8, 0.0, 0.0, 60.0, 60.0}, {8, 0.0, 16.0, 40.0, 60.0, 8}}, 80);
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_NEAR(ev[1].start_s, 0.0, 1e-9);
+  EXPECT_NEAR(ev[1].end_s, 60.0, 1e-9);
+}
+
+TEST(Decision, ProgressEveryInterval) {
+  DecisionParams p;
+  p.progress_interval_s = 10;
+  Decision d(p);
+  const auto ev = run(d, {{2, 0.0, 0.0, 60.0, 60.0}}, 80);
+  const auto progress = of_kind(ev, Kind::progress);
+  EXPECT_GE(progress.size(), 4u);
+  EXPECT_LE(progress.size(), 6u);
+  for (std::size_t i = 1; i < progress.size(); ++i) {
+    EXPECT_GE(progress[i].end_s - progress[i - 1].end_s, 10.0 - 1e-9);
+    EXPECT_NEAR(progress[i].ref_end_s, progress[i].end_s, 1e-9);
+  }
+  EXPECT_EQ(ev.front().kind, Kind::start);
+  EXPECT_EQ(ev.back().kind, Kind::end);
+}
+
+TEST(Decision, FinishClosesOpenAirings) {
+  Decision d;
+  const auto ev = run(d, {{2, 0.0, 0.0, 100.0, 100.0}}, 30, 1.0, false);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(d.open_count(), 1u);
+  std::vector<AiringEvent> fin;
+  d.finish(fin);
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_EQ(fin[0].kind, Kind::end);
+  EXPECT_NEAR(fin[0].end_s, 29.95 + d.params().end_bias_s, 1e-9);
+  EXPECT_TRUE(fin[0].end_cut);
+  EXPECT_EQ(d.open_count(), 0u);
+}
+
+TEST(Decision, ConfirmWindowsIsRespected) {
+  DecisionParams p;
+  p.confirm_windows = 5;
+  p.min_span_s = 1;
+  Decision d(p);
+  std::vector<AiringEvent> ev;
+  const std::vector<Play> plays = {{1, 0.0, 50.0, 100.0, 300.0}};
+  int windows = 0;
+  for (double end = 1; end <= 100 && ev.empty(); end += 1) {
+    const auto w = window(plays, end);
+    if (!w.empty()) ++windows;
+    d.step(w, ev);
+  }
+  EXPECT_EQ(windows, 5);
+}
+
+}  // namespace
+}  // namespace aircheck::daemon
