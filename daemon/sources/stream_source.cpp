@@ -11,6 +11,7 @@
 // stop() makes the interrupt callback return true, so a blocking open or read returns
 // promptly (FFmpeg polls the callback during network waits).
 #include <atomic>
+#include <cstdio>
 #include <cstdint>
 #include <functional>
 #include <random>
@@ -99,8 +100,9 @@ class StreamSource final : public CaptureSource {
         }
       }
       if (rt::SampleClock::mono_now() - last_data_.load(std::memory_order_relaxed) > stall_s_) {
-        reason = shown_url_ + ": no audio for " + std::to_string(static_cast<int>(stall_s_)) +
-                 " s (stalled)";
+        char secs[32];
+        std::snprintf(secs, sizeof secs, "%g", stall_s_);
+        reason = shown_url_ + ": no audio for " + secs + " s (stalled)";
       }
       if (up || !down_reported) {
         ring_.post(HealthEvent::Type::down, reason);
