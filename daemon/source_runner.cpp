@@ -1,0 +1,321 @@
+#include "daemon/source_runner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "daemon/event_bus.h"
+
+namespace aircheck::daemon {
+
+namespace {
+
+/// Blocks read per service() call: bounds the time one source holds its worker.
+constexpr int kBlocksPerService = 8;
+
+SourceKind kind_of(const std::string& k) {
+  if (k == "file") return SourceKind::file;
+  if (k == "alsa") return SourceKind::alsa;
+  if (k == "portaudio") return SourceKind::portaudio;
+  if (k == "stream") return SourceKind::stream;
+  throw std::invalid_argument("unknown source kind '" + k + "'");
+}
+
+}  // namespace
+
+SourceSpec to_spec(const config::SourceSettings& s) {
+  SourceSpec spec;
+  spec.id = s.id;
+  spec.kind = kind_of(s.kind);
+  spec.address = s.address;
+  spec.options = s.options;
+  return spec;
+}
+
+DecisionParams decision_params(const config::SourceSettings& s) {
+  DecisionParams p;
+  p.confirm_windows = s.match.confirm_windows;
+  p.end_windows = s.match.end_windows;
+  p.min_span_s = s.match.min_span_s;
+  p.progress_interval_s = s.progress_interval_s;
+  return p;
+}
+
+SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_ptr<Source> source,
+                           const dsp::Params& params)
+    : settings_(settings),
+      source_(std::move(source)),
+      params_(params),
+      fp_(params, dsp::Side::query),
+      decision_(decision_params(settings)),
+      silence_(settings.silence, params.sample_rate),
+      rate_(params.sample_rate),
+      hop_(params.hop) {
+  match_params_.min_votes = settings.match.min_votes;
+  match_params_.min_confidence = settings.match.min_confidence;
+  const double frame_s = params.frame_seconds();
+  window_frames_ = std::max<int64_t>(1, std::llround(settings.match.window_s / frame_s));
+  hop_frames_ = std::max<int64_t>(1, std::llround(settings.match.hop_s / frame_s));
+  // How far behind the analysed frames a hash can still appear: peak selection looks
+  // density_frames ahead, pairing dt_max further, plus the FFT frame and the peak neighbourhood.
+  lag_frames_ = params.density_frames + params.dt_max + 2 * params.peak_frames +
+                params.fft_size / params.hop + 2;
+  next_window_end_ = hop_frames_;
+  fresh_.reserve(4096 * fp_.max_hashes_per_frame() / static_cast<std::size_t>(hop_) + 256);
+  silence_changes_.reserve(16);
+}
+
+SourceRunner::~SourceRunner() {
+  if (source_) source_->stop();
+}
+
+void SourceRunner::start() { source_->start(); }
+
+void SourceRunner::stop_and_drain() {
+  source_->stop();
+  draining_.store(true, std::memory_order_release);
+}
+
+void SourceRunner::publish(WorkerContext& ctx, Event& e) {
+  e.source = settings_.id;
+  e.emitted_utc = unix_now();
+  ctx.bus->publish(e);
+}
+
+bool SourceRunner::service(WorkerContext& ctx) noexcept {
+  if (done()) return false;
+  try {
+    drain_health(ctx);
+    bool worked = false;
+    for (int i = 0; i < kBlocksPerService; ++i) {
+      const Block b = source_->read_block();
+      if (b.samples.empty()) break;
+      consume(b, ctx);
+      worked = true;
+    }
+    if (worked) run_windows(ctx, false);
+    drain_health(ctx);
+    const bool ended = source_->finished();
+    if (ended || (draining_.load(std::memory_order_acquire) && !worked)) {
+      // Anything still in the ring was read above; one more empty read confirms it.
+      if (!source_->read_block().samples.empty()) return true;
+      finalize(ctx);
+      if (ended) {
+        finished_.store(true, std::memory_order_release);
+        Event e;
+        e.type = EventType::source_finished;
+        e.pos_s = pos_seconds(next_pos_);
+        e.utc = source_->utc_of(next_pos_);
+        publish(ctx, e);
+      }
+      done_.store(true, std::memory_order_release);
+      return true;
+    }
+    return worked;
+  } catch (const std::exception& ex) {
+    Event e;
+    e.type = EventType::source_down;
+    e.reason = std::string("processing failed: ") + ex.what();
+    e.pos_s = pos_seconds(next_pos_);
+    e.utc = source_->utc_of(next_pos_);
+    publish(ctx, e);
+    ctx.reader->end();
+    done_.store(true, std::memory_order_release);
+    return true;
+  }
+}
+
+void SourceRunner::drain_health(WorkerContext& ctx) {
+  HealthEvent h{HealthEvent::Type::up, 0, 0, {}};
+  while (source_->poll_health(h)) {
+    Event e;
+    e.pos_s = pos_seconds(h.pos);
+    e.utc = source_->utc_of(h.pos);
+    switch (h.type) {
+      case HealthEvent::Type::up:
+        e.type = EventType::source_up;
+        up_reported_ = true;
+        break;
+      case HealthEvent::Type::down:
+        e.type = EventType::source_down;
+        e.reason = h.reason;
+        // Nothing more will match until it is back: close what is open.
+        run_windows(ctx, true);
+        ctx.airings.clear();
+        decision_.finish(ctx.airings);
+        emit_airings(ctx);
+        break;
+      case HealthEvent::Type::overflow:
+        e.type = EventType::overflow;
+        e.count = h.count;
+        break;
+      case HealthEvent::Type::finished:
+        continue;  // reported by service() once everything is processed
+    }
+    publish(ctx, e);
+  }
+}
+
+void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
+  if (!have_pos_ || b.pos != next_pos_) {
+    if (have_pos_) {
+      // A gap in the sample clock: end the segment and start a new one at the gap's end.
+      fresh_.clear();
+      fp_.flush(fresh_);
+      for (const dsp::TimedHash& h : fresh_) history_.push_back({h.hash, seg_base_frame_ + h.t});
+      fp_.reset();
+    }
+    seg_base_frame_ = static_cast<int64_t>((b.pos + static_cast<uint64_t>(hop_ / 2)) /
+                                           static_cast<uint64_t>(hop_));
+    have_pos_ = true;
+  }
+  fresh_.clear();
+  fp_.feed(b.samples, fresh_);
+  for (const dsp::TimedHash& h : fresh_) {
+    history_.push_back({h.hash, seg_base_frame_ + h.t});
+    final_frame_ = std::max(final_frame_, seg_base_frame_ + static_cast<int64_t>(h.t));
+  }
+  const int64_t analysed = seg_base_frame_ + static_cast<int64_t>(fp_.frames());
+  final_frame_ = std::max(final_frame_, analysed - lag_frames_);
+  next_pos_ = b.pos + b.samples.size();
+  last_frame_ = static_cast<int64_t>(next_pos_ / static_cast<uint64_t>(hop_));
+  pos_s_.store(pos_seconds(next_pos_), std::memory_order_relaxed);
+
+  silence_changes_.clear();
+  silence_.feed(b.pos, b.samples, silence_changes_);
+  for (const SilenceDetector::Change& c : silence_changes_) {
+    Event e;
+    e.threshold_dbfs = settings_.silence.threshold_dbfs;
+    if (c.started) {
+      e.type = EventType::silence_start;
+      e.pos_s = pos_seconds(c.start);
+      e.utc = source_->utc_of(c.start);
+    } else {
+      e.type = EventType::silence_end;
+      e.pos_s = pos_seconds(c.end);
+      e.utc = source_->utc_of(c.end);
+      e.start_pos_s = pos_seconds(c.start);
+      e.start_utc = source_->utc_of(c.start);
+      e.duration_s = e.pos_s - e.start_pos_s;
+    }
+    publish(ctx, e);
+  }
+}
+
+void SourceRunner::run_windows(WorkerContext& ctx, bool at_end) {
+  if (at_end) {
+    fresh_.clear();
+    fp_.flush(fresh_);
+    for (const dsp::TimedHash& h : fresh_) history_.push_back({h.hash, seg_base_frame_ + h.t});
+    fp_.reset();
+    have_pos_ = false;
+    final_frame_ = std::max(final_frame_, last_frame_);
+  }
+  const int64_t limit = at_end ? last_frame_ + hop_frames_ : final_frame_;
+  while (next_window_end_ <= limit) {
+    match_window(next_window_end_, ctx);
+    next_window_end_ += hop_frames_;
+    // Hashes older than the next window are no longer needed.
+    const int64_t keep_from = next_window_end_ - window_frames_;
+    while (!history_.empty() && history_.front().frame < keep_from) history_.pop_front();
+  }
+  if (at_end) {
+    // A restarted segment continues with windows from its own audio.
+    next_window_end_ = std::max(next_window_end_, last_frame_ + hop_frames_);
+  }
+}
+
+void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
+  const int64_t base = end_frame - window_frames_;
+  ctx.window.clear();
+  for (const HistHash& h : history_) {
+    if (h.frame >= base && h.frame < end_frame) {
+      ctx.window.push_back({h.hash, static_cast<uint32_t>(h.frame - base)});
+    }
+  }
+  ctx.matches.clear();
+  if (!ctx.window.empty()) {
+    ctx.matcher->set_match_params(match_params_);
+    const double frame_s = params_.frame_seconds();
+    ctx.reader->begin();
+    const auto candidates = ctx.matcher->match(ctx.window, *ctx.reader);
+    for (const matcher::Candidate& c : candidates) {
+      if (!ctx.matcher->accepted(c)) continue;
+      const store::TrackInfo* info = track_info(c.track, ctx);
+      WindowMatch m;
+      m.track = c.track;
+      m.offset_s = static_cast<double>(static_cast<int64_t>(c.offset) - base) * frame_s;
+      m.query_first_s = static_cast<double>(base + c.query_first) * frame_s;
+      m.query_last_s = static_cast<double>(base + c.query_last) * frame_s;
+      m.ref_first_s = c.ref_first * frame_s;
+      m.ref_last_s = c.ref_last * frame_s;
+      m.votes = c.votes;
+      m.confidence = c.confidence;
+      m.track_duration_s = info != nullptr ? info->duration_s : 0.0;
+      ctx.matches.push_back(m);
+    }
+    ctx.reader->end();
+  }
+  ctx.airings.clear();
+  decision_.step(ctx.matches, ctx.airings);
+  emit_airings(ctx);
+}
+
+const store::TrackInfo* SourceRunner::track_info(uint32_t id, WorkerContext& ctx) {
+  auto it = ctx.tracks.find(id);
+  if (it != ctx.tracks.end()) return &it->second;
+  auto info = ctx.reader->track(id);
+  if (!info) return nullptr;
+  return &ctx.tracks.emplace(id, std::move(*info)).first->second;
+}
+
+void SourceRunner::emit_airings(WorkerContext& ctx) {
+  for (const AiringEvent& a : ctx.airings) {
+    Event e;
+    switch (a.kind) {
+      case AiringEvent::Kind::start:
+        e.type = EventType::airing_start;
+        started_.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case AiringEvent::Kind::progress: e.type = EventType::airing_progress; break;
+      case AiringEvent::Kind::end: e.type = EventType::airing_end; break;
+    }
+    e.track_id = a.track;
+    if (auto it = ctx.tracks.find(a.track); it != ctx.tracks.end()) {
+      e.title = it->second.title;
+      e.artist = it->second.artist;
+      e.external_id = it->second.external_id;
+      e.track_source = it->second.source;
+    }
+    const auto to_pos = [&](double s) {
+      return static_cast<uint64_t>(std::llround(std::max(0.0, s) * rate_));
+    };
+    e.track_duration_s = a.track_duration_s;
+    e.start_pos_s = a.start_s;
+    e.start_utc = source_->utc_of(to_pos(a.start_s));
+    e.ref_start_s = a.ref_start_s;
+    e.end_pos_s = a.end_s;
+    e.end_utc = source_->utc_of(to_pos(a.end_s));
+    e.ref_end_s = a.ref_end_s;
+    e.pos_s = a.end_s;
+    e.utc = e.end_utc;
+    e.duration_s = a.end_s - a.start_s;
+    e.confidence = a.confidence;
+    e.speed = a.speed;
+    e.start_cut = a.start_cut;
+    e.end_cut = a.end_cut;
+    e.windows = a.windows;
+    publish(ctx, e);
+  }
+  open_.store(static_cast<int>(decision_.open_count()), std::memory_order_relaxed);
+}
+
+void SourceRunner::finalize(WorkerContext& ctx) {
+  run_windows(ctx, true);
+  ctx.airings.clear();
+  decision_.finish(ctx.airings);
+  emit_airings(ctx);
+  history_.clear();
+}
+
+}  // namespace aircheck::daemon

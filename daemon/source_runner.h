@@ -1,0 +1,135 @@
+// Everything the worker side does for one source:
+//
+//   Source::read_block ─▶ Fingerprinter(Side::query) ─▶ hash history (absolute frames)
+//     ─▶ every hop: window of the last window_s ─▶ Matcher + store::Reader ─▶ Decision ─▶ events
+//   Source::poll_health ─▶ source_up / source_down / overflow;  PCM ─▶ SilenceDetector
+//
+// Audio is fingerprinted once, as it arrives; windows only select hashes from the history.
+// Hash times are kept on the source's sample clock: a gap in the clock (overflow, outage)
+// flushes and resets the fingerprinter and the next segment continues at the gap's end.
+//
+// Threads: constructed and stopped on the control thread; service() on exactly one worker at
+// a time (the WorkerPool guarantees it); the atomics (done, draining) from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/settings.h"
+#include "daemon/decision.h"
+#include "daemon/event.h"
+#include "daemon/silence_detector.h"
+#include "daemon/source.h"
+#include "dsp/fingerprinter.h"
+#include "matcher/matcher.h"
+#include "store/index.h"
+
+namespace aircheck::daemon {
+
+class EventBus;
+
+/// Per-worker resources a runner borrows while being serviced.
+struct WorkerContext {
+  matcher::Matcher* matcher = nullptr;
+  store::Reader* reader = nullptr;
+  EventBus* bus = nullptr;
+  std::map<uint32_t, store::TrackInfo> tracks;  ///< metadata cache (ids are never reused)
+  std::vector<dsp::TimedHash> window;           ///< scratch
+  std::vector<WindowMatch> matches;             ///< scratch
+  std::vector<AiringEvent> airings;             ///< scratch
+};
+
+class SourceRunner {
+ public:
+  /// Builds the fingerprinter (plans FFTW: control thread) and the decision stage. Takes
+  /// ownership of `source`, which must not be started yet. Throws what the Fingerprinter throws.
+  SourceRunner(const config::SourceSettings& settings, std::unique_ptr<Source> source,
+               const dsp::Params& params);
+  ~SourceRunner();
+
+  /// Starts the source's capture. Control thread. Throws std::runtime_error when the source
+  /// cannot be set up at all.
+  void start();
+
+  /// Stops capture (joins the capture thread) and asks the worker to drain what is buffered,
+  /// close open airings and finish. Control thread; returns at once; see done().
+  void stop_and_drain();
+
+  /// Worker: reads, fingerprints, matches and decides for a bounded amount of audio.
+  /// Returns true if it did any work. Never throws: failures become source_down events.
+  bool service(WorkerContext& ctx) noexcept;
+
+  /// The runner has finished: drained after stop_and_drain(), or the source ended.
+  bool done() const { return done_.load(std::memory_order_acquire); }
+  /// A finite source reached its end (rather than being stopped).
+  bool finished_naturally() const { return finished_.load(std::memory_order_acquire); }
+  /// Source-clock seconds processed so far (any thread; for STATUS=).
+  double position_s() const { return pos_s_.load(std::memory_order_relaxed); }
+  /// Airings currently open (any thread).
+  int open_airings() const { return open_.load(std::memory_order_relaxed); }
+  uint64_t airings_started() const { return started_.load(std::memory_order_relaxed); }
+
+  const config::SourceSettings& settings() const { return settings_; }
+  const std::string& id() const { return settings_.id; }
+
+ private:
+  struct HistHash {
+    uint32_t hash;
+    int64_t frame;  // absolute frame on the source clock (pos / hop)
+  };
+
+  void consume(const Block& b, WorkerContext& ctx);
+  void drain_health(WorkerContext& ctx);
+  void run_windows(WorkerContext& ctx, bool at_end);
+  void match_window(int64_t end_frame, WorkerContext& ctx);
+  void finalize(WorkerContext& ctx);
+  void emit_airings(WorkerContext& ctx);
+  void publish(WorkerContext& ctx, Event& e);
+  const store::TrackInfo* track_info(uint32_t id, WorkerContext& ctx);
+  double pos_seconds(uint64_t pos) const { return static_cast<double>(pos) / rate_; }
+
+  config::SourceSettings settings_;
+  std::unique_ptr<Source> source_;
+  dsp::Params params_;
+  dsp::Fingerprinter fp_;
+  Decision decision_;
+  SilenceDetector silence_;
+  matcher::MatchParams match_params_;
+  int rate_;
+  int hop_;
+  int64_t window_frames_;
+  int64_t hop_frames_;
+  int64_t lag_frames_;
+
+  // worker-side state
+  bool have_pos_ = false;
+  uint64_t next_pos_ = 0;         // expected position of the next block, in samples
+  int64_t seg_base_frame_ = 0;    // absolute frame of the fingerprinter's frame 0
+  int64_t final_frame_ = 0;       // every hash anchored before this frame is in history_
+  int64_t next_window_end_ = 0;   // absolute frame
+  int64_t last_frame_ = 0;        // end of the audio seen so far, in absolute frames
+  std::deque<HistHash> history_;
+  std::vector<dsp::TimedHash> fresh_;
+  std::vector<SilenceDetector::Change> silence_changes_;
+  bool up_reported_ = false;
+
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> done_{false};
+  std::atomic<bool> finished_{false};
+  std::atomic<double> pos_s_{0};
+  std::atomic<int> open_{0};
+  std::atomic<uint64_t> started_{0};
+};
+
+/// Settings -> the SourceSpec the sources factory takes.
+SourceSpec to_spec(const config::SourceSettings& s);
+
+/// Settings -> decision thresholds.
+DecisionParams decision_params(const config::SourceSettings& s);
+
+}  // namespace aircheck::daemon
