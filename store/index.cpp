@@ -49,9 +49,7 @@ struct MapFull {};
 
 MDB_val val(const void* p, std::size_t n) { return MDB_val{n, const_cast<void*>(p)}; }
 MDB_val val(std::string_view s) { return val(s.data(), s.size()); }
-std::string_view text(const MDB_val& v) {
-  return {static_cast<const char*>(v.mv_data), v.mv_size};
-}
+std::string_view text(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
 
 std::string hex64(uint64_t x) {
   char buf[17];
@@ -68,7 +66,7 @@ std::optional<uint64_t> parse_u64(std::string_view s, int base = 10) {
   return x;
 }
 
-std::string quoted(const fs::path& p) { return p.string(); }
+std::string shown(const fs::path& p) { return p.string(); }
 
 std::string mb_free(const fs::path& dir) {
   std::error_code ec;
@@ -89,14 +87,14 @@ constexpr const char* kRebuild =
 
 FormatMismatchError format_mismatch(const fs::path& dir, const std::string& stored_text,
                                     const std::string& stored_digest, const Format& format) {
-  return FormatMismatchError("index in " + quoted(dir) + " was built for fingerprint format \"" +
+  return FormatMismatchError("index in " + shown(dir) + " was built for fingerprint format \"" +
                              stored_text + "\" (digest " + stored_digest +
                              "), but this aircheck uses \"" + format.text + "\" (digest " +
                              hex64(format.digest) + "): " + kRebuild);
 }
 
 std::string remedy(int rc, const fs::path& dir) {
-  const std::string d = quoted(dir);
+  const std::string d = shown(dir);
   switch (rc) {
     case ENOSPC:
       return "the disk has " + mb_free(dir) + " free: free space on it or move the index";
@@ -114,7 +112,8 @@ std::string remedy(int rc, const fs::path& dir) {
     case MDB_READERS_FULL:
       return "all " + std::to_string(kMaxReaders) +
              " reader slots are taken: end idle readers, or clear slots of dead processes "
-             "with `mdb_stat -rr " + d + "`";
+             "with `mdb_stat -rr " +
+             d + "`";
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
     case MDB_INVALID:
@@ -348,8 +347,8 @@ struct Index::Impl {
   std::weak_ptr<Index> self;
 
   [[noreturn]] void fail(int rc, std::string_view what) const {
-    throw StoreError("index " + quoted(dir) + ": " + std::string(what) + ": " +
-                     mdb_strerror(rc) + "; " + remedy(rc, dir));
+    throw StoreError("index " + shown(dir) + ": " + std::string(what) + ": " + mdb_strerror(rc) +
+                     "; " + remedy(rc, dir));
   }
   void check(int rc, std::string_view what) const {
     if (rc != MDB_SUCCESS) fail(rc, what);
@@ -360,7 +359,7 @@ struct Index::Impl {
     check(rc, what);
   }
   [[noreturn]] void damaged(std::string_view what) const {
-    throw StoreError("index " + quoted(dir) + ": " + std::string(what) +
+    throw StoreError("index " + shown(dir) + ": " + std::string(what) +
                      "; the index is damaged: rebuild it with `aircheck index add` into a new "
                      "folder");
   }
@@ -395,13 +394,11 @@ struct Index::Impl {
   /// After MDB_MAP_RESIZED: maps the size another process grew the index to.
   void adopt_map_size() const {
     if (t_open_txns > 0) {
-      throw StoreError("index " + quoted(dir) +
+      throw StoreError("index " + shown(dir) +
                        ": another process grew the index while this thread holds a Reader "
                        "snapshot: call Reader::end() on this thread and retry");
     }
-    gate.exclusive([&] {
-      check(mdb_env_set_mapsize(env.get(), 0), "cannot map the grown index");
-    });
+    gate.exclusive([&] { check(mdb_env_set_mapsize(env.get(), 0), "cannot map the grown index"); });
   }
 
   /// After MDB_MAP_FULL: doubles the map, unless the disk could not hold it anyway.
@@ -416,13 +413,11 @@ struct Index::Impl {
       fail(MDB_MAP_FULL, "cannot grow the map beyond " + std::to_string(cur >> 20) + " MB");
     }
     if (t_open_txns > 0) {
-      throw StoreError("index " + quoted(dir) +
+      throw StoreError("index " + shown(dir) +
                        ": the map must grow, but this thread holds a Reader snapshot: call "
                        "Reader::end() before add_track() or remove_track()");
     }
-    gate.exclusive([&] {
-      check(mdb_env_set_mapsize(env.get(), cur * 2), "cannot grow the map");
-    });
+    gate.exclusive([&] { check(mdb_env_set_mapsize(env.get(), cur * 2), "cannot grow the map"); });
   }
 
   /// Runs body(txn) in a read transaction that is aborted afterwards.
@@ -448,7 +443,7 @@ struct Index::Impl {
   template <class F>
   auto write(std::string_view what, F&& body) {
     if (mode == OpenMode::read_only) {
-      throw StoreError("index " + quoted(dir) + ": " + std::string(what) +
+      throw StoreError("index " + shown(dir) + ": " + std::string(what) +
                        ": the index was opened read-only; open it with OpenMode::read_write");
     }
     std::lock_guard wl(write_mutex);
@@ -510,14 +505,16 @@ void Index::Impl::open_env(bool exists) {
   const unsigned flags = MDB_NOTLS | (mode == OpenMode::read_only ? MDB_RDONLY : 0u);
   const int rc = mdb_env_open(raw, dir.c_str(), flags, 0664);
   if (rc == ENOENT && mode != OpenMode::create) {
-    throw NoIndexError("no index in " + quoted(dir) + ": create one with `aircheck index add --index " +
-                       quoted(dir) + " FILES...`");
+    throw NoIndexError("no index in " + shown(dir) +
+                       ": create one with `aircheck index add --index " + shown(dir) +
+                       " FILES...`");
   }
   check(rc, "cannot open");
   if (mode != OpenMode::read_only) {
     MDB_envinfo info;
     check(mdb_env_info(raw, &info), "cannot read the map size");
-    if (info.me_mapsize < initial) check(mdb_env_set_mapsize(raw, initial), "cannot set the map size");
+    if (info.me_mapsize < initial)
+      check(mdb_env_set_mapsize(raw, initial), "cannot set the map size");
   }
   int dead = 0;
   check(mdb_reader_check(raw, &dead), "cannot clear reader slots of dead processes");
@@ -527,7 +524,7 @@ bool Index::Impl::verify_meta(MDB_txn* txn) const {
   const auto schema = get_meta(txn, kMetaSchema);
   if (!schema) return false;
   if (parse_u64(*schema) != uint64_t{kSchema}) {
-    throw FormatMismatchError("index in " + quoted(dir) + " has schema version " + *schema +
+    throw FormatMismatchError("index in " + shown(dir) + " has schema version " + *schema +
                               ", but this aircheck reads version " + std::to_string(kSchema) +
                               ": " + kRebuild);
   }
@@ -558,8 +555,8 @@ void Index::Impl::open_databases() {
     check(mdb_dbi_open(txn, "hashes", kById | create, &hashes), "cannot open \"hashes\"");
     check(mdb_dbi_open(txn, "content", kContent | create, &content), "cannot open \"content\"");
   };
-  const NoIndexError no_index("no index in " + quoted(dir) +
-                              ": create one with `aircheck index add --index " + quoted(dir) +
+  const NoIndexError no_index("no index in " + shown(dir) +
+                              ": create one with `aircheck index add --index " + shown(dir) +
                               " FILES...`");
   {
     // A read transaction first: opening an existing index takes no writer lock.
@@ -722,8 +719,8 @@ class IndexReader final : public Reader {
 
   std::shared_ptr<Index> owner_;  // keeps the environment open while this reader lives
   const Index::Impl& impl_;
-  lmdb::Txn txn_;         // reset between snapshots, renewed by begin()
-  lmdb::Cursor cursor_;   // on "postings", renewed with the transaction
+  lmdb::Txn txn_;        // reset between snapshots, renewed by begin()
+  lmdb::Cursor cursor_;  // on "postings", renewed with the transaction
   bool active_ = false;
 };
 
@@ -744,8 +741,8 @@ Index::~Index() {
 }
 
 std::shared_ptr<Index> Index::open(const fs::path& dir, const Format& format, OpenMode mode) {
-  const NoIndexError no_index("no index in " + quoted(dir) +
-                              ": create one with `aircheck index add --index " + quoted(dir) +
+  const NoIndexError no_index("no index in " + shown(dir) +
+                              ": create one with `aircheck index add --index " + shown(dir) +
                               " FILES...`");
   std::error_code ec;
   const bool exists = fs::is_regular_file(dir / "data.mdb", ec);
@@ -753,7 +750,7 @@ std::shared_ptr<Index> Index::open(const fs::path& dir, const Format& format, Op
   if (mode == OpenMode::create) {
     fs::create_directories(dir, ec);
     if (ec) {
-      throw StoreError("index " + quoted(dir) + ": cannot create the folder: " + ec.message() +
+      throw StoreError("index " + shown(dir) + ": cannot create the folder: " + ec.message() +
                        "; check the path and that this user may write there");
     }
   }
@@ -789,7 +786,7 @@ std::shared_ptr<Index> Index::open(const fs::path& dir, const Format& format, Op
     throw format_mismatch(dir, im.format.text, hex64(im.format.digest), format);
   }
   if (im.mode == OpenMode::read_only && mode != OpenMode::read_only) {
-    throw StoreError("index " + quoted(dir) +
+    throw StoreError("index " + shown(dir) +
                      ": already open read-only in this process; drop every handle to it before "
                      "opening it for writing");
   }
@@ -810,7 +807,7 @@ uint32_t Index::add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashe
   const uint64_t frames = frames_of(sorted);
   const auto max_key = static_cast<std::size_t>(mdb_env_get_maxkeysize(im.env.get()));
   if (info.content_hash.size() > max_key) {
-    throw StoreError("index " + quoted(im.dir) + ": content hash of " +
+    throw StoreError("index " + shown(im.dir) + ": content hash of " +
                      std::to_string(info.content_hash.size()) + " bytes is longer than " +
                      std::to_string(max_key) + ": pass a hex digest");
   }
@@ -826,7 +823,7 @@ uint32_t Index::add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashe
   im.write(what, [&](MDB_txn* txn) {
     const uint64_t next = std::max<uint64_t>(im.get_meta_u64(txn, kMetaNextId), 1);
     if (next > std::numeric_limits<uint32_t>::max()) {
-      throw StoreError("index " + quoted(im.dir) +
+      throw StoreError("index " + shown(im.dir) +
                        ": all track ids are used: rebuild the index into a new folder");
     }
     const auto id = static_cast<uint32_t>(next);
@@ -876,8 +873,7 @@ uint32_t Index::add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashe
       im.check_w(mdb_put(txn, im.content, &ck, &cv, 0), what);
     }
     im.put_meta(txn, kMetaNextId, std::to_string(uint64_t{id} + 1));
-    im.put_meta(txn, kMetaDistinct,
-                std::to_string(im.get_meta_u64(txn, kMetaDistinct) + new_keys));
+    im.put_meta(txn, kMetaDistinct, std::to_string(im.get_meta_u64(txn, kMetaDistinct) + new_keys));
     im.put_meta(txn, kMetaFrames, std::to_string(im.get_meta_u64(txn, kMetaFrames) + frames));
     return id;
   });
@@ -946,8 +942,7 @@ bool Index::remove_track(uint32_t id) {
     const uint64_t distinct = im.get_meta_u64(txn, kMetaDistinct);
     im.put_meta(txn, kMetaDistinct, std::to_string(distinct - std::min(distinct, gone_keys)));
     const uint64_t frames = im.get_meta_u64(txn, kMetaFrames);
-    im.put_meta(txn, kMetaFrames,
-                std::to_string(frames - std::min(frames, frames_of(list))));
+    im.put_meta(txn, kMetaFrames, std::to_string(frames - std::min(frames, frames_of(list))));
     return true;
   });
 }

@@ -67,20 +67,20 @@ struct Format {
 };
 
 struct TrackInfo {
-  uint32_t id = 0;             ///< assigned by add_track(); never reused
+  uint32_t id = 0;  ///< assigned by add_track(); never reused
   std::string title;
   std::string artist;
-  std::string external_id;     ///< ISRC, ad-spot code, ... as the user gave it
-  std::string source;          ///< path of the indexed file as given
-  std::string content_hash;    ///< hex digest of the decoded audio, for duplicate detection
-  double duration_s = 0;       ///< in seconds
-  int64_t added_unix = 0;      ///< seconds since the epoch
-  uint64_t hashes = 0;         ///< postings stored for this track
+  std::string external_id;   ///< ISRC, ad-spot code, ... as the user gave it
+  std::string source;        ///< path of the indexed file as given
+  std::string content_hash;  ///< hex digest of the decoded audio, for duplicate detection
+  double duration_s = 0;     ///< in seconds
+  int64_t added_unix = 0;    ///< seconds since the epoch
+  uint64_t hashes = 0;       ///< postings stored for this track
 };
 
 struct Stats {
   uint64_t tracks = 0;
-  double seconds = 0;          ///< total duration of the indexed tracks
+  double seconds = 0;  ///< total duration of the indexed tracks
   uint64_t postings = 0;
   uint64_t distinct_hashes = 0;
   uint64_t bytes_on_disk = 0;  ///< size of data.mdb
@@ -134,6 +134,7 @@ class Index {
   std::unique_ptr<Reader> reader();
 
   struct Impl;
+
  private:
   explicit Index(std::unique_ptr<Impl>);
   std::unique_ptr<Impl> impl_;

@@ -556,12 +556,13 @@ TEST(Index, BytesPerPostingOfARealisticIndex) {
   const Stats s = index->stats();
   const double per_posting = static_cast<double>(s.bytes_used) / static_cast<double>(s.postings);
   const double hours = s.seconds / 3600;
-  std::printf("[ measure  ] %llu postings, %llu distinct hashes, %.1f h: %.1f bytes used per "
-              "posting, %.1f on disk; %.1f MB used per hour\n",
-              static_cast<unsigned long long>(s.postings),
-              static_cast<unsigned long long>(s.distinct_hashes), hours, per_posting,
-              static_cast<double>(s.bytes_on_disk) / static_cast<double>(s.postings),
-              static_cast<double>(s.bytes_used) / hours / 1e6);
+  std::printf(
+      "[ measure  ] %llu postings, %llu distinct hashes, %.1f h: %.1f bytes used per "
+      "posting, %.1f on disk; %.1f MB used per hour\n",
+      static_cast<unsigned long long>(s.postings),
+      static_cast<unsigned long long>(s.distinct_hashes), hours, per_posting,
+      static_cast<double>(s.bytes_on_disk) / static_cast<double>(s.postings),
+      static_cast<double>(s.bytes_used) / hours / 1e6);
   RecordProperty("bytes_used_per_posting", std::to_string(per_posting));
   EXPECT_LT(per_posting, 40.0);
   EXPECT_LE(s.bytes_used, s.bytes_on_disk);
@@ -743,8 +744,8 @@ TEST(Crash, KilledWriterLeavesEachTrackWholeOrAbsent) {
       char go = 0;
       ASSERT_EQ(read(pipefd[0], &go, 1), 1);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(
-        std::uniform_int_distribution<int>(5, 60)(rng)));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 60)(rng)));
     ASSERT_EQ(kill(child, SIGKILL), 0);
     int status = 0;
     ASSERT_EQ(waitpid(child, &status, 0), child);
@@ -765,6 +766,7 @@ TEST(Concurrency, ReadersRunWhileTheWriterAddsRemovesAndGrows) {
   std::atomic<bool> done{false};
   std::atomic<uint64_t> checked{0};
   std::vector<std::thread> readers;
+  readers.reserve(3);
   for (int r = 0; r < 3; ++r) {
     readers.emplace_back([&, r] {
       auto reader = index->reader();
