@@ -322,7 +322,7 @@ Settings parse_root(const Reader& r, const YAML::Node& root) {
                }
              });
   if (!have_index) r.fail(root, "missing required key 'index' (the index folder)");
-  if (sources) {
+  if (sources && !sources->IsNull()) {
     if (!sources->IsSequence()) r.fail(*sources, "sources: expected a list of sources");
     std::set<std::string> ids;
     for (std::size_t i = 0; i < sources->size(); ++i) read_source(r, (*sources)[i], i, st, ids);

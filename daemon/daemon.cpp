@@ -255,7 +255,8 @@ int Daemon::run() {
     } catch (const std::exception& e) {
       fresh.clear();
       bus_.stop();
-      throw StartupError(kExitSources, "source '" + r->id() + "': " + e.what());
+      const std::string what = e.what();
+      throw StartupError(kExitSources, what.rfind("source '", 0) == 0 ? what : "source '" + r->id() + "': " + what);
     }
   }
   // workers

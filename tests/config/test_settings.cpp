@@ -193,5 +193,18 @@ TEST(Settings, EqualityDetectsChangedSources) {
   EXPECT_TRUE(a.sources[0] == c.sources[0]);
 }
 
+TEST(Settings, ShippedExampleIsValid) {
+  const Settings s = load_settings(AIRCHECK_EXAMPLE_CONFIG);
+  EXPECT_EQ(s.index, "/var/lib/aircheck/index");
+  EXPECT_EQ(s.profiles.size(), 3u);
+  EXPECT_TRUE(s.sources.empty());
+  EXPECT_EQ(s.sinks.jsonl_path, "/var/log/aircheck/events.jsonl");
+}
+
+TEST(Settings, EmptySourcesListIsAllowed) {
+  EXPECT_TRUE(parse_settings("index: /x\nsources:\n", "a").sources.empty());
+  EXPECT_TRUE(parse_settings("index: /x\nsources: []\n", "a").sources.empty());
+}
+
 }  // namespace
 }  // namespace aircheck::config

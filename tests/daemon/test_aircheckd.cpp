@@ -1,0 +1,366 @@
+// End to end: a real index of synthesized songs, a generated programme written to a file, the
+// real aircheckd binary reading it through a file source, and its JSON-lines log checked
+// against the programme's ground truth.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/eval/synth.h"
+#include "dsp/decode/decoder.h"
+#include "dsp/fingerprinter.h"
+#include "dsp/params.h"
+#include "store/index.h"
+
+#ifndef AIRCHECKD_PATH
+#error "AIRCHECKD_PATH must name the aircheckd binary"
+#endif
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr int kRate = 8000;
+constexpr double kTolerance = 0.25;  // seconds, start and end
+
+struct Song {
+  uint32_t id = 0;
+  std::string title;
+  std::vector<float> pcm;
+};
+
+/// One airing of the ground truth, in programme seconds.
+struct Truth {
+  std::string title;
+  double start_s, end_s, ref_start_s;
+};
+
+class Programme {
+ public:
+  void add(std::span<const float> x, double gain = 1.0) {
+    for (float v : x) pcm.push_back(static_cast<float>(v * gain));
+  }
+  /// Plays `song` from `ref_from` for `seconds` (to its end if negative).
+  void play(const Song& song, double ref_from, double seconds, std::vector<Truth>& truth) {
+    const auto a = static_cast<std::size_t>(ref_from * kRate);
+    std::size_t b = song.pcm.size();
+    if (seconds >= 0) b = std::min(b, a + static_cast<std::size_t>(seconds * kRate));
+    truth.push_back({song.title, now(), now() + static_cast<double>(b - a) / kRate, ref_from});
+    add(std::span(song.pcm).subspan(a, b - a));
+  }
+  /// Plays `next` from its start while the last `fade_s` of the current tail fades out.
+  void crossfade(const Song& prev, const Song& next, double fade_s, std::vector<Truth>& truth) {
+    const auto n = static_cast<std::size_t>(fade_s * kRate);
+    truth.push_back({prev.title, now(), now() + static_cast<double>(prev.pcm.size()) / kRate, 0});
+    add(std::span(prev.pcm).first(prev.pcm.size() - n));
+    const double next_start = now();
+    for (std::size_t i = 0; i < n; ++i) {
+      const double g = static_cast<double>(i) / static_cast<double>(n);
+      pcm.push_back(static_cast<float>(prev.pcm[prev.pcm.size() - n + i] * (1 - g) + next.pcm[i] * g));
+    }
+    truth.push_back({next.title, next_start, next_start + static_cast<double>(next.pcm.size()) / kRate, 0});
+    add(std::span(next.pcm).subspan(n));
+  }
+  double now() const { return static_cast<double>(pcm.size()) / kRate; }
+  std::vector<float> pcm;
+};
+
+std::vector<json> read_events(const fs::path& p) {
+  std::vector<json> out;
+  std::ifstream in(p);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) out.push_back(json::parse(line));
+  }
+  return out;
+}
+
+std::vector<json> of_type(const std::vector<json>& ev, const std::string& type,
+                          const std::string& source = "") {
+  std::vector<json> out;
+  for (const json& e : ev) {
+    if (e["type"] == type && (source.empty() || e["source"] == source)) out.push_back(e);
+  }
+  return out;
+}
+
+/// A running aircheckd.
+class Daemon {
+ public:
+  explicit Daemon(const std::vector<std::string>& args) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::vector<char*> argv;
+      std::string exe = AIRCHECKD_PATH;
+      argv.push_back(exe.data());
+      std::vector<std::string> copy = args;
+      for (auto& a : copy) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(exe.c_str(), argv.data());
+      ::_exit(127);
+    }
+  }
+  ~Daemon() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      int st = 0;
+      ::waitpid(pid_, &st, 0);
+    }
+  }
+  void signal(int sig) { ::kill(pid_, sig); }
+  /// Waits up to `timeout` for the exit; returns the exit code, or -1 on timeout/abnormal exit.
+  int wait(std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int st = 0;
+      const pid_t r = ::waitpid(pid_, &st, WNOHANG);
+      if (r == pid_) {
+        exited_ = true;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool exited_ = false;
+};
+
+bool wait_for(const std::function<bool()>& cond, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return cond();
+}
+
+class Aircheckd : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("aircheckd_e2e_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    const aircheck::dsp::Params params;
+    auto index = aircheck::store::Index::open(dir_ / "index", {params.digest(), params.describe()},
+                                              aircheck::store::OpenMode::create);
+    const double lengths[] = {24, 40, 22, 26, 30, 20};
+    for (int i = 0; i < 6; ++i) {
+      Song s;
+      s.title = "song" + std::to_string(i);
+      aircheck::eval::SynthOptions o;
+      o.seconds = lengths[i];
+      o.sample_rate = kRate;
+      s.pcm = aircheck::eval::synth_music(static_cast<uint64_t>(100 + i), o);
+      aircheck::store::TrackInfo info;
+      info.title = s.title;
+      info.external_id = "EXT" + std::to_string(i);
+      info.source = "/music/" + s.title + ".flac";
+      info.duration_s = static_cast<double>(s.pcm.size()) / kRate;
+      s.id = index->add_track(info, aircheck::dsp::fingerprint(params, aircheck::dsp::Side::index, s.pcm));
+      songs_.push_back(std::move(s));
+    }
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  static std::vector<float> unindexed(uint64_t seed, double seconds) {
+    aircheck::eval::SynthOptions o;
+    o.seconds = seconds;
+    o.sample_rate = kRate;
+    return aircheck::eval::synth_music(seed, o);
+  }
+  static std::vector<float> babble(uint64_t seed, double seconds) {
+    aircheck::eval::SynthOptions o;
+    o.seconds = seconds;
+    o.sample_rate = kRate;
+    return aircheck::eval::synth_babble(seed, o);
+  }
+
+  static inline fs::path dir_;
+  static inline std::vector<Song> songs_;
+};
+
+TEST_F(Aircheckd, FindsEveryAiringOfAProgrammeWithinTolerance) {
+  std::vector<Truth> truth;
+  Programme p;
+  p.add(unindexed(9001, 5));
+  p.play(songs_[0], 0, -1, truth);                // whole
+  p.add(babble(7, 6));
+  p.play(songs_[1], 9, 20, truth);                // partial: both ends cut
+  p.add(unindexed(9002, 7));
+  p.crossfade(songs_[2], songs_[3], 3.0, truth);  // whole, crossfaded into a whole one
+  p.add(aircheck::eval::white_noise(3, 3 * kRate), 0.02);
+  p.play(songs_[4], 0, 15, truth);                // from the start, end cut
+  p.add(babble(8, 4));
+  p.play(songs_[5], 6, -1, truth);                // start cut, to the end
+  p.add(unindexed(9003, 6));
+  const fs::path prog = dir_ / "programme.flac";
+  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
+
+  const fs::path log = dir_ / "e2e.jsonl";
+  Daemon d({"--foreground", "--index", (dir_ / "index").string(), "--threads", "2", "--source",
+            "prog=file:" + prog.string() + "?pace=fast&start=2026-01-01T00:00:00Z", "--jsonl",
+            log.string()});
+  ASSERT_EQ(d.wait(std::chrono::seconds(240)), 0) << "aircheckd did not exit by itself with 0";
+
+  const auto events = read_events(log);
+  ASSERT_FALSE(of_type(events, "source_up", "prog").empty());
+  ASSERT_EQ(of_type(events, "source_finished", "prog").size(), 1u);
+  const auto starts = of_type(events, "airing_start", "prog");
+  const auto ends = of_type(events, "airing_end", "prog");
+  EXPECT_EQ(starts.size(), truth.size());
+  ASSERT_EQ(ends.size(), truth.size()) << "airings found vs. programme";
+
+  std::vector<bool> used(ends.size(), false);
+  double worst = 0;
+  for (const Truth& t : truth) {
+    SCOPED_TRACE(t.title);
+    int best = -1;
+    for (std::size_t i = 0; i < ends.size(); ++i) {
+      if (!used[i] && ends[i]["title"] == t.title) {
+        best = static_cast<int>(i);
+        break;
+      }
+    }
+    ASSERT_GE(best, 0) << "airing not found";
+    used[static_cast<std::size_t>(best)] = true;
+    const json& e = ends[static_cast<std::size_t>(best)];
+    const double ds = e["start_pos_s"].get<double>() - t.start_s;
+    const double de = e["end_pos_s"].get<double>() - t.end_s;
+    std::printf("  %-6s start %8.3f (truth %8.3f, %+.3f)  end %8.3f (truth %8.3f, %+.3f)  conf %.3f\n",
+                t.title.c_str(), e["start_pos_s"].get<double>(), t.start_s, ds,
+                e["end_pos_s"].get<double>(), t.end_s, de, e["confidence"].get<double>());
+    worst = std::max({worst, std::abs(ds), std::abs(de)});
+    EXPECT_LE(std::abs(ds), kTolerance);
+    EXPECT_LE(std::abs(de), kTolerance);
+    EXPECT_NEAR(e["ref_start_s"].get<double>(), t.ref_start_s, kTolerance);
+    EXPECT_EQ(e["schema"], 1);
+    EXPECT_EQ(e["speed"], 1.0);
+    EXPECT_EQ(e["track_source"], "/music/" + t.title + ".flac");
+    EXPECT_EQ(e["external_id"], "EXT" + t.title.substr(4));
+    // start=2026-01-01T00:00:00Z: UTC is the programme position.
+    const double start_pos = e["start_pos_s"].get<double>();
+    char expect[64];
+    std::snprintf(expect, sizeof expect, "2026-01-01T00:%02d:%02d.%03dZ", static_cast<int>(start_pos) / 60,
+                  static_cast<int>(start_pos) % 60,
+                  static_cast<int>(std::floor((start_pos - std::floor(start_pos)) * 1000 + 1e-6)));
+    EXPECT_EQ(e["start_utc"], expect);
+    EXPECT_TRUE(e.contains("end_utc"));
+  }
+  std::printf("  worst boundary error: %.3f s over %zu airings\n", worst, truth.size());
+}
+
+TEST_F(Aircheckd, NothingIsInventedOnUnindexedAudio) {
+  Programme p;
+  for (int i = 0; i < 4; ++i) {
+    p.add(unindexed(9100 + static_cast<uint64_t>(i), 30));
+    p.add(babble(20 + static_cast<uint64_t>(i), 10));
+  }
+  const fs::path prog = dir_ / "unindexed.flac";
+  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
+  const fs::path log = dir_ / "unindexed.jsonl";
+  Daemon d({"--index", (dir_ / "index").string(), "--source", "u=file:" + prog.string() + "?pace=fast",
+            "--jsonl", log.string()});
+  ASSERT_EQ(d.wait(std::chrono::seconds(240)), 0);
+  const auto events = read_events(log);
+  EXPECT_TRUE(of_type(events, "airing_start").empty()) << "false airing on " << p.now() << " s of unindexed audio";
+  EXPECT_EQ(of_type(events, "source_finished").size(), 1u);
+}
+
+TEST_F(Aircheckd, SighupAddsAndRemovesSourcesAndSigtermFlushes) {
+  // "keep" plays in real time for the whole test; "old" is removed and "new" added by SIGHUP.
+  std::vector<Truth> truth;
+  Programme keep;
+  keep.add(unindexed(9200, 1));
+  keep.play(songs_[1], 0, -1, truth);
+  const fs::path keep_file = dir_ / "keep.flac";
+  aircheck::dsp::decode::encode_file(keep_file.string(), keep.pcm, kRate);
+  Programme fresh;
+  fresh.add(unindexed(9201, 2));
+  fresh.play(songs_[3], 0, -1, truth);
+  fresh.add(unindexed(9202, 3));
+  const fs::path new_file = dir_ / "new.flac";
+  aircheck::dsp::decode::encode_file(new_file.string(), fresh.pcm, kRate);
+
+  const fs::path log = dir_ / "hup.jsonl";
+  const fs::path cfg = dir_ / "aircheck.yaml";
+  const std::string head = "index: " + (dir_ / "index").string() +
+                           "\nthreads: 2\nsinks:\n  journald: {enabled: false}\n  jsonl: {path: " +
+                           log.string() + "}\nsources:\n";
+  const std::string keep_src = "  - {id: keep, kind: file, address: " + keep_file.string() + "}\n";
+  {
+    std::ofstream out(cfg);
+    out << head << keep_src << "  - {id: old, kind: file, address: " + keep_file.string() + "}\n";
+  }
+  Daemon d({"--config", cfg.string()});
+  ASSERT_TRUE(wait_for([&] { return !of_type(read_events(log), "airing_start", "keep").empty(); },
+                       std::chrono::seconds(60)))
+      << "no airing_start from keep";
+  {
+    std::ofstream out(cfg);
+    out << head << keep_src
+        << "  - {id: new, kind: file, address: " + new_file.string() + ", options: {pace: fast}}\n";
+  }
+  d.signal(SIGHUP);
+  ASSERT_TRUE(wait_for([&] { return !of_type(read_events(log), "source_finished", "new").empty(); },
+                       std::chrono::seconds(60)))
+      << "the added source did not run";
+  d.signal(SIGTERM);
+  ASSERT_EQ(d.wait(std::chrono::seconds(20)), 0);
+
+  const auto events = read_events(log);
+  // keep ran throughout: one source_up, one airing opened before the reload and closed by the
+  // SIGTERM drain (the song was still playing).
+  EXPECT_EQ(of_type(events, "source_up", "keep").size(), 1u);
+  ASSERT_EQ(of_type(events, "airing_start", "keep").size(), 1u);
+  const auto keep_end = of_type(events, "airing_end", "keep");
+  ASSERT_EQ(keep_end.size(), 1u) << "SIGTERM did not flush the open airing";
+  EXPECT_EQ(keep_end[0]["title"], "song1");
+  // old: started, then stopped by the reload; nothing from it after new appeared.
+  EXPECT_EQ(of_type(events, "source_up", "old").size(), 1u);
+  std::size_t first_new = events.size(), last_old = 0;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (events[i]["source"] == "new" && first_new == events.size()) first_new = i;
+    if (events[i]["source"] == "old") last_old = i;
+  }
+  EXPECT_LT(last_old, first_new);
+  // new: found its airing.
+  const auto new_end = of_type(events, "airing_end", "new");
+  ASSERT_EQ(new_end.size(), 1u);
+  EXPECT_EQ(new_end[0]["title"], "song3");
+  EXPECT_NEAR(new_end[0]["start_pos_s"].get<double>(), 2.0, kTolerance);
+}
+
+TEST_F(Aircheckd, CheckConfigAndExitCodes) {
+  const fs::path bad = dir_ / "bad.yaml";
+  {
+    std::ofstream out(bad);
+    out << "index: /x\nthreads: lots\n";
+  }
+  Daemon check({"--check-config", bad.string()});
+  EXPECT_EQ(check.wait(std::chrono::seconds(20)), 3);
+  Daemon usage({"--no-such-option"});
+  EXPECT_EQ(usage.wait(std::chrono::seconds(20)), 2);
+  Daemon no_index({"--index", (dir_ / "missing-index").string(), "--source", "a=file:/nonexistent.flac"});
+  EXPECT_EQ(no_index.wait(std::chrono::seconds(20)), 4);
+  Daemon no_file({"--index", (dir_ / "index").string(), "--source", "a=file:/nonexistent.flac"});
+  EXPECT_EQ(no_file.wait(std::chrono::seconds(20)), 6);
+}
+
+}  // namespace
