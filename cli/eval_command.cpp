@@ -31,6 +31,7 @@ struct Shared {
   int n = 100;
   int speech_negatives = -1;
   bool no_plots = false;
+  bool details = false;
   double minutes = 30;
   std::string aircheckd, work;
   bool keep_audio = false;
@@ -123,6 +124,7 @@ void add_eval_commands(CLI::App& app) {
                 "compress, reverb[:RT60], speech:DB");
   q->add_option("--speech-negatives", s->speech_negatives, "generated speech excerpts per length (default n/4)");
   q->add_flag("--no-plots", s->no_plots, "skip the PNG plots");
+  q->add_flag("--details", s->details, "also write queries.tsv, one line per query");
   q->callback([s, q] {
     guarded([&] {
       s->command_line = command_line(*q);
@@ -138,6 +140,7 @@ void add_eval_commands(CLI::App& app) {
       o.out = s->out;
       o.threads = s->threads;
       o.plots = !s->no_plots;
+      o.details = s->details;
       o.verbose = !s->quiet;
       o.command_line = s->command_line;
       o.params = params();

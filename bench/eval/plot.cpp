@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <fstream>
+#include <string>
 #include <iostream>
 
 extern char** environ;
@@ -69,7 +70,9 @@ bool plot_lines(const std::filesystem::path& png, const PlotSpec& spec,
     gp << "plot ";
     for (std::size_t i = 0; i < series.size(); ++i) {
       gp << (i ? ", \\\n     " : "") << "$d" << i << " using 1:2 with linespoints lw 2 pt 7 "
-         << (series[i].dashed ? "dt 2 " : "") << "title " << quoted(series[i].name);
+         << (series[i].dashed ? "dt 2 " : "")
+         << (series[i].color > 0 ? "lc " + std::to_string(series[i].color) + " " : std::string())
+         << "title " << quoted(series[i].name);
     }
     gp << "\n";
     if (!gp) {

@@ -12,6 +12,7 @@ struct PlotSeries {
   std::string name;
   std::vector<std::pair<double, double>> points;  ///< (x, y), plotted in this order
   bool dashed = false;
+  int color = 0;  ///< gnuplot line colour index (1, 2, ...); 0 = by position
 };
 
 struct PlotSpec {

@@ -22,6 +22,10 @@
 #include "bench/eval/refs.h"
 #include "bench/eval/speech.h"
 
+extern "C" {
+#include <libavutil/log.h>
+}
+
 extern char** environ;
 
 namespace aircheck::eval {
@@ -122,6 +126,7 @@ void run_programme_eval(const ProgrammeEvalOptions& opt) {
                              "; build aircheckd or pass --aircheckd PATH");
   }
   fs::create_directories(opt.out);
+  av_log_set_level(AV_LOG_ERROR);
   const auto refs = list_refs(opt.refs_dir);
   std::vector<RefTrack> others;
   for (const auto& d : opt.negatives) {

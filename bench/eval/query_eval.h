@@ -35,6 +35,7 @@ struct QueryEvalOptions {
   std::filesystem::path out;  ///< report.md, report.json, *.png
   int threads = 0;            ///< 0 = all cores
   bool plots = true;
+  bool details = false;       ///< also write queries.tsv: one line per query
   bool verbose = true;
   std::string command_line;   ///< recorded in the report
   dsp::Params params;
