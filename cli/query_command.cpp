@@ -1,3 +1,4 @@
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -14,10 +15,15 @@ using nlohmann::json;
 namespace {
 constexpr double kMinQuerySeconds = 1.0;
 
+// A secondary candidate is reported only with at least this share of the best one's votes:
+// weaker ones are repeats of the same material elsewhere in a track, not another airing.
+constexpr double kSecondaryShare = 0.25;
+
 std::string clock_text(double s) {
   char b[32];
-  const int m = static_cast<int>(s / 60);
-  std::snprintf(b, sizeof b, "%02d:%06.3f", m, s - 60.0 * m);
+  const double a = std::abs(s);
+  const int m = static_cast<int>(a / 60);
+  std::snprintf(b, sizeof b, "%s%02d:%06.3f", s < 0 ? "-" : "", m, a - 60.0 * m);
   return b;
 }
 }  // namespace
@@ -61,6 +67,7 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
     json matches = json::array();
     for (const auto& c : cands) {
       if (!m.accepted(c)) continue;
+      if (!matches.empty() && c.votes < kSecondaryShare * cands[0].votes) continue;
       const auto t = reader->track(c.track);
       matches.push_back(json{
           {"track_id", c.track},

@@ -10,10 +10,20 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 namespace aircheck::dsp::decode {
 namespace {
+
+// FFmpeg's own console chatter is off; errors reach the caller as DecodeError.
+void quiet_ffmpeg_logs() {
+  static const bool once = [] {
+    if (!std::getenv("AIRCHECK_FFMPEG_LOG")) av_log_set_level(AV_LOG_QUIET);
+    return true;
+  }();
+  (void)once;
+}
 
 std::string av_err(int code) {
   char buf[AV_ERROR_MAX_STRING_SIZE] = {};
@@ -76,6 +86,7 @@ struct Decoder::Impl {
   }
 
   Impl(const std::string& u, const OpenOptions& o) : url(u), opts(o) {
+    quiet_ffmpeg_logs();
     if (!pkt || !frame) throw std::bad_alloc();
     AVFormatContext* f = avformat_alloc_context();
     if (!f) throw std::bad_alloc();
@@ -283,6 +294,7 @@ std::vector<float> decode_all(const std::string& url, const OpenOptions& opts, M
 
 void encode_file(const std::string& path, std::span<const float> pcm, int sample_rate,
                  int64_t bitrate) {
+  quiet_ffmpeg_logs();
   AVFormatContext* raw = nullptr;
   int rc = avformat_alloc_output_context2(&raw, nullptr, nullptr, path.c_str());
   if (rc < 0 || !raw) fail(path, "unknown output format (use .wav, .flac, .ogg, .opus, .mp3, .m4a)", rc);
