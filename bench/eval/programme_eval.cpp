@@ -77,7 +77,7 @@ std::vector<DetectedAiring> parse_airings(const fs::path& jsonl) {
   std::ifstream in(jsonl);
   if (!in) throw std::runtime_error(jsonl.string() + ": cannot open");
   std::vector<DetectedAiring> out;
-  std::map<std::string, DetectedAiring> open;  // by airing key, started but not ended
+  std::map<std::string, DetectedAiring> open;  // by (source, track), started but not ended
   std::string line;
   int lineno = 0;
   while (std::getline(in, line)) {
@@ -98,8 +98,8 @@ std::vector<DetectedAiring> parse_airings(const fs::path& jsonl) {
     d.ref_start_s = number_field(e, {"ref_start_s"}).value_or(0);
     d.ref_end_s = number_field(e, {"ref_end_s"}).value_or(d.ref_start_s);
     d.confidence = number_field(e, {"confidence"}).value_or(0);
-    const std::string key = e.value("source", "") + "/" + std::to_string(d.track) + "/" +
-                            (e.contains("airing_id") ? e["airing_id"].dump() : num(d.start_s, 3));
+    // An airing of one track on one source cannot overlap itself: its end closes its start.
+    const std::string key = e.value("source", "") + "/" + std::to_string(d.track);
     if (type == "airing_start") {
       d.announced_s = number_field(e, {"detected_pos_s", "decided_pos_s", "pos_s", "at_pos_s"});
       open[key] = d;
