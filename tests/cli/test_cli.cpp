@@ -1,0 +1,267 @@
+// End-to-end tests of the `aircheck` command on generated music: the real binary, real FFmpeg
+// decoding, real LMDB index.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "bench/eval/synth.h"
+#include "dsp/decode/decoder.h"
+#include "store/index.h"
+
+using namespace aircheck;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+constexpr int kRate = 44100;
+constexpr double kFrame = 128.0 / 8000.0;
+
+struct Result {
+  int rc;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Result run(const std::string& args, const fs::path& tmp) {
+  const std::string cmd = std::string(AIRCHECK_BIN) + " " + args + " >" + (tmp / "out.txt").string() +
+                          " 2>" + (tmp / "err.txt").string();
+  const int st = std::system(cmd.c_str());
+  return Result{WIFEXITED(st) ? WEXITSTATUS(st) : -1, slurp(tmp / "out.txt"), slurp(tmp / "err.txt")};
+}
+
+// Six songs shared by the tests of this file, indexed once.
+class Cli : public ::testing::Test {
+ protected:
+  static inline fs::path dir;
+  static inline std::vector<std::vector<float>> songs;
+  static constexpr int kSongs = 6;
+
+  static void SetUpTestSuite() {
+    char tmpl[] = "/tmp/aircheck-cli-XXXXXX";
+    dir = mkdtemp(tmpl);
+    fs::create_directories(dir / "songs");
+    const char* ext[] = {"flac", "mp3", "ogg", "m4a", "wav", "opus"};
+    for (int i = 0; i < kSongs; ++i) {
+      songs.push_back(eval::synth_music(500 + static_cast<uint64_t>(i), {45.0, kRate, 0.3}));
+      dsp::decode::encode_file((dir / "songs" / ("song" + std::to_string(i) + "." + ext[i])).string(),
+                               songs.back(), kRate, 192000);
+    }
+    const Result r = run("--index " + (dir / "index").string() + " index add " + (dir / "songs").string(), dir);
+    ASSERT_EQ(r.rc, 0) << r.err;
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir); }
+
+  std::string idx() const { return "--index " + (dir / "index").string(); }
+
+  // Track id of song i: files are indexed in sorted path order.
+  static uint32_t id_of(int i) { return static_cast<uint32_t>(i + 1); }
+
+  fs::path excerpt(int song, double start_s, double len_s, double snr_db, const std::string& name) {
+    const auto& s = songs[static_cast<std::size_t>(song)];
+    const auto a = static_cast<std::size_t>(start_s * kRate), n = static_cast<std::size_t>(len_s * kRate);
+    std::vector<float> x(s.begin() + static_cast<long>(a), s.begin() + static_cast<long>(a + n));
+    if (snr_db < 100) {
+      double p = 0;
+      for (float v : x) p += v * v;
+      const double sd = std::sqrt(p / static_cast<double>(n) / std::pow(10.0, snr_db / 10.0));
+      const auto noise = eval::white_noise(static_cast<uint64_t>(song * 1000 + a), n);
+      for (std::size_t i = 0; i < n; ++i) x[i] += static_cast<float>(sd * noise[i]);
+    }
+    const fs::path f = dir / (name + ".wav");
+    dsp::decode::encode_file(f.string(), x, kRate);
+    return f;
+  }
+
+  json query(const fs::path& f) {
+    const Result r = run(idx() + " query --json " + f.string(), dir);
+    EXPECT_EQ(r.rc, 0) << r.err;
+    return json::parse(r.out);
+  }
+};
+}  // namespace
+
+TEST_F(Cli, ExcerptAnywhereIsFoundWithTrackAndOffset) {
+  std::mt19937 rng(3);
+  for (int k = 0; k < 12; ++k) {
+    const int song = k % kSongs;
+    const double start = 0.5 + std::uniform_real_distribution<double>(0, 37)(rng);
+    const json j = query(excerpt(song, start, 5.0, 200, "clean" + std::to_string(k)));
+    ASSERT_FALSE(j["matches"].empty()) << "song " << song << " at " << start;
+    EXPECT_EQ(j["matches"][0]["track_id"].get<uint32_t>(), id_of(song));
+    EXPECT_NEAR(j["matches"][0]["offset_s"].get<double>(), start, kFrame + 0.002) << "song " << song;
+    EXPECT_GT(j["matches"][0]["confidence"].get<double>(), 0.999);
+  }
+}
+
+TEST_F(Cli, ExcerptUnderTenDbWhiteNoiseIsFound) {
+  std::mt19937 rng(4);
+  for (int k = 0; k < 12; ++k) {
+    const int song = k % kSongs;
+    const double start = 1 + std::uniform_real_distribution<double>(0, 33)(rng);
+    const json j = query(excerpt(song, start, 8.0, 10.0, "noisy" + std::to_string(k)));
+    ASSERT_FALSE(j["matches"].empty()) << "song " << song << " at " << start;
+    EXPECT_EQ(j["matches"][0]["track_id"].get<uint32_t>(), id_of(song));
+    EXPECT_NEAR(j["matches"][0]["offset_s"].get<double>(), start, kFrame + 0.002);
+  }
+}
+
+TEST_F(Cli, NonIndexedAudioGivesNoMatch) {
+  for (int k = 0; k < 6; ++k) {
+    auto other = k < 4 ? eval::synth_music(7000 + static_cast<uint64_t>(k), {10.0, kRate, 0.3})
+                       : eval::synth_babble(static_cast<uint64_t>(k), {10.0, kRate, 0.3});
+    const fs::path f = dir / ("other" + std::to_string(k) + ".wav");
+    dsp::decode::encode_file(f.string(), other, kRate);
+    EXPECT_TRUE(query(f)["matches"].empty()) << f;
+  }
+}
+
+TEST_F(Cli, TableOutputAndListing) {
+  const fs::path f = excerpt(2, 10.0, 5.0, 200, "table");
+  Result r = run(idx() + " query " + f.string(), dir);
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_NE(r.out.find("song2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("00:10.0"), std::string::npos) << r.out;
+  r = run(idx() + " index ls --json", dir);
+  EXPECT_EQ(r.rc, 0);
+  int lines = 0;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line); ++lines) {
+    const json t = json::parse(line);
+    EXPECT_TRUE(t["title"].get<std::string>().rfind("song", 0) == 0) << line;  // file name without extension
+    EXPECT_TRUE(fs::exists(t["source"].get<std::string>()));
+  }
+  EXPECT_EQ(lines, kSongs);
+  r = run(idx() + " index stats --json", dir);
+  const json s = json::parse(r.out);
+  EXPECT_EQ(s["tracks"].get<int>(), kSongs);
+  EXPECT_NEAR(s["hours"].get<double>(), kSongs * 45.0 / 3600, 0.001);
+  EXPECT_GT(s["postings"].get<int>(), kSongs * 45 * 20);
+}
+
+TEST_F(Cli, AddRemoveReopenAndDuplicates) {
+  const fs::path own = dir / "own-index";
+  const std::string oi = "--index " + own.string();
+  ASSERT_EQ(run(oi + " index add " + (dir / "songs/song0.flac").string() + " " + (dir / "songs/song1.mp3").string(), dir).rc, 0);
+  // The same audio again, under another name: skipped as a duplicate.
+  fs::copy_file(dir / "songs/song0.flac", dir / "copy.flac", fs::copy_options::overwrite_existing);
+  Result r = run(oi + " index add " + (dir / "copy.flac").string(), dir);
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_NE(r.err.find("skipped"), std::string::npos) << r.err;
+  const fs::path q0 = excerpt(0, 20, 5, 200, "rm0"), q1 = excerpt(1, 20, 5, 200, "rm1");
+  auto top = [&](const fs::path& f) {
+    const Result q = run(oi + " query --json " + f.string(), dir);
+    const json j = json::parse(q.out);
+    return j["matches"].empty() ? 0u : j["matches"][0]["track_id"].get<uint32_t>();
+  };
+  EXPECT_EQ(top(q0), 1u);
+  EXPECT_EQ(run(oi + " index rm 1", dir).rc, 0);
+  EXPECT_EQ(top(q0), 0u);  // gone, and its postings with it
+  EXPECT_EQ(top(q1), 2u);  // the other track is untouched
+  EXPECT_EQ(run(oi + " index rm 1", dir).rc, 1);  // no such track any more
+  // Re-adding gets a new id; ids are never reused.
+  ASSERT_EQ(run(oi + " index add " + (dir / "songs/song0.flac").string(), dir).rc, 0);
+  EXPECT_EQ(top(q0), 3u);
+}
+
+TEST_F(Cli, CorruptAndTruncatedFilesAreNamedAndSkipped) {
+  const fs::path in = dir / "mixed";
+  fs::create_directories(in);
+  std::ofstream(in / "broken.mp3") << std::string(20000, '\x55');
+  std::ofstream(in / "empty.flac");
+  fs::copy_file(dir / "songs/song3.m4a", in / "good.m4a", fs::copy_options::overwrite_existing);
+  fs::copy_file(dir / "songs/song0.flac", in / "cut.flac", fs::copy_options::overwrite_existing);
+  fs::resize_file(in / "cut.flac", fs::file_size(in / "cut.flac") / 3);
+  const Result r = run("--index " + (dir / "mixed-index").string() + " index add " + in.string(), dir);
+  EXPECT_EQ(r.rc, 1) << "exit code says some failed";
+  EXPECT_NE(r.err.find((in / "broken.mp3").string()), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find((in / "empty.flac").string()), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("2 added"), std::string::npos) << r.err;  // good.m4a and the readable part of cut.flac
+  EXPECT_NE(r.err.find("2 failed"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, ClearErrorsForMissingIndexOtherParametersAndShortQueries) {
+  const fs::path q = excerpt(0, 5, 5, 200, "errq");
+  Result r = run("--index " + (dir / "nowhere").string() + " query " + q.string(), dir);
+  EXPECT_EQ(r.rc, 3);
+  EXPECT_NE(r.err.find("no index"), std::string::npos) << r.err;
+  // An index built with other fingerprint parameters.
+  const fs::path other = dir / "other-format";
+  store::Index::open(other, store::Format{0x1234, "landmark/v0 rate=11025"}, store::OpenMode::create);
+  r = run("--index " + other.string() + " query " + q.string(), dir);
+  EXPECT_EQ(r.rc, 3);
+  EXPECT_NE(r.err.find("rate=11025"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+  const fs::path tiny = excerpt(0, 5, 0.4, 200, "tiny");
+  r = run(idx() + " query " + tiny.string(), dir);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("too short"), std::string::npos) << r.err;
+  r = run(idx() + " index frobnicate", dir);
+  EXPECT_EQ(r.rc, 2);
+}
+
+TEST_F(Cli, KilledIngestLeavesAConsistentIndex) {
+  // Many files so that the kill lands in the middle of ingest.
+  const fs::path in = dir / "many";
+  fs::create_directories(in);
+  for (int i = 0; i < 24; ++i)
+    fs::copy_file(dir / "songs/song4.wav", in / ("w" + std::to_string(i) + ".wav"), fs::copy_options::overwrite_existing);
+  // Make each copy distinct audio so none is skipped as a duplicate: flip one sample.
+  for (int i = 0; i < 24; ++i) {
+    std::fstream f(in / ("w" + std::to_string(i) + ".wav"), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(1000 + 2 * i);
+    f.put(static_cast<char>(i + 1));
+  }
+  const fs::path kidx = dir / "killed-index";
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    fs::remove_all(kidx);
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      execl(AIRCHECK_BIN, AIRCHECK_BIN, "--index", kidx.c_str(), "index", "add", "-q", "-j", "1", in.c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(400 + 250 * attempt));
+    kill(pid, SIGKILL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (WIFEXITED(st)) continue;  // finished before the kill: try again, later
+    // The index opens, and every track present holds exactly its postings.
+    Result r = run("--index " + kidx.string() + " index stats --json", dir);
+    ASSERT_EQ(r.rc, 0) << r.err;
+    const json stats = json::parse(r.out);
+    r = run("--index " + kidx.string() + " index ls --json", dir);
+    ASSERT_EQ(r.rc, 0) << r.err;
+    uint64_t sum = 0;
+    int tracks = 0;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line); ++tracks) sum += json::parse(line)["hashes"].get<uint64_t>();
+    EXPECT_EQ(tracks, stats["tracks"].get<int>());
+    EXPECT_EQ(sum, stats["postings"].get<uint64_t>());
+    EXPECT_LT(tracks, 24);
+    // Ingest resumes: duplicates of what made it in are skipped, the rest is added.
+    r = run("--index " + kidx.string() + " index add -q " + in.string(), dir);
+    EXPECT_EQ(r.rc, 0) << r.err;
+    r = run("--index " + kidx.string() + " index stats --json", dir);
+    EXPECT_EQ(json::parse(r.out)["tracks"].get<int>(), 24);
+    return;
+  }
+  GTEST_SKIP() << "ingest finished before every kill attempt; nothing to check";
+}
