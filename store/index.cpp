@@ -20,13 +20,14 @@
 
 #include "store/index_testing.h"
 #include "store/lmdb_raii.h"
+#include "store/posting_layout.h"
 
 namespace aircheck::store {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kSchema = 1;
+constexpr int kSchema = 2;
 constexpr std::size_t kDefaultMapSize = std::size_t{64} << 20;
 constexpr unsigned kMaxReaders = 510;
 constexpr int kMaxGrowths = 48;
@@ -133,10 +134,11 @@ std::string remedy(int rc, const fs::path& dir) {
 }
 
 // ---- the hash list of a track, varint-delta coded ----------------------------------------
-// Entries sorted by (hash, t). Each entry: varint(hash - previous hash), then varint(t - previous
-// t) when the hash repeats, else varint(t). LEB128 varints, 7 bits per byte, low bits first.
+// varint(frames), then each distinct hash in ascending order as varint(hash - previous hash),
+// the first one from 0. LEB128 varints, 7 bits per byte, low bits first. Removal needs no
+// frames per hash: a track's postings of one hash are one run of values.
 
-void put_varint(std::vector<uint8_t>& out, uint32_t x) {
+void put_varint(std::vector<uint8_t>& out, uint64_t x) {
   while (x >= 0x80) {
     out.push_back(static_cast<uint8_t>(x | 0x80));
     x >>= 7;
@@ -144,48 +146,45 @@ void put_varint(std::vector<uint8_t>& out, uint32_t x) {
   out.push_back(static_cast<uint8_t>(x));
 }
 
-bool get_varint(const uint8_t*& p, const uint8_t* end, uint32_t& x) {
+bool get_varint(const uint8_t*& p, const uint8_t* end, uint64_t& x) {
   uint64_t v = 0;
-  for (int shift = 0; shift < 35; shift += 7) {
+  for (int shift = 0; shift < 64; shift += 7) {
     if (p == end) return false;
     const uint8_t b = *p++;
     v |= uint64_t{b & 0x7fu} << shift;
     if ((b & 0x80) == 0) {
-      if (v > std::numeric_limits<uint32_t>::max()) return false;
-      x = static_cast<uint32_t>(v);
+      x = v;
       return true;
     }
   }
   return false;
 }
 
-std::vector<uint8_t> encode_hashes(std::span<const dsp::TimedHash> sorted) {
+/// `sorted` by (hash, t), without repeats.
+std::vector<uint8_t> encode_hashes(std::span<const dsp::TimedHash> sorted, uint64_t frames) {
   std::vector<uint8_t> out;
-  out.reserve(sorted.size() * 4);
-  uint32_t prev_hash = 0;
-  uint32_t prev_t = 0;
-  for (const auto& h : sorted) {
-    const uint32_t dh = h.hash - prev_hash;
-    put_varint(out, dh);
-    put_varint(out, dh == 0 ? h.t - prev_t : h.t);
-    prev_hash = h.hash;
-    prev_t = h.t;
+  out.reserve(sorted.size() * 2 + 10);
+  put_varint(out, frames);
+  uint32_t prev = 0;
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    if (i > 0 && sorted[i].hash == prev) continue;
+    put_varint(out, sorted[i].hash - prev);
+    prev = sorted[i].hash;
   }
   return out;
 }
 
-bool decode_hashes(const MDB_val& v, std::vector<dsp::TimedHash>& out) {
+bool decode_hashes(const MDB_val& v, std::vector<uint32_t>& out, uint64_t& frames) {
   const auto* p = static_cast<const uint8_t*>(v.mv_data);
   const auto* end = p + v.mv_size;
-  uint32_t hash = 0;
-  uint32_t t = 0;
+  if (!get_varint(p, end, frames)) return false;
+  uint64_t hash = 0;
   while (p != end) {
-    uint32_t dh = 0;
-    uint32_t dt = 0;
-    if (!get_varint(p, end, dh) || !get_varint(p, end, dt)) return false;
-    hash += dh;
-    t = dh == 0 ? t + dt : dt;
-    out.push_back({hash, t});
+    uint64_t d = 0;
+    if (!get_varint(p, end, d) || (hash += d) > std::numeric_limits<uint32_t>::max()) {
+      return false;
+    }
+    out.push_back(static_cast<uint32_t>(hash));
   }
   return true;
 }
@@ -683,36 +682,54 @@ class IndexReader final : public Reader {
     return f();
   }
 
+  // The hash's run starts at the first value >= first_value(hash) in its bucket (found by
+  // LMDB's binary search, which skips the tree descent while the cursor's page already holds
+  // the bucket: lookups in ascending hash order stay cheap). From there the run is read in
+  // place from the bucket's duplicate pages, a page per MDB_GET_MULTIPLE/MDB_NEXT_MULTIPLE.
   std::size_t lookup_active(uint32_t hash, std::vector<Posting>& out) {
     MDB_cursor* cur = cursor_.get();
-    MDB_val k = val(&hash, sizeof hash);
-    MDB_val d;
-    int rc = mdb_cursor_get(cur, &k, &d, MDB_SET_KEY);
+    const char* what = "cannot read postings";
+    uint32_t key = layout::key_of(hash);
+    uint64_t from = layout::first_value(hash);
+    MDB_val k = val(&key, sizeof key);
+    MDB_val d = val(&from, sizeof from);
+    int rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH_RANGE);
     if (rc == MDB_NOTFOUND) return 0;
-    impl_.check(rc, "cannot look up a hash");
-    std::size_t count = 0;
-    impl_.check(mdb_cursor_count(cur, &count), "cannot look up a hash");
+    impl_.check(rc, what);
+    if (d.mv_size != sizeof(uint64_t)) impl_.damaged("a posting has a wrong size");
+    const uint32_t low = layout::low_of(hash);
+    uint64_t v;
+    std::memcpy(&v, d.mv_data, sizeof v);
+    if (layout::value_low(v) != low) return 0;
     const std::size_t start = out.size();
-    if (count > 1) {
-      // A single value sits in the key's node; more sit in a sub-database read page-wise.
-      rc = mdb_cursor_get(cur, &k, &d, MDB_GET_MULTIPLE);
-      impl_.check(rc, "cannot read postings");
+    std::size_t count = 0;
+    impl_.check(mdb_cursor_count(cur, &count), what);
+    if (count == 1) {  // a lone value sits in the key's node, not in a duplicate page
+      out.push_back(layout::posting_of(v));
+      return 1;
     }
+    const auto at = reinterpret_cast<std::uintptr_t>(d.mv_data);
+    rc = mdb_cursor_get(cur, &k, &d, MDB_GET_MULTIPLE);  // the whole page holding `at`
+    impl_.check(rc, what);
+    auto base = reinterpret_cast<std::uintptr_t>(d.mv_data);
+    if (d.mv_size % sizeof v != 0 || at < base || at >= base + d.mv_size ||
+        (at - base) % sizeof v != 0) {
+      impl_.damaged("a page of postings is malformed");
+    }
+    std::size_t i = (at - base) / sizeof v;
     for (;;) {
-      if (d.mv_size % sizeof(uint64_t) != 0) impl_.damaged("a posting has a wrong size");
-      const std::size_t n = d.mv_size / sizeof(uint64_t);
       const auto* p = static_cast<const unsigned char*>(d.mv_data);
-      const std::size_t at = out.size();
-      out.resize(at + n);
-      for (std::size_t i = 0; i < n; ++i) {
-        uint64_t v;
+      const std::size_t n = d.mv_size / sizeof v;
+      for (; i < n; ++i) {
         std::memcpy(&v, p + i * sizeof v, sizeof v);
-        out[at + i] = unpack_posting(v);
+        if (layout::value_low(v) != low) return out.size() - start;
+        out.push_back(layout::posting_of(v));
       }
-      if (count <= 1) break;
       rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_MULTIPLE);
       if (rc == MDB_NOTFOUND) break;
-      impl_.check(rc, "cannot read postings");
+      impl_.check(rc, what);
+      if (d.mv_size % sizeof v != 0) impl_.damaged("a page of postings is malformed");
+      i = 0;
     }
     return out.size() - start;
   }
@@ -796,6 +813,30 @@ std::shared_ptr<Index> Index::open(const fs::path& dir, const Format& format, Op
 const fs::path& Index::dir() const { return impl_->dir; }
 const Format& Index::format() const { return impl_->format; }
 
+namespace {
+
+/// The first value under `hash`'s bucket at or above `from` (in a writer's cursor on
+/// "postings"), if any; the cursor is left on it.
+std::optional<uint64_t> seek_value(const Index::Impl& im, MDB_cursor* cur, uint32_t hash,
+                                   uint64_t from, std::string_view what) {
+  uint32_t key = layout::key_of(hash);
+  MDB_val k = val(&key, sizeof key);
+  MDB_val d = val(&from, sizeof from);
+  const int rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH_RANGE);
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  im.check_w(rc, what);
+  if (d.mv_size != sizeof(uint64_t)) im.damaged("a posting has a wrong size");
+  uint64_t v;
+  std::memcpy(&v, d.mv_data, sizeof v);
+  return v;
+}
+
+bool holds(uint32_t hash, const std::optional<uint64_t>& v) {
+  return v && layout::value_low(*v) == layout::low_of(hash);
+}
+
+}  // namespace
+
 uint32_t Index::add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashes) {
   Impl& im = *impl_;
   std::vector<dsp::TimedHash> sorted(hashes.begin(), hashes.end());
@@ -803,8 +844,14 @@ uint32_t Index::add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashe
     return a.hash != b.hash ? a.hash < b.hash : a.t < b.t;
   });
   sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-  const std::vector<uint8_t> packed = encode_hashes(sorted);
   const uint64_t frames = frames_of(sorted);
+  if (frames > uint64_t{layout::kMaxFrame} + 1) {
+    throw StoreError("index " + shown(im.dir) + ": the track is too long: a hash at frame " +
+                     std::to_string(frames - 1) + ", but the index holds frames below " +
+                     std::to_string(uint64_t{layout::kMaxFrame} + 1) +
+                     ": split the file into parts");
+  }
+  const std::vector<uint8_t> packed = encode_hashes(sorted, frames);
   const auto max_key = static_cast<std::size_t>(mdb_env_get_maxkeysize(im.env.get()));
   if (info.content_hash.size() > max_key) {
     throw StoreError("index " + shown(im.dir) + ": content hash of " +
@@ -822,38 +869,37 @@ uint32_t Index::add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashe
 
   im.write(what, [&](MDB_txn* txn) {
     const uint64_t next = std::max<uint64_t>(im.get_meta_u64(txn, kMetaNextId), 1);
-    if (next > std::numeric_limits<uint32_t>::max()) {
-      throw StoreError("index " + shown(im.dir) +
-                       ": all track ids are used: rebuild the index into a new folder");
+    if (next > layout::kMaxTrack) {
+      throw StoreError("index " + shown(im.dir) + ": all " + std::to_string(layout::kMaxTrack) +
+                       " track ids are used: rebuild the index into a new folder");
     }
     const auto id = static_cast<uint32_t>(next);
     stored.id = id;
 
-    uint64_t new_keys = 0;
+    uint64_t new_hashes = 0;
     {
       MDB_cursor* raw = nullptr;
       im.check_w(mdb_cursor_open(txn, im.postings, &raw), what);
       lmdb::Cursor cur(raw);
-      // Ids only grow, so each value is above every value already under its key: APPENDDUP
-      // holds, and keys come in order for locality.
+      // In (hash, t) order, which is (key, value) order. A hash whose run would end its
+      // bucket is appended (APPENDDUP), which fills pages instead of splitting them.
       for (std::size_t i = 0; i < sorted.size();) {
-        uint32_t h = sorted[i].hash;
-        std::size_t j = i;
-        for (; j < sorted.size() && sorted[j].hash == h; ++j) {
-          uint64_t v = pack_posting({id, sorted[j].t});
-          MDB_val k = val(&h, sizeof h);
+        const uint32_t h = sorted[i].hash;
+        const auto first = seek_value(im, cur.get(), h, layout::first_value(h), what);
+        if (!holds(h, first)) ++new_hashes;
+        // Nothing at or above this track's run: the run goes at the end of its bucket.
+        const bool append =
+            !first || (holds(h, first) &&
+                       !seek_value(im, cur.get(), h, layout::first_value(h, id), what));
+        uint32_t key = layout::key_of(h);
+        for (; i < sorted.size() && sorted[i].hash == h; ++i) {
+          uint64_t v = layout::value_of(h, {id, sorted[i].t});
+          MDB_val k = val(&key, sizeof key);
           MDB_val d = val(&v, sizeof v);
-          int rc = mdb_cursor_put(cur.get(), &k, &d, MDB_APPENDDUP);
-          if (rc == MDB_KEYEXIST) {
-            rc = mdb_cursor_put(cur.get(), &k, &d, MDB_NODUPDATA);
-            if (rc == MDB_KEYEXIST) rc = MDB_SUCCESS;
-          }
+          const int rc = mdb_cursor_put(cur.get(), &k, &d, append ? MDB_APPENDDUP : MDB_NODUPDATA);
+          if (rc == MDB_KEYEXIST) im.damaged("a posting of a new track is already stored");
           im.check_w(rc, what);
         }
-        std::size_t count = 0;
-        im.check_w(mdb_cursor_count(cur.get(), &count), what);
-        if (count == j - i) ++new_keys;
-        i = j;
       }
     }
 
@@ -873,7 +919,8 @@ uint32_t Index::add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashe
       im.check_w(mdb_put(txn, im.content, &ck, &cv, 0), what);
     }
     im.put_meta(txn, kMetaNextId, std::to_string(uint64_t{id} + 1));
-    im.put_meta(txn, kMetaDistinct, std::to_string(im.get_meta_u64(txn, kMetaDistinct) + new_keys));
+    im.put_meta(txn, kMetaDistinct,
+                std::to_string(im.get_meta_u64(txn, kMetaDistinct) + new_hashes));
     im.put_meta(txn, kMetaFrames, std::to_string(im.get_meta_u64(txn, kMetaFrames) + frames));
     return id;
   });
@@ -889,10 +936,11 @@ bool Index::remove_track(uint32_t id) {
     const auto info = im.track_in(txn, id);
     MDB_val k = val(&id, sizeof id);
     MDB_val d;
-    std::vector<dsp::TimedHash> list;
+    std::vector<uint32_t> list;
+    uint64_t frames = 0;
     int rc = mdb_get(txn, im.hashes, &k, &d);
     if (rc == MDB_SUCCESS) {
-      if (!decode_hashes(d, list)) {
+      if (!decode_hashes(d, list, frames)) {
         im.damaged("the hash list of track " + std::to_string(id) + " is unreadable");
       }
     } else if (rc != MDB_NOTFOUND) {
@@ -900,32 +948,24 @@ bool Index::remove_track(uint32_t id) {
     }
     if (!info && rc == MDB_NOTFOUND) return false;
 
-    uint64_t gone_keys = 0;
-    {
+    uint64_t gone_hashes = 0;
+    if (id <= layout::kMaxTrack) {
       MDB_cursor* raw = nullptr;
       im.check_w(mdb_cursor_open(txn, im.postings, &raw), what);
       lmdb::Cursor cur(raw);
-      for (std::size_t i = 0; i < list.size();) {
-        uint32_t h = list[i].hash;
-        std::size_t j = i;
-        for (; j < list.size() && list[j].hash == h; ++j) {
-          uint64_t v = pack_posting({id, list[j].t});
-          MDB_val pk = val(&h, sizeof h);
-          MDB_val pv = val(&v, sizeof v);
-          rc = mdb_cursor_get(cur.get(), &pk, &pv, MDB_GET_BOTH);
-          if (rc == MDB_NOTFOUND) continue;
-          im.check_w(rc, what);
+      for (const uint32_t h : list) {
+        // The track's run of this hash: values from first_value(h, id) while (low, track) match.
+        const uint64_t run = layout::first_value(h, id) >> layout::kTrackShift;
+        bool removed = false;
+        for (;;) {
+          const auto v = seek_value(im, cur.get(), h, layout::first_value(h, id), what);
+          if (!v || *v >> layout::kTrackShift != run) break;
           im.check_w(mdb_cursor_del(cur.get(), 0), what);
+          removed = true;
         }
-        MDB_val pk = val(&h, sizeof h);
-        MDB_val pv;
-        rc = mdb_cursor_get(cur.get(), &pk, &pv, MDB_SET);
-        if (rc == MDB_NOTFOUND) {
-          ++gone_keys;
-        } else {
-          im.check_w(rc, what);
+        if (removed && !holds(h, seek_value(im, cur.get(), h, layout::first_value(h), what))) {
+          ++gone_hashes;
         }
-        i = j;
       }
     }
 
@@ -940,9 +980,10 @@ bool Index::remove_track(uint32_t id) {
       if (rc != MDB_NOTFOUND) im.check_w(rc, what);
     }
     const uint64_t distinct = im.get_meta_u64(txn, kMetaDistinct);
-    im.put_meta(txn, kMetaDistinct, std::to_string(distinct - std::min(distinct, gone_keys)));
-    const uint64_t frames = im.get_meta_u64(txn, kMetaFrames);
-    im.put_meta(txn, kMetaFrames, std::to_string(frames - std::min(frames, frames_of(list))));
+    im.put_meta(txn, kMetaDistinct, std::to_string(distinct - std::min(distinct, gone_hashes)));
+    const uint64_t total_frames = im.get_meta_u64(txn, kMetaFrames);
+    im.put_meta(txn, kMetaFrames,
+                std::to_string(total_frames - std::min(total_frames, frames)));
     return true;
   });
 }

@@ -2,10 +2,12 @@
 //
 // Databases (the schema is owned here and nowhere else):
 //   "postings" MDB_INTEGERKEY|MDB_DUPSORT|MDB_DUPFIXED|MDB_INTEGERDUP
-//              key uint32 hash -> values uint64 pack_posting(track, t)
+//              key uint32 hash >> 14 -> values uint64 (hash & 0x3fff, track, t); bit layout in
+//              store/posting_layout.h
 //   "tracks"   MDB_INTEGERKEY  key uint32 track id -> JSON TrackInfo
-//   "hashes"   MDB_INTEGERKEY  key uint32 track id -> the track's TimedHash[] (for exact removal),
-//              sorted by (hash, t), LEB128 varints: hash delta, then t (t delta if hash repeats)
+//   "hashes"   MDB_INTEGERKEY  key uint32 track id -> the track's distinct hashes (for exact
+//              removal): LEB128 varints, the track's frames (last t + 1), then the ascending
+//              hashes as deltas
 //   "content"  MDB_DUPSORT|MDB_DUPFIXED|MDB_INTEGERDUP
 //              key content digest text -> uint32 track ids (duplicate detection)
 //   "meta"     key text -> value text: "schema", "format", "format_digest" (16 hex digits),
@@ -113,7 +115,8 @@ class Index {
   /// stored) and, if it was 0, info.added_unix are set. Several tracks may share a
   /// content_hash (find_content returns the lowest id); an empty one is not indexed.
   /// Grows the map as needed. Throws StoreError (read-only index, disk full, a content_hash
-  /// longer than 511 bytes, or, if the map must grow, when the calling thread holds a Reader
+  /// longer than 511 bytes, a hash at frame 2^24 or later (74 h at 16-ms frames), the
+  /// 2^26 - 1 track ids used up, or, if the map must grow, when the calling thread holds a Reader
   /// snapshot). Calls from several threads are serialized; another process that writes waits
   /// for LMDB's writer lock.
   uint32_t add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashes);

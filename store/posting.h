@@ -14,9 +14,8 @@ struct Posting {
 };
 static_assert(sizeof(Posting) == 8 && std::is_trivially_copyable_v<Posting>);
 
-/// On-disk value of the postings database: a native-endian uint64 (MDB_INTEGERDUP),
-/// track id in the high 32 bits, frame in the low 32 bits, so a key's values sort by
-/// (track, t).
+/// A posting as one uint64 that sorts as (track, t): track id in the high 32 bits, frame in the
+/// low 32 bits. For ordering and comparing postings; the index stores another layout.
 constexpr uint64_t pack_posting(Posting p) { return uint64_t{p.track} << 32 | p.t; }
 constexpr Posting unpack_posting(uint64_t v) {
   return Posting{static_cast<uint32_t>(v >> 32), static_cast<uint32_t>(v)};

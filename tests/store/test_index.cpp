@@ -21,7 +21,11 @@
 #include <thread>
 #include <vector>
 
+#include "bench/eval/synth.h"
+#include "dsp/fingerprinter.h"
+#include "dsp/params.h"
 #include "store/index_testing.h"
+#include "store/posting_layout.h"
 
 namespace aircheck::store {
 namespace {
@@ -33,6 +37,9 @@ const Format kFormat{0x0123456789abcdefULL, "rate=8000 fft=512 hop=128 fanout=5"
 const Format kOtherFormat{0xfedcba9876543210ULL, "rate=11025 fft=1024 hop=256 fanout=7"};
 
 constexpr double kFramesPerSecond = 62.5;  // 8 kHz, hop 128
+/// Bytes in use per posting allowed for 24 minutes of fingerprinted synthesized music: about
+/// 19 measured (a small index pays more per posting: a partly filled last page per bucket).
+constexpr double kRealBytesPerPostingBound = 25.0;
 
 class TempDir {
  public:
@@ -139,7 +146,7 @@ uint64_t check_track_postings(Reader& reader, uint32_t id, const std::vector<Tim
   return found;
 }
 
-/// Counts, with plain LMDB, postings per track id and distinct keys. The Index of `dir` must
+/// Counts, with plain LMDB, postings per track id and distinct hashes. The Index of `dir` must
 /// not be open in this process.
 struct RawCounts {
   std::map<uint32_t, uint64_t> per_track;
@@ -160,17 +167,20 @@ RawCounts raw_counts(const fs::path& dir) {
   EXPECT_EQ(mdb_cursor_open(txn, dbi, &cur), 0);
   MDB_val k;
   MDB_val v;
+  std::set<uint32_t> hashes;
   for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, static_cast<MDB_cursor_op>(op)) == 0;
        op = MDB_NEXT) {
+    EXPECT_EQ(k.mv_size, sizeof(uint32_t));
+    EXPECT_EQ(v.mv_size, sizeof(uint64_t));
+    uint32_t key;
     uint64_t x;
+    std::memcpy(&key, k.mv_data, sizeof key);
     std::memcpy(&x, v.mv_data, sizeof x);
-    ++rc.per_track[unpack_posting(x).track];
+    ++rc.per_track[layout::posting_of(x).track];
     ++rc.postings;
+    hashes.insert(layout::hash_of(key, x));
   }
-  for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, static_cast<MDB_cursor_op>(op)) == 0;
-       op = MDB_NEXT_NODUP) {
-    ++rc.distinct;
-  }
+  rc.distinct = hashes.size();
   mdb_cursor_close(cur);
   mdb_txn_abort(txn);
   mdb_env_close(env);
@@ -566,6 +576,162 @@ TEST(Index, BytesPerPostingOfARealisticIndex) {
   RecordProperty("bytes_used_per_posting", std::to_string(per_posting));
   EXPECT_LT(per_posting, 40.0);
   EXPECT_LE(s.bytes_used, s.bytes_on_disk);
+}
+
+TEST(Index, BytesPerPostingOfRealFingerprints) {
+  // Index-side fingerprints of synthesized songs: the hash distribution of real music (few
+  // distinct hashes, crowded low bins), which random hashes do not have.
+  constexpr double kSeconds = 120;
+  constexpr int kTracks = 12;
+  TempDir tmp;
+  auto index = Index::open(tmp / "idx", kFormat, OpenMode::create);
+  for (int i = 0; i < kTracks; ++i) {
+    const auto pcm = eval::synth_music(static_cast<uint64_t>(1000 + i), {kSeconds, 8000, 0.3});
+    const auto hashes = dsp::fingerprint(dsp::Params{}, dsp::Side::index, pcm);
+    auto info = info_for(static_cast<uint32_t>(i), kSeconds);
+    index->add_track(info, hashes);
+  }
+  const Stats s = index->stats();
+  const double per_posting = static_cast<double>(s.bytes_used) / static_cast<double>(s.postings);
+  const double hours = s.seconds / 3600;
+  std::printf(
+      "[ measure  ] real fingerprints: %llu postings (%.1f per s), %llu distinct hashes, %.2f h: "
+      "%.1f bytes used per posting; %.2f MB used per hour\n",
+      static_cast<unsigned long long>(s.postings), static_cast<double>(s.postings) / s.seconds,
+      static_cast<unsigned long long>(s.distinct_hashes), hours, per_posting,
+      static_cast<double>(s.bytes_used) / hours / 1e6);
+  RecordProperty("real_bytes_used_per_posting", std::to_string(per_posting));
+  EXPECT_GT(s.postings, uint64_t{20} * kTracks * 120) << "the fingerprinter made few hashes";
+  EXPECT_LT(per_posting, kRealBytesPerPostingBound);
+}
+
+// ---- the posting layout ---------------------------------------------------------------------
+
+TEST(Layout, ValuesRoundTripAndSortByLowBitsTrackThenFrame) {
+  using namespace layout;
+  const uint32_t hashes[] = {0, 1, 0x3fff, 0x4000, 0x00abcdef, 0x00ffffff, 0xffffffff};
+  for (uint32_t h : hashes) {
+    for (Posting p : {Posting{1, 0}, Posting{kMaxTrack, kMaxFrame}, Posting{12345, 678}}) {
+      const uint64_t v = value_of(h, p);
+      EXPECT_EQ(posting_of(v).track, p.track);
+      EXPECT_EQ(posting_of(v).t, p.t);
+      EXPECT_EQ(hash_of(key_of(h), v), h);
+      EXPECT_GE(v, first_value(h));
+      EXPECT_GE(v, first_value(h, p.track));
+      EXPECT_EQ(v >> kTrackShift, first_value(h, p.track) >> kTrackShift);
+    }
+  }
+  // Within a bucket: low bits first, then track, then frame.
+  EXPECT_LT(value_of(0x4001, {kMaxTrack, kMaxFrame}), value_of(0x4002, {1, 0}));
+  EXPECT_LT(value_of(0x4001, {1, kMaxFrame}), value_of(0x4001, {2, 0}));
+  EXPECT_LT(value_of(0x4001, {2, 5}), value_of(0x4001, {2, 6}));
+  EXPECT_EQ(key_of(0x4001), key_of(0x7fff));
+  EXPECT_NE(key_of(0x3fff), key_of(0x4000));
+}
+
+TEST(Layout, NeighbouringHashesInABucketStayApart) {
+  TempDir tmp;
+  auto index = Index::open(tmp / "idx", kFormat, OpenMode::create);
+  // Hashes around bucket edges and next to each other; each track has its own frames.
+  const std::vector<uint32_t> hashes{0x3ffe, 0x3fff, 0x4000, 0x4001, 0x4002, 0x7fff, 0x8000,
+                                     0x00ffffff, 0x01000000, 0xffffffff};
+  std::map<uint32_t, std::vector<Posting>> want;
+  for (uint32_t track = 1; track <= 3; ++track) {
+    std::vector<TimedHash> list;
+    for (std::size_t i = 0; i < hashes.size(); ++i) {
+      if ((i + track) % 3 == 0) continue;  // not every track holds every hash
+      for (uint32_t t : {uint32_t{900} - 100 * track, uint32_t{7} * track}) {
+        list.push_back({hashes[i], t});
+      }
+    }
+    TrackInfo info;
+    ASSERT_EQ(index->add_track(info, list), track);
+    for (const auto& h : sorted_unique(list)) want[h.hash].push_back({track, h.t});
+  }
+  auto reader = index->reader();
+  reader->begin();
+  std::vector<Posting> out;
+  for (const uint32_t h : hashes) {  // ascending, as the matcher asks
+    out.clear();
+    EXPECT_EQ(reader->lookup(h, out), want[h].size()) << h;
+    ASSERT_EQ(out.size(), want[h].size());
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      EXPECT_EQ(out[i].track, want[h][i].track) << h;
+      EXPECT_EQ(out[i].t, want[h][i].t) << h;
+    }
+  }
+  for (const uint32_t h : {0x3ffdu, 0x4003u, 0x7ffeu, 0xfffffffeu, 0u}) {
+    EXPECT_EQ(reader->lookup(h, out), 0u) << h;
+  }
+  reader->end();
+  EXPECT_EQ(index->stats().distinct_hashes, hashes.size());
+  EXPECT_TRUE(index->remove_track(2));
+  reader->begin();
+  for (const uint32_t h : hashes) {
+    out.clear();
+    reader->lookup(h, out);
+    for (const auto& p : out) EXPECT_NE(p.track, 2u);
+  }
+  reader->end();
+  EXPECT_EQ(index->stats().distinct_hashes, hashes.size());  // tracks 1 and 3 cover them all
+}
+
+TEST(Layout, TooLongATrackIsRefused) {
+  TempDir tmp;
+  auto index = Index::open(tmp / "idx", kFormat, OpenMode::create);
+  TrackInfo longest;
+  index->add_track(longest, std::vector<TimedHash>{{5, 0}, {5, layout::kMaxFrame}});
+  std::vector<Posting> out;
+  auto reader = index->reader();
+  ASSERT_EQ(reader->lookup(5, out), 2u);
+  EXPECT_EQ(out[1].t, layout::kMaxFrame);
+  TrackInfo too_long;
+  try {
+    index->add_track(too_long, std::vector<TimedHash>{{5, 1}, {6, layout::kMaxFrame + 1}});
+    FAIL() << "stored a frame beyond the layout";
+  } catch (const StoreError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("too long"), std::string::npos) << m;
+    EXPECT_NE(m.find("split"), std::string::npos) << m;
+  }
+  EXPECT_EQ(index->tracks().size(), 1u);
+  EXPECT_EQ(index->stats().postings, 2u);
+}
+
+TEST(Layout, RunningOutOfTrackIdsIsRefused) {
+  TempDir tmp;
+  const fs::path dir = tmp / "idx";
+  Index::open(dir, kFormat, OpenMode::create);
+  raw_put_meta(dir, "next_id", std::to_string(layout::kMaxTrack));
+  auto index = Index::open(dir, kFormat, OpenMode::read_write);
+  TrackInfo last;
+  EXPECT_EQ(index->add_track(last, make_hashes(1, 5)), layout::kMaxTrack);
+  auto reader = index->reader();
+  EXPECT_EQ(check_track_postings(*reader, layout::kMaxTrack, make_hashes(1, 5)), last.hashes);
+  TrackInfo more;
+  try {
+    index->add_track(more, make_hashes(2, 5));
+    FAIL() << "gave out a track id beyond the layout";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("track ids are used"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(index->remove_track(layout::kMaxTrack));
+  EXPECT_EQ(index->stats().postings, 0u);
+}
+
+TEST(Layout, IndexOfTheFirstSchemaIsRefused) {
+  TempDir tmp;
+  const fs::path dir = tmp / "idx";
+  Index::open(dir, kFormat, OpenMode::create);
+  raw_put_meta(dir, "schema", "1");
+  try {
+    Index::open(dir, kFormat, OpenMode::read_only);
+    FAIL() << "opened an index of the one-node-per-hash schema";
+  } catch (const FormatMismatchError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("schema version 1,"), std::string::npos) << m;
+    EXPECT_NE(m.find("aircheck index add"), std::string::npos) << m;
+  }
 }
 
 // ---- readers ------------------------------------------------------------------------------------
