@@ -24,9 +24,11 @@ namespace aircheck::daemon {
 struct WindowMatch {
   uint32_t track = 0;
   double offset_s = 0;         ///< reference time minus source time
-  double query_first_s = 0;    ///< source time of the first / last agreeing hash
+  double query_first_s = 0;    ///< source time where the evidence begins / ends
   double query_last_s = 0;
-  double ref_first_s = 0;      ///< reference time of the first / last agreeing hash
+  /// Reference time of the first / last agreeing hash: decides whether the airing reached the
+  /// reference's start / end (snapping), so it may be looser than query_first_s/query_last_s.
+  double ref_first_s = 0;
   double ref_last_s = 0;
   uint32_t votes = 0;
   float confidence = 0;
@@ -43,8 +45,8 @@ struct DecisionParams {
   /// When the first (last) matched reference time is within this of the track's start (end),
   /// the boundary is placed where the reference's start (end) falls instead.
   double snap_s = 1.5;
-  double start_bias_s = 0.0;        ///< subtracted from the first matched hash time
-  double end_bias_s = 0.1;          ///< added to the last matched hash time
+  double start_bias_s = 0.1;        ///< subtracted from the first matched hash time
+  double end_bias_s = 0.15;         ///< added to the last matched hash time
   double cut_tolerance_s = 1.0;     ///< start/end counts as cut when more than this is missing
 };
 

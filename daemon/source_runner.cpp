@@ -242,13 +242,15 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
     for (const matcher::Candidate& c : candidates) {
       if (!ctx.matcher->accepted(c)) continue;
       const store::TrackInfo* info = track_info(c.track, ctx);
+      uint32_t first = c.query_first, last = c.query_last;
+      refine(c, ctx, first, last);
       WindowMatch m;
       m.track = c.track;
       m.offset_s = static_cast<double>(static_cast<int64_t>(c.offset) - base) * frame_s;
-      m.query_first_s = static_cast<double>(base + c.query_first) * frame_s;
-      m.query_last_s = static_cast<double>(base + c.query_last) * frame_s;
-      m.ref_first_s = c.ref_first * frame_s;
-      m.ref_last_s = c.ref_last * frame_s;
+      m.query_first_s = static_cast<double>(base + first) * frame_s;
+      m.query_last_s = static_cast<double>(base + last) * frame_s;
+      m.ref_first_s = std::min(c.ref_first * frame_s, m.query_first_s + m.offset_s);
+      m.ref_last_s = std::max(c.ref_last * frame_s, m.query_last_s + m.offset_s);
       m.votes = c.votes;
       m.confidence = c.confidence;
       m.track_duration_s = info != nullptr ? info->duration_s : 0.0;
@@ -259,6 +261,68 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
   ctx.airings.clear();
   decision_.step(ctx.matches, ctx.airings);
   emit_airings(ctx);
+}
+
+// Where the evidence for a candidate begins and ends, to the frame, from the hashes that agree
+// with it. The matcher's first/last agreeing anchors are not quite that: near the start a single
+// chance agreement can precede the real start, and near the end the last anchors' targets prove
+// the audio matched up to the target peak, up to dt_max frames later. So:
+//   first = the earliest agreeing anchor followed by two more within kCluster frames (hashes
+//           straddling the start pair a chance anchor with a real target; they are sparse);
+//   last  = the latest agreeing target (anchor + dt) among anchors with an agreeing neighbour.
+void SourceRunner::refine(const matcher::Candidate& c, WorkerContext& ctx, uint32_t& first,
+                          uint32_t& last) {
+  constexpr uint32_t kCluster = 19;  // frames (0.3 s at 16 ms)
+  const auto span = static_cast<uint32_t>(params_.dt_max + 1);
+  const auto agrees = [&](const dsp::TimedHash& h) {
+    ctx.postings.clear();
+    ctx.reader->lookup(h.hash, ctx.postings);
+    const int64_t want = static_cast<int64_t>(h.t) + c.offset;
+    for (const store::Posting& p : ctx.postings) {
+      if (p.track == c.track && std::abs(static_cast<int64_t>(p.t) - want) <= 1) return true;
+    }
+    return false;
+  };
+  // Start.
+  ctx.anchors.clear();
+  for (const dsp::TimedHash& h : ctx.window) {
+    if (h.t >= c.query_first && h.t <= c.query_first + span && agrees(h)) ctx.anchors.push_back(h.t);
+  }
+  std::sort(ctx.anchors.begin(), ctx.anchors.end());
+  ctx.anchors.erase(std::unique(ctx.anchors.begin(), ctx.anchors.end()), ctx.anchors.end());
+  for (std::size_t i = 0; i + 2 < ctx.anchors.size(); ++i) {
+    if (ctx.anchors[i + 2] - ctx.anchors[i] <= kCluster) {
+      first = ctx.anchors[i];
+      break;
+    }
+  }
+  // End: agreeing hashes as (anchor, target) pairs.
+  const uint32_t from = c.query_last > span ? c.query_last - span : 0;
+  ctx.pairs.clear();
+  for (const dsp::TimedHash& h : ctx.window) {
+    if (h.t >= from && h.t <= c.query_last && agrees(h)) ctx.pairs.push_back({h.t, h.t + (h.hash & 0xffu)});
+  }
+  std::sort(ctx.pairs.begin(), ctx.pairs.end());
+  uint32_t best = 0;
+  bool found = false;
+  for (std::size_t i = 0; i < ctx.pairs.size(); ++i) {
+    const uint32_t t = ctx.pairs[i].first;
+    // Evidence only from an anchor with another agreeing anchor within kCluster frames.
+    bool neighbour = false;
+    for (std::size_t j = i; j-- > 0 && !neighbour;) {
+      if (t - ctx.pairs[j].first > kCluster) break;
+      neighbour = ctx.pairs[j].first != t;
+    }
+    for (std::size_t j = i + 1; j < ctx.pairs.size() && !neighbour; ++j) {
+      if (ctx.pairs[j].first - t > kCluster) break;
+      neighbour = ctx.pairs[j].first != t;
+    }
+    if (!neighbour) continue;
+    best = std::max(best, ctx.pairs[i].second);
+    found = true;
+  }
+  if (found) last = std::max(last, best);
+  if (first > last) first = c.query_first;
 }
 
 const store::TrackInfo* SourceRunner::track_info(uint32_t id, WorkerContext& ctx) {

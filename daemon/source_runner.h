@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/settings.h"
@@ -42,6 +43,9 @@ struct WorkerContext {
   std::vector<dsp::TimedHash> window;           ///< scratch
   std::vector<WindowMatch> matches;             ///< scratch
   std::vector<AiringEvent> airings;             ///< scratch
+  std::vector<store::Posting> postings;         ///< scratch
+  std::vector<uint32_t> anchors;                ///< scratch
+  std::vector<std::pair<uint32_t, uint32_t>> pairs;  ///< scratch
 };
 
 class SourceRunner {
@@ -87,6 +91,7 @@ class SourceRunner {
   void drain_health(WorkerContext& ctx);
   void run_windows(WorkerContext& ctx, bool at_end);
   void match_window(int64_t end_frame, WorkerContext& ctx);
+  void refine(const matcher::Candidate& c, WorkerContext& ctx, uint32_t& first, uint32_t& last);
   void finalize(WorkerContext& ctx);
   void emit_airings(WorkerContext& ctx);
   void publish(WorkerContext& ctx, Event& e);

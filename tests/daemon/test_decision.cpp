@@ -89,8 +89,8 @@ TEST(Decision, StartIsBackDatedNotWhenConfirmed) {
   }
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_GT(confirmed_at, 22.0);
-  EXPECT_NEAR(ev[0].start_s, 20.05, 1e-9);  // the first matched hash, not the window
-  EXPECT_NEAR(ev[0].ref_start_s, 40.05, 1e-9);
+  EXPECT_NEAR(ev[0].start_s, 20.05 - d.params().start_bias_s, 1e-9);  // the first matched hash, not the window
+  EXPECT_NEAR(ev[0].ref_start_s, 40.05 - d.params().start_bias_s, 1e-9);
   EXPECT_TRUE(ev[0].start_cut);
 }
 
@@ -100,7 +100,7 @@ TEST(Decision, PartialPlayIsCutAtBothEnds) {
   ASSERT_EQ(ev.size(), 2u);
   const AiringEvent& end = ev[1];
   EXPECT_EQ(end.kind, Kind::end);
-  EXPECT_NEAR(end.start_s, 20.05, 1e-9);
+  EXPECT_NEAR(end.start_s, 20.05 - d.params().start_bias_s, 1e-9);
   EXPECT_NEAR(end.end_s, 79.95 + d.params().end_bias_s, 1e-9);
   EXPECT_NEAR(end.ref_end_s, end.end_s + 20.0, 1e-9);
   EXPECT_TRUE(end.start_cut);
