@@ -17,13 +17,6 @@ constexpr int32_t key_offset(uint64_t k) {
 static_assert(key_offset(vote_key(3, -5)) == -5 && key_track(vote_key(3, -5)) == 3);
 static_assert(vote_key(1, -1) < vote_key(1, 0) && vote_key(1, 7) < vote_key(2, -7));
 
-// Chance model of the decision rule. On music that is not in the index, the best cell's count
-// of distinct query anchors has a geometric tail whose scale grows with the number of votes
-// cast: P(best >= k) ~= votes * exp(kChanceA - kChanceB * k). Fitted on 3000 queries (2, 5 and
-// 10 s) of non-indexed real music against 40 indexed tracks; see README "Decision rule".
-constexpr double kChanceA = -5.5;
-constexpr double kChanceB = 0.95;
-
 }  // namespace
 
 Matcher::Matcher(const dsp::Params& params, const MatchParams& mp) : params_(params), mp_(mp) {}
@@ -134,7 +127,7 @@ std::span<const Candidate> Matcher::match(std::span<const dsp::TimedHash> hashes
     cand.ref_first = static_cast<uint32_t>(std::max<int64_t>(0, ref_first));
     cand.ref_last = static_cast<uint32_t>(std::max<int64_t>(0, ref_last));
     // Confidence: 1 - probability that the best chance cell reaches this many anchors.
-    const double log_p = log_votes + kChanceA - kChanceB * cand.anchors;
+    const double log_p = log_votes + mp_.chance_a - mp_.chance_b * cand.anchors;
     cand.confidence = log_p >= 0 ? 0.0f : static_cast<float>(-std::expm1(log_p));
     candidates_.push_back(cand);
   }

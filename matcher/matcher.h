@@ -35,6 +35,12 @@ struct MatchParams {
   /// ... and at least this confidence (1 - chance probability; 0.999 keeps false matches on
   /// music that is not indexed near 0.1 % of queries).
   float min_confidence = 0.999f;
+  /// Chance model behind `confidence`. On music that is not in the index, the best cell's
+  /// count of distinct query anchors has a geometric tail that grows with the votes cast:
+  /// P(best >= k) ~= votes * exp(chance_a - chance_b * k). Fitted on non-indexed real music
+  /// (README, "Decision rule").
+  double chance_a = -9.0;
+  double chance_b = 0.3;
   /// Postings read per query hash at most (very common hashes carry no information).
   uint32_t max_postings_per_hash = 4000;
   /// Candidates kept after ranking.
