@@ -32,8 +32,8 @@ void BM_Fingerprint(benchmark::State& state) {
     benchmark::DoNotOptimize(out.data());
   }
   const double audio_s = static_cast<double>(pcm.size()) / 8000.0;
-  state.counters["x_realtime"] = benchmark::Counter(audio_s * static_cast<double>(state.iterations()),
-                                                    benchmark::Counter::kIsRate);
+  state.counters["x_realtime"] = benchmark::Counter(
+      audio_s * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["hashes_per_s"] = static_cast<double>(out.size()) / audio_s;
 }
 BENCHMARK(BM_Fingerprint)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
@@ -58,7 +58,8 @@ void BM_Vote10s(benchmark::State& state) {
     for (const auto& h : dsp::fingerprint(p, dsp::Side::index, s))
       idx.m[h.hash].push_back({static_cast<uint32_t>(i), h.t});
   }
-  const auto q = dsp::fingerprint(p, dsp::Side::query, std::span(song()).subspan(8000 * 20, 8000 * 10));
+  const auto q =
+      dsp::fingerprint(p, dsp::Side::query, std::span(song()).subspan(8000 * 20, 8000 * 10));
   matcher::Matcher m(p);
   for (auto _ : state) benchmark::DoNotOptimize(m.match(q, idx).data());
   state.counters["postings"] = static_cast<double>(m.stats().postings);

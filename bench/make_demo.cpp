@@ -33,19 +33,23 @@ int main(int argc, char** argv) {
       audio.push_back(eval::synth_music(seed + static_cast<uint64_t>(i), {secs, rate, 0.3}));
       char name[64];
       std::snprintf(name, sizeof name, "song-%02d.%s", i + 1, ext[i % 4]);
-      dsp::decode::encode_file((fs::path(out) / "songs" / name).string(), audio.back(), rate, 160000);
+      dsp::decode::encode_file((fs::path(out) / "songs" / name).string(), audio.back(), rate,
+                               160000);
     }
     // Programme: talk, song 2 (whole), other music, song 5 from 12 s for 20 s, talk, song 1
     // from its start for 25 s under light noise.
     std::vector<float> prog;
     std::ofstream truth(fs::path(out) / "programme.tsv");
     truth << "start_s\tend_s\tsong\tref_start_s\n";
-    auto append = [&](const std::vector<float>& x, std::size_t from, std::size_t len, const char* what,
-                      double ref_start) {
+    auto append = [&](const std::vector<float>& x, std::size_t from, std::size_t len,
+                      const char* what, double ref_start) {
       const double t0 = static_cast<double>(prog.size()) / rate;
       len = std::min(len, x.size() - from);
-      prog.insert(prog.end(), x.begin() + static_cast<long>(from), x.begin() + static_cast<long>(from + len));
-      if (what) truth << t0 << '\t' << static_cast<double>(prog.size()) / rate << '\t' << what << '\t' << ref_start << '\n';
+      prog.insert(prog.end(), x.begin() + static_cast<long>(from),
+                  x.begin() + static_cast<long>(from + len));
+      if (what)
+        truth << t0 << '\t' << static_cast<double>(prog.size()) / rate << '\t' << what << '\t'
+              << ref_start << '\n';
     };
     auto talk = eval::synth_babble(seed + 100, {6.0, rate, 0.25});
     auto other = eval::synth_music(seed + 1000, {10.0, rate, 0.3});

@@ -14,7 +14,8 @@ namespace fs = std::filesystem;
 fs::path default_index_dir() {
   if (const char* e = std::getenv("AIRCHECK_INDEX"); e && *e) return e;
   if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return fs::path(x) / "aircheck/index";
-  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".local/share/aircheck/index";
+  if (const char* h = std::getenv("HOME"); h && *h)
+    return fs::path(h) / ".local/share/aircheck/index";
   return "aircheck-index";
 }
 
@@ -36,8 +37,8 @@ std::shared_ptr<store::Index> open_index(const fs::path& dir, store::OpenMode mo
 std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs,
                                     std::vector<std::string>& missing) {
   static const std::set<std::string> kExt = {
-      ".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".mkv",
-      ".webm", ".wma", ".aif", ".aiff", ".mp2", ".ac3", ".ts", ".mov", ".avi", ".wv", ".ape"};
+      ".wav", ".flac", ".mp3",  ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".mkv", ".webm",
+      ".wma", ".aif",  ".aiff", ".mp2", ".ac3", ".ts",   ".mov", ".avi", ".wv",  ".ape"};
   std::vector<fs::path> out;
   for (const auto& in : inputs) {
     std::error_code ec;
@@ -50,7 +51,8 @@ std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs,
         if (ec) break;
         if (!it->is_regular_file(ec)) continue;
         std::string ext = it->path().extension().string();
-        std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+        std::transform(ext.begin(), ext.end(), ext.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
         if (kExt.count(ext)) found.push_back(it->path());
       }
       std::sort(found.begin(), found.end());

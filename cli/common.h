@@ -13,11 +13,11 @@ namespace aircheck::cli {
 
 /// Documented exit codes of `aircheck` (README, "Exit codes").
 enum Exit : int {
-  kOk = 0,           ///< everything done
-  kSomeFailed = 1,   ///< some inputs failed (named on stderr); the rest were processed
-  kUsage = 2,        ///< bad command line
-  kIndexError = 3,   ///< index missing, built with other parameters, or unusable
-  kInternal = 4,     ///< unexpected error
+  kOk = 0,          ///< everything done
+  kSomeFailed = 1,  ///< some inputs failed (named on stderr); the rest were processed
+  kUsage = 2,       ///< bad command line
+  kIndexError = 3,  ///< index missing, built with other parameters, or unusable
+  kInternal = 4,    ///< unexpected error
 };
 
 /// A one-line user-facing error with its exit code; main() prints it and exits.

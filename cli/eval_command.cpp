@@ -26,8 +26,10 @@ struct Shared {
   bool quiet = false;
   std::string lengths = "1,2,3,5,10";
   std::string conditions =
-      "clean,white:20,white:10,white:5,white:0,mp3:64,aac:64,speed:0.97,speed:0.98,speed:0.99,speed:1.01,"
-      "speed:1.02,speed:1.03,speed:1.05,tempo:0.97,tempo:1.03,band:tel,band:am,compress,reverb,speech:-6";
+      "clean,white:20,white:10,white:5,white:0,mp3:64,aac:64,speed:0.97,speed:0.98,speed:0.99,"
+      "speed:1.01,"
+      "speed:1.02,speed:1.03,speed:1.05,tempo:0.97,tempo:1.03,band:tel,band:am,compress,reverb,"
+      "speech:-6";
   int n = 100;
   int speech_negatives = -1;
   bool no_plots = false;
@@ -99,14 +101,17 @@ void guarded(F&& fn) {
 
 void add_eval_commands(CLI::App& app) {
   auto s = std::make_shared<Shared>();
-  auto* eval = app.add_subcommand("eval", "accuracy, robustness and speed evaluation (reports, JSON, plots)");
+  auto* eval = app.add_subcommand(
+      "eval", "accuracy, robustness and speed evaluation (reports, JSON, plots)");
   eval->require_subcommand(1);
   auto common = [&](CLI::App* c, bool with_index) {
     if (with_index) {
-      c->add_option("--index", s->index, "index folder (created, and filled with --refs where it lacks them)")
+      c->add_option("--index", s->index,
+                    "index folder (created, and filled with --refs where it lacks them)")
           ->required();
     }
-    c->add_option("--refs", s->refs, "reference folder: audio files (recursive) or corpus layout (refs.tsv)")
+    c->add_option("--refs", s->refs,
+                  "reference folder: audio files (recursive) or corpus layout (refs.tsv)")
         ->required();
     c->add_option("--out", s->out, "output folder for the reports")->required();
     c->add_option("--seed", s->seed, "seed of every random draw (default 1)");
@@ -114,15 +119,20 @@ void add_eval_commands(CLI::App& app) {
     c->add_flag("-q,--quiet", s->quiet, "no progress on stderr");
   };
 
-  auto* q = eval->add_subcommand("queries", "query-level accuracy by excerpt length and degradation");
+  auto* q =
+      eval->add_subcommand("queries", "query-level accuracy by excerpt length and degradation");
   common(q, true);
-  q->add_option("--negatives", s->negatives, "folder(s) of audio not in the index, for the false-match rate");
+  q->add_option("--negatives", s->negatives,
+                "folder(s) of audio not in the index, for the false-match rate");
   q->add_option("--n", s->n, "excerpts per (length, condition) cell (default 100)");
-  q->add_option("--lengths", s->lengths, "excerpt lengths in seconds, comma-separated (default 1,2,3,5,10)");
+  q->add_option("--lengths", s->lengths,
+                "excerpt lengths in seconds, comma-separated (default 1,2,3,5,10)");
   q->add_option("--conditions", s->conditions,
-                "comma-separated: clean, white:DB, mp3:KBPS, aac:KBPS, speed:RATIO, tempo:RATIO, band:tel|am, "
+                "comma-separated: clean, white:DB, mp3:KBPS, aac:KBPS, speed:RATIO, tempo:RATIO, "
+                "band:tel|am, "
                 "compress, reverb[:RT60], speech:DB");
-  q->add_option("--speech-negatives", s->speech_negatives, "generated speech excerpts per length (default n/4)");
+  q->add_option("--speech-negatives", s->speech_negatives,
+                "generated speech excerpts per length (default n/4)");
   q->add_flag("--no-plots", s->no_plots, "skip the PNG plots");
   q->add_flag("--details", s->details, "also write queries.tsv, one line per query");
   q->callback([s, q] {
@@ -148,7 +158,8 @@ void add_eval_commands(CLI::App& app) {
     });
   });
 
-  auto* p = eval->add_subcommand("programme", "a generated broadcast programme through aircheckd, scored");
+  auto* p = eval->add_subcommand("programme",
+                                 "a generated broadcast programme through aircheckd, scored");
   common(p, true);
   p->add_option("--negatives", s->negatives, "non-indexed music for the gaps");
   p->add_option("--minutes", s->minutes, "programme length (default 30)");
@@ -179,11 +190,14 @@ void add_eval_commands(CLI::App& app) {
     });
   });
 
-  auto* sp = eval->add_subcommand("speed", "fingerprinting speed, ingest rate, index size, latency vs index size");
+  auto* sp = eval->add_subcommand(
+      "speed", "fingerprinting speed, ingest rate, index size, latency vs index size");
   common(sp, false);
-  sp->add_option("--scratch-index", s->index, "scratch index folder, emptied first (default: a temp folder)");
+  sp->add_option("--scratch-index", s->index,
+                 "scratch index folder, emptied first (default: a temp folder)");
   sp->add_option("--grow-with", s->negatives, "more audio folders to grow the index with");
-  sp->add_option("--fingerprint-minutes", s->fp_minutes, "audio for the x-real-time measurement (default 20)");
+  sp->add_option("--fingerprint-minutes", s->fp_minutes,
+                 "audio for the x-real-time measurement (default 20)");
   sp->add_option("--steps", s->steps, "index sizes measured (default 4)");
   sp->add_option("--queries", s->queries, "queries per index size (default 200)");
   sp->callback([s, sp] {
@@ -204,7 +218,6 @@ void add_eval_commands(CLI::App& app) {
       eval::run_speed_eval(o);
     });
   });
-
 }
 
 }  // namespace aircheck::cli

@@ -43,8 +43,11 @@ std::map<std::string, ManifestRow> read_manifest(const std::string& file) {
     for (std::size_t i = 0; i < s.size(); ++i) {
       const char c = s[i];
       if (sep == ',' && c == '"') {
-        if (quoted && i + 1 < s.size() && s[i + 1] == '"') { cur += '"'; ++i; }
-        else quoted = !quoted;
+        if (quoted && i + 1 < s.size() && s[i + 1] == '"') {
+          cur += '"';
+          ++i;
+        } else
+          quoted = !quoted;
       } else if (c == sep && !quoted) {
         f.push_back(cur);
         cur.clear();
@@ -59,21 +62,31 @@ std::map<std::string, ManifestRow> read_manifest(const std::string& file) {
   int ip = -1, it = -1, ia = -1, ie = -1;
   for (int i = 0; i < static_cast<int>(head.size()); ++i) {
     const auto& h = head[static_cast<std::size_t>(i)];
-    if (h == "path") ip = i;
-    else if (h == "title") it = i;
-    else if (h == "artist") ia = i;
-    else if (h == "external_id" || h == "isrc") ie = i;
+    if (h == "path")
+      ip = i;
+    else if (h == "title")
+      it = i;
+    else if (h == "artist")
+      ia = i;
+    else if (h == "external_id" || h == "isrc")
+      ie = i;
   }
   if (ip < 0)
-    throw CliError(kUsage, file + ":1: manifest header needs a `path` column (and any of title, artist, external_id)");
+    throw CliError(
+        kUsage,
+        file + ":1: manifest header needs a `path` column (and any of title, artist, external_id)");
   std::map<std::string, ManifestRow> rows;
   int lineno = 1;
   while (std::getline(in, line)) {
     ++lineno;
     if (line.empty()) continue;
     const auto f = split(line);
-    auto get = [&](int i) { return i >= 0 && i < static_cast<int>(f.size()) ? f[static_cast<std::size_t>(i)] : std::string(); };
-    if (get(ip).empty()) throw CliError(kUsage, file + ":" + std::to_string(lineno) + ": empty path");
+    auto get = [&](int i) {
+      return i >= 0 && i < static_cast<int>(f.size()) ? f[static_cast<std::size_t>(i)]
+                                                      : std::string();
+    };
+    if (get(ip).empty())
+      throw CliError(kUsage, file + ":" + std::to_string(lineno) + ": empty path");
     std::error_code ec;
     const fs::path key = fs::weakly_canonical(get(ip), ec);
     rows[key.string()] = ManifestRow{get(it), get(ia), get(ie)};
@@ -97,7 +110,8 @@ Prepared prepare(const fs::path& file) {
     std::vector<float> pcm = dsp::decode::decode_all(file.string(), opts, &meta);
     const double secs = static_cast<double>(pcm.size()) / params().sample_rate;
     if (secs < 1.0) {
-      r.error = file.string() + ": too short to index (" + std::to_string(secs).substr(0, 4) + " s)";
+      r.error =
+          file.string() + ": too short to index (" + std::to_string(secs).substr(0, 4) + " s)";
       return r;
     }
     r.hashes = dsp::fingerprint(params(), dsp::Side::index, pcm);
@@ -131,7 +145,8 @@ int index_add(const fs::path& dir, const AddOptions& o) {
     return missing.empty() ? kOk : kSomeFailed;
   }
   if ((!o.title.empty() || !o.artist.empty() || !o.external_id.empty()) && files.size() != 1)
-    throw CliError(kUsage, "--title/--artist/--external-id apply to a single file; use --manifest for many");
+    throw CliError(
+        kUsage, "--title/--artist/--external-id apply to a single file; use --manifest for many");
   std::map<std::string, ManifestRow> manifest;
   if (!o.manifest.empty()) manifest = read_manifest(o.manifest);
 
@@ -212,8 +227,8 @@ int index_add(const fs::path& dir, const AddOptions& o) {
       seconds += p.info.duration_s;
       hashes += p.hashes.size();
       if (!tty && !o.quiet)
-        std::cerr << "added   " << p.info.id << '\t' << files[i].string() << '\t' << p.info.duration_s
-                  << " s\t" << p.hashes.size() << " hashes\n";
+        std::cerr << "added   " << p.info.id << '\t' << files[i].string() << '\t'
+                  << p.info.duration_s << " s\t" << p.hashes.size() << " hashes\n";
     }
     if (tty) {
       const int width = 30;
@@ -221,20 +236,20 @@ int index_add(const fs::path& dir, const AddOptions& o) {
                                         static_cast<double>(files.size()));
       std::cerr << "\r\033[K[" << std::string(static_cast<std::size_t>(fill), '#')
                 << std::string(static_cast<std::size_t>(width - fill), ' ') << "] " << i + 1 << '/'
-                << files.size() << "  " << fmt_hours(seconds) << "  " << files[i].filename().string()
-                << std::flush;
+                << files.size() << "  " << fmt_hours(seconds) << "  "
+                << files[i].filename().string() << std::flush;
     }
   }
   for (auto& t : pool) t.join();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (tty) std::cerr << "\r\033[K";
   if (!o.quiet) {
-    std::fprintf(stderr,
-                 "indexed %zu file(s): %zu added (%s, %llu hashes), %zu duplicate(s) skipped, %zu failed, "
-                 "%.1f s (%.0fx real time)\n",
-                 files.size(), added, fmt_hours(seconds).c_str(),
-                 static_cast<unsigned long long>(hashes), dups, failed, wall,
-                 wall > 0 ? seconds / wall : 0.0);
+    std::fprintf(
+        stderr,
+        "indexed %zu file(s): %zu added (%s, %llu hashes), %zu duplicate(s) skipped, %zu failed, "
+        "%.1f s (%.0fx real time)\n",
+        files.size(), added, fmt_hours(seconds).c_str(), static_cast<unsigned long long>(hashes),
+        dups, failed, wall, wall > 0 ? seconds / wall : 0.0);
   }
   return failed > 0 || !missing.empty() ? kSomeFailed : kOk;
 }
@@ -258,9 +273,10 @@ int index_rm(const fs::path& dir, const std::vector<uint32_t>& ids) {
 }
 
 static json track_json(const store::TrackInfo& t) {
-  return json{{"track_id", t.id},       {"title", t.title},       {"artist", t.artist},
-              {"external_id", t.external_id}, {"source", t.source},   {"duration_s", t.duration_s},
-              {"added_unix", t.added_unix},     {"hashes", t.hashes}};
+  return json{{"track_id", t.id},           {"title", t.title},
+              {"artist", t.artist},         {"external_id", t.external_id},
+              {"source", t.source},         {"duration_s", t.duration_s},
+              {"added_unix", t.added_unix}, {"hashes", t.hashes}};
 }
 
 int index_ls(const fs::path& dir, bool as_json) {
@@ -296,9 +312,11 @@ int index_stats(const fs::path& dir, bool as_json) {
     std::printf("index        %s\n", dir.string().c_str());
     std::printf("tracks       %llu\n", static_cast<unsigned long long>(s.tracks));
     std::printf("audio        %.2f h\n", hours);
-    std::printf("postings     %llu (%llu distinct hashes)\n", static_cast<unsigned long long>(s.postings),
+    std::printf("postings     %llu (%llu distinct hashes)\n",
+                static_cast<unsigned long long>(s.postings),
                 static_cast<unsigned long long>(s.distinct_hashes));
-    std::printf("on disk      %.1f MB (%.1f MB in use)\n", static_cast<double>(s.bytes_on_disk) / 1e6,
+    std::printf("on disk      %.1f MB (%.1f MB in use)\n",
+                static_cast<double>(s.bytes_on_disk) / 1e6,
                 static_cast<double>(s.bytes_used) / 1e6);
     std::printf("per hour     %.2f MB of index per hour of audio\n", per_hour / 1e6);
     std::printf("format       %s\n", index->format().text.c_str());

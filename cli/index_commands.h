@@ -9,10 +9,10 @@
 namespace aircheck::cli {
 
 struct AddOptions {
-  std::vector<std::string> inputs;  ///< files and folders
-  std::string manifest;             ///< CSV/TSV: path,title,artist,external_id
+  std::vector<std::string> inputs;         ///< files and folders
+  std::string manifest;                    ///< CSV/TSV: path,title,artist,external_id
   std::string title, artist, external_id;  ///< overrides for a single file
-  unsigned jobs = 0;                ///< 0 = one per core
+  unsigned jobs = 0;                       ///< 0 = one per core
   bool quiet = false;
 };
 

@@ -17,15 +17,19 @@ int main(int argc, char** argv) {
   app.add_option("--index", index_dir,
                  "index folder (default: $AIRCHECK_INDEX, else ~/.local/share/aircheck/index)")
       ->envname("AIRCHECK_INDEX");
-  auto dir = [&] { return index_dir.empty() ? default_index_dir() : std::filesystem::path(index_dir); };
+  auto dir = [&] {
+    return index_dir.empty() ? default_index_dir() : std::filesystem::path(index_dir);
+  };
   int rc = kOk;
 
   auto* idx = app.add_subcommand("index", "manage the reference index");
   idx->require_subcommand(1);
   AddOptions add;
-  auto* add_cmd = idx->add_subcommand("add", "fingerprint files or folders (recursive) into the index");
+  auto* add_cmd =
+      idx->add_subcommand("add", "fingerprint files or folders (recursive) into the index");
   add_cmd->add_option("paths", add.inputs, "audio/video files or folders")->required();
-  add_cmd->add_option("--manifest", add.manifest, "CSV/TSV with columns path,title,artist,external_id");
+  add_cmd->add_option("--manifest", add.manifest,
+                      "CSV/TSV with columns path,title,artist,external_id");
   add_cmd->add_option("--title", add.title, "title (single file)");
   add_cmd->add_option("--artist", add.artist, "artist (single file)");
   add_cmd->add_option("--external-id", add.external_id, "ISRC or spot code (single file)");
@@ -42,7 +46,8 @@ int main(int argc, char** argv) {
   auto* ls_cmd = idx->add_subcommand("ls", "list indexed tracks");
   ls_cmd->add_flag("--json", ls_json, "one JSON object per line");
   ls_cmd->callback([&] { rc = index_ls(dir(), ls_json); });
-  auto* st_cmd = idx->add_subcommand("stats", "tracks, hours, postings, bytes on disk, bytes per hour");
+  auto* st_cmd =
+      idx->add_subcommand("stats", "tracks, hours, postings, bytes on disk, bytes per hour");
   st_cmd->add_flag("--json", stats_json, "JSON output");
   st_cmd->callback([&] { rc = index_stats(dir(), stats_json); });
 

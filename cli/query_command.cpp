@@ -53,7 +53,8 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
     }
     const double secs = static_cast<double>(pcm.size()) / params().sample_rate;
     if (secs < kMinQuerySeconds) {
-      std::fprintf(stderr, "aircheck: %s: too short to decide (%.2f s of audio; need at least %.0f s)\n",
+      std::fprintf(stderr,
+                   "aircheck: %s: too short to decide (%.2f s of audio; need at least %.0f s)\n",
                    file.c_str(), secs, kMinQuerySeconds);
       rc = kSomeFailed;
       continue;
@@ -89,8 +90,9 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
     std::cout << file << "  (" << secs << " s, " << hashes.size() << " hashes)\n";
     if (matches.empty()) {
       if (!cands.empty())
-        std::printf("  no match (best: track %u with %u votes, confidence %.2f: below the decision rule)\n",
-                    cands[0].track, cands[0].votes, cands[0].confidence);
+        std::printf(
+            "  no match (best: track %u with %u votes, confidence %.2f: below the decision rule)\n",
+            cands[0].track, cands[0].votes, cands[0].confidence);
       else
         std::printf("  no match\n");
       continue;
@@ -99,9 +101,10 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
                 "conf", "matched");
     int rank = 0;
     for (const auto& j : matches) {
-      std::printf("  %-3d %-6u %-32.32s %-12s %6u %5.2f %6.1f s\n", ++rank, j["track_id"].get<unsigned>(),
-                  j["title"].get<std::string>().c_str(), clock_text(j["offset_s"].get<double>()).c_str(),
-                  j["score"].get<unsigned>(), j["confidence"].get<double>(), j["matched_s"].get<double>());
+      std::printf("  %-3d %-6u %-32.32s %-12s %6u %5.2f %6.1f s\n", ++rank,
+                  j["track_id"].get<unsigned>(), j["title"].get<std::string>().c_str(),
+                  clock_text(j["offset_s"].get<double>()).c_str(), j["score"].get<unsigned>(),
+                  j["confidence"].get<double>(), j["matched_s"].get<double>());
     }
   }
   return rc;

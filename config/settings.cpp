@@ -45,16 +45,16 @@ class Reader {
   /// rejecting non-mappings, duplicate keys and keys outside `allowed`.
   void each_key(const YAML::Node& node, const std::string& what,
                 std::initializer_list<const char*> allowed,
-                const std::function<void(const std::string&, const YAML::Node&,
-                                         const YAML::Node&)>& on_key) const {
+                const std::function<void(const std::string&, const YAML::Node&, const YAML::Node&)>&
+                    on_key) const {
     if (!node.IsMap()) fail(node, what + ": expected a mapping of keys to values");
     std::set<std::string> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
       const YAML::Node& key = it->first;
       if (!key.IsScalar()) fail(key, what + ": expected a plain key");
       const std::string k = key.Scalar();
-      if (std::find_if(allowed.begin(), allowed.end(),
-                       [&](const char* a) { return k == a; }) == allowed.end()) {
+      if (std::find_if(allowed.begin(), allowed.end(), [&](const char* a) { return k == a; }) ==
+          allowed.end()) {
         std::string list;
         for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
         fail(key, "unknown key '" + k + "' in " + what + " (expected one of: " + list + ")");
@@ -144,20 +144,28 @@ void read_profile_fields(const Reader& r, const YAML::Node& node, const std::str
               "window_s", "hop_s"},
              [&](const std::string& k, const YAML::Node&, const YAML::Node& v) {
                const std::string w = what + "." + k;
-               if (k == "min_votes") p.min_votes = static_cast<uint32_t>(r.integer(v, w, 1, 100000));
-               else if (k == "min_confidence") p.min_confidence = static_cast<float>(r.number(v, w, 0, 1));
-               else if (k == "confirm_windows") p.confirm_windows = static_cast<int>(r.integer(v, w, 1, 100));
-               else if (k == "end_windows") p.end_windows = static_cast<int>(r.integer(v, w, 1, 100));
-               else if (k == "min_span_s") p.min_span_s = r.number(v, w, 0, 600);
-               else if (k == "window_s") p.window_s = r.number(v, w, 1, 60);
-               else if (k == "hop_s") p.hop_s = r.number(v, w, 0.1, 60);
+               if (k == "min_votes")
+                 p.min_votes = static_cast<uint32_t>(r.integer(v, w, 1, 100000));
+               else if (k == "min_confidence")
+                 p.min_confidence = static_cast<float>(r.number(v, w, 0, 1));
+               else if (k == "confirm_windows")
+                 p.confirm_windows = static_cast<int>(r.integer(v, w, 1, 100));
+               else if (k == "end_windows")
+                 p.end_windows = static_cast<int>(r.integer(v, w, 1, 100));
+               else if (k == "min_span_s")
+                 p.min_span_s = r.number(v, w, 0, 600);
+               else if (k == "window_s")
+                 p.window_s = r.number(v, w, 1, 60);
+               else if (k == "hop_s")
+                 p.hop_s = r.number(v, w, 0.1, 60);
              });
   if (p.hop_s > p.window_s) {
     r.fail(node, what + ": hop_s (" + std::to_string(p.hop_s) + ") must not exceed window_s (" +
                      std::to_string(p.window_s) + ")");
   }
   if (p.min_span_s > p.window_s * (p.confirm_windows + 1)) {
-    r.fail(node, what + ": min_span_s cannot be reached within confirm_windows windows of window_s");
+    r.fail(node,
+           what + ": min_span_s cannot be reached within confirm_windows windows of window_s");
   }
 }
 
@@ -166,9 +174,12 @@ void read_silence(const Reader& r, const YAML::Node& node, const std::string& wh
   r.each_key(node, what, {"enabled", "threshold_dbfs", "min_duration_s"},
              [&](const std::string& k, const YAML::Node&, const YAML::Node& v) {
                const std::string w = what + "." + k;
-               if (k == "enabled") s.enabled = r.boolean(v, w);
-               else if (k == "threshold_dbfs") s.threshold_dbfs = r.number(v, w, -150, 0);
-               else if (k == "min_duration_s") s.min_duration_s = r.number(v, w, 0.1, 86400);
+               if (k == "enabled")
+                 s.enabled = r.boolean(v, w);
+               else if (k == "threshold_dbfs")
+                 s.threshold_dbfs = r.number(v, w, -150, 0);
+               else if (k == "min_duration_s")
+                 s.min_duration_s = r.number(v, w, 0.1, 86400);
              });
 }
 
@@ -176,12 +187,16 @@ void read_evidence(const Reader& r, const YAML::Node& node, EvidenceSettings& e)
   r.each_key(node, "evidence", {"enabled", "dir", "format", "pre_roll_s", "max_s"},
              [&](const std::string& k, const YAML::Node&, const YAML::Node& v) {
                const std::string w = "evidence." + k;
-               if (k == "enabled") e.enabled = r.boolean(v, w);
-               else if (k == "dir") e.dir = r.text(v, w);
+               if (k == "enabled")
+                 e.enabled = r.boolean(v, w);
+               else if (k == "dir")
+                 e.dir = r.text(v, w);
                else if (k == "format") {
                  e.format = r.choice<std::string>(v, w, {{"ogg", "ogg"}, {"flac", "flac"}});
-               } else if (k == "pre_roll_s") e.pre_roll_s = r.number(v, w, 0, 60);
-               else if (k == "max_s") e.max_s = r.number(v, w, 1, 3600);
+               } else if (k == "pre_roll_s")
+                 e.pre_roll_s = r.number(v, w, 0, 60);
+               else if (k == "max_s")
+                 e.max_s = r.number(v, w, 1, 3600);
              });
   if (e.enabled && e.dir.empty()) r.fail(node, "evidence: 'dir' is required when enabled is true");
 }
@@ -200,12 +215,14 @@ void read_sinks(const Reader& r, const YAML::Node& node, SinkSettings& s) {
                  r.each_key(v, "sinks.jsonl", {"path", "fsync", "fsync_interval_s"},
                             [&](const std::string& jk, const YAML::Node&, const YAML::Node& x) {
                               const std::string w = "sinks.jsonl." + jk;
-                              if (jk == "path") s.jsonl_path = r.text(x, w);
+                              if (jk == "path")
+                                s.jsonl_path = r.text(x, w);
                               else if (jk == "fsync") {
-                                s.jsonl_fsync = r.choice<FsyncPolicy>(
-                                    x, w, {{"never", FsyncPolicy::never},
-                                           {"interval", FsyncPolicy::interval},
-                                           {"always", FsyncPolicy::always}});
+                                s.jsonl_fsync =
+                                    r.choice<FsyncPolicy>(x, w,
+                                                          {{"never", FsyncPolicy::never},
+                                                           {"interval", FsyncPolicy::interval},
+                                                           {"always", FsyncPolicy::always}});
                               } else if (jk == "fsync_interval_s") {
                                 s.jsonl_fsync_interval_s = r.number(x, w, 0.01, 3600);
                               }
@@ -265,14 +282,17 @@ void read_source(const Reader& r, const YAML::Node& node, std::size_t i, Setting
   if (src.id.empty()) r.fail(node, what + ": missing required key 'id'");
   if (src.kind.empty()) r.fail(node, what + ": missing required key 'kind'");
   if (src.address.empty()) r.fail(node, what + ": missing required key 'address'");
-  if (std::string bad = check_source_id(src.id); !bad.empty()) r.fail(*id_node, what + ".id: " + bad);
-  if (!ids.insert(src.id).second) r.fail(*id_node, what + ".id: duplicate source id '" + src.id + "'");
+  if (std::string bad = check_source_id(src.id); !bad.empty())
+    r.fail(*id_node, what + ".id: " + bad);
+  if (!ids.insert(src.id).second)
+    r.fail(*id_node, what + ".id: duplicate source id '" + src.id + "'");
   const std::string pname = profile_node ? profile_node->Scalar() : "default";
   const auto p = st.profiles.find(pname);
   if (p == st.profiles.end()) {
     std::string list;
     for (const auto& [n, _] : st.profiles) list += std::string(list.empty() ? "" : ", ") + n;
-    r.fail(*profile_node, what + ".profile: unknown profile '" + pname + "' (defined: " + list + ")");
+    r.fail(*profile_node,
+           what + ".profile: unknown profile '" + pname + "' (defined: " + list + ")");
   }
   src.match = p->second;
   if (matcher_node) read_profile_fields(r, *matcher_node, what + ".matcher", src.match);
@@ -286,24 +306,28 @@ void read_source(const Reader& r, const YAML::Node& node, std::size_t i, Setting
 Settings parse_root(const Reader& r, const YAML::Node& root) {
   Settings st = default_settings();
   st.file = r.file();
-  if (!root || root.IsNull()) r.fail(YAML::Mark(), "the file is empty (expected at least 'index:')");
+  if (!root || root.IsNull())
+    r.fail(YAML::Mark(), "the file is empty (expected at least 'index:')");
   // Profiles and top-level defaults first: sources refer to them.
   std::optional<YAML::Node> sources;
   bool have_index = false;
   r.each_key(root, "the top level",
-             {"index", "threads", "status_interval_s", "profiles", "silence", "evidence",
-              "sinks", "sources"},
+             {"index", "threads", "status_interval_s", "profiles", "silence", "evidence", "sinks",
+              "sources"},
              [&](const std::string& k, const YAML::Node&, const YAML::Node& v) {
                if (k == "index") {
                  st.index = r.text(v, "index");
                  have_index = true;
                } else if (k == "threads") {
-                 if (v.IsScalar() && v.Scalar() == "auto") st.threads = 0;
-                 else st.threads = static_cast<unsigned>(r.integer(v, "threads (or 'auto')", 1, 1024));
+                 if (v.IsScalar() && v.Scalar() == "auto")
+                   st.threads = 0;
+                 else
+                   st.threads = static_cast<unsigned>(r.integer(v, "threads (or 'auto')", 1, 1024));
                } else if (k == "status_interval_s") {
                  st.status_interval_s = r.number(v, "status_interval_s", 0.5, 3600);
                } else if (k == "profiles") {
-                 if (!v.IsMap()) r.fail(v, "profiles: expected a mapping of profile names to settings");
+                 if (!v.IsMap())
+                   r.fail(v, "profiles: expected a mapping of profile names to settings");
                  for (auto it = v.begin(); it != v.end(); ++it) {
                    const std::string name = r.text(it->first, "profile name");
                    MatchProfile p;

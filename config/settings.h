@@ -60,14 +60,14 @@ class ConfigError : public std::runtime_error {
 /// Matcher and decision thresholds, per content type (music vs short spots) or per source.
 struct MatchProfile {
   std::string name = "default";
-  uint32_t min_votes = 8;        ///< agreeing hashes a window needs to count as a match
+  uint32_t min_votes = 8;  ///< agreeing hashes a window needs to count as a match
   /// Matcher confidence a window needs: 1 - probability that chance explains the votes.
   float min_confidence = 0.999f;
-  int confirm_windows = 2;       ///< consecutive matching windows before airing_start
-  int end_windows = 2;           ///< consecutive windows without the track before airing_end
-  double min_span_s = 3.0;       ///< matched span (first to last matched hash), in seconds
-  double window_s = 6.0;         ///< length of the matching window, in seconds
-  double hop_s = 1.0;            ///< advance of the matching window, in seconds
+  int confirm_windows = 2;  ///< consecutive matching windows before airing_start
+  int end_windows = 2;      ///< consecutive windows without the track before airing_end
+  double min_span_s = 3.0;  ///< matched span (first to last matched hash), in seconds
+  double window_s = 6.0;    ///< length of the matching window, in seconds
+  double hop_s = 1.0;       ///< advance of the matching window, in seconds
   friend bool operator==(const MatchProfile&, const MatchProfile&) = default;
 };
 
@@ -80,10 +80,10 @@ struct SilenceSettings {
 
 struct EvidenceSettings {
   bool enabled = false;
-  std::string dir;                 ///< folder for clips; required when enabled
-  std::string format = "ogg";      ///< "ogg" (Opus) or "flac"
-  double pre_roll_s = 3.0;         ///< audio kept before an airing's start, in seconds
-  double max_s = 120.0;            ///< longest clip, in seconds (pre-roll included)
+  std::string dir;             ///< folder for clips; required when enabled
+  std::string format = "ogg";  ///< "ogg" (Opus) or "flac"
+  double pre_roll_s = 3.0;     ///< audio kept before an airing's start, in seconds
+  double max_s = 120.0;        ///< longest clip, in seconds (pre-roll included)
   friend bool operator==(const EvidenceSettings&, const EvidenceSettings&) = default;
 };
 
@@ -93,8 +93,8 @@ struct SourceSettings {
   std::string kind;
   std::string address;
   std::map<std::string, std::string> options;
-  MatchProfile match;               ///< the profile with this source's overrides applied
-  double progress_interval_s = 0;   ///< airing_progress period, in seconds; 0 = off
+  MatchProfile match;              ///< the profile with this source's overrides applied
+  double progress_interval_s = 0;  ///< airing_progress period, in seconds; 0 = off
   SilenceSettings silence;
   bool evidence = false;
   friend bool operator==(const SourceSettings&, const SourceSettings&) = default;
@@ -104,9 +104,9 @@ enum class FsyncPolicy { never, interval, always };
 enum class ConsoleFormat { text, json };
 
 struct SinkSettings {
-  std::size_t queue = 4096;        ///< events buffered per sink; more are dropped and counted
+  std::size_t queue = 4096;  ///< events buffered per sink; more are dropped and counted
   bool journald = true;
-  std::string jsonl_path;          ///< empty: no JSON-lines sink
+  std::string jsonl_path;  ///< empty: no JSON-lines sink
   FsyncPolicy jsonl_fsync = FsyncPolicy::interval;
   double jsonl_fsync_interval_s = 1.0;
   ConsoleFormat console = ConsoleFormat::text;  ///< stdout sink, in --foreground only
@@ -114,9 +114,9 @@ struct SinkSettings {
 };
 
 struct Settings {
-  std::string file;                 ///< where these settings came from ("" = built in code)
-  std::string index;                ///< index folder
-  unsigned threads = 0;             ///< worker threads; 0 = one per core
+  std::string file;      ///< where these settings came from ("" = built in code)
+  std::string index;     ///< index folder
+  unsigned threads = 0;  ///< worker threads; 0 = one per core
   double status_interval_s = 10.0;
   std::map<std::string, MatchProfile> profiles;  ///< always holds "default"
   SilenceSettings silence;

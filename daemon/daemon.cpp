@@ -33,10 +33,14 @@ constexpr auto kDrainTimeout = std::chrono::seconds(8);
 
 std::string kind_name(SourceKind k) {
   switch (k) {
-    case SourceKind::file: return "file";
-    case SourceKind::alsa: return "alsa";
-    case SourceKind::portaudio: return "portaudio";
-    case SourceKind::stream: return "stream";
+    case SourceKind::file:
+      return "file";
+    case SourceKind::alsa:
+      return "alsa";
+    case SourceKind::portaudio:
+      return "portaudio";
+    case SourceKind::stream:
+      return "stream";
   }
   return "file";
 }
@@ -148,13 +152,14 @@ void Daemon::reload() {
   try {
     next = build_settings(opts_);
   } catch (const config::ConfigError& e) {
-    log_line(LogLevel::error, std::string("reload refused, keeping the running configuration: ") + e.what());
+    log_line(LogLevel::error,
+             std::string("reload refused, keeping the running configuration: ") + e.what());
     notifier_.ready(status());
     return;
   }
   if (next.index != settings_.index) {
-    log_line(LogLevel::warning, "index: changed to " + next.index + "; this needs a restart (still using " +
-                                    settings_.index + ")");
+    log_line(LogLevel::warning, "index: changed to " + next.index +
+                                    "; this needs a restart (still using " + settings_.index + ")");
     next.index = settings_.index;
   }
   if (next.threads != settings_.threads) {
@@ -176,7 +181,8 @@ void Daemon::reload() {
   for (auto it = runners_.begin(); it != runners_.end();) {
     const config::SourceSettings* s = next.source(it->first);
     if (s == nullptr || !(*s == it->second->settings())) {
-      log_line(LogLevel::info, "source '" + it->first + (s ? "' changed: restarting" : "' removed: stopping"));
+      log_line(LogLevel::info,
+               "source '" + it->first + (s ? "' changed: restarting" : "' removed: stopping"));
       stop_runner(it->second);
       it = runners_.erase(it);
     } else {
@@ -256,7 +262,9 @@ int Daemon::run() {
       fresh.clear();
       bus_.stop();
       const std::string what = e.what();
-      throw StartupError(kExitSources, what.rfind("source '", 0) == 0 ? what : "source '" + r->id() + "': " + what);
+      throw StartupError(kExitSources, what.rfind("source '", 0) == 0
+                                           ? what
+                                           : "source '" + r->id() + "': " + what);
     }
   }
   // workers
@@ -278,8 +286,9 @@ int Daemon::run() {
   notifier_.ready(status());
 
   const auto watchdog = notifier_.watchdog_interval();
-  const auto heartbeat_max = watchdog ? std::max<Clock::duration>(*watchdog / 2, std::chrono::seconds(1))
-                                      : Clock::duration(std::chrono::seconds(5));
+  const auto heartbeat_max = watchdog
+                                 ? std::max<Clock::duration>(*watchdog / 2, std::chrono::seconds(1))
+                                 : Clock::duration(std::chrono::seconds(5));
   const auto status_every = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(settings_.status_interval_s));
   auto next_status = Clock::now() + status_every;
@@ -293,9 +302,9 @@ int Daemon::run() {
       return kExitOk;
     }
     if (sig == SIGHUP) {
-      log_line(LogLevel::info, "SIGHUP: reloading " +
-                                   (opts_.config_file.empty() ? std::string("the command line")
-                                                              : opts_.config_file));
+      log_line(LogLevel::info,
+               "SIGHUP: reloading " + (opts_.config_file.empty() ? std::string("the command line")
+                                                                 : opts_.config_file));
       reload();
       all_finite = !runners_.empty();
       for (const auto& [id, r] : runners_) all_finite &= r->settings().kind == "file";
@@ -306,8 +315,9 @@ int Daemon::run() {
       next_status = Clock::now() + status_every;
     }
     if (all_finite && !runners_.empty() &&
-        std::all_of(runners_.begin(), runners_.end(),
-                    [](const auto& kv) { return kv.second->done() && kv.second->finished_naturally(); })) {
+        std::all_of(runners_.begin(), runners_.end(), [](const auto& kv) {
+          return kv.second->done() && kv.second->finished_naturally();
+        })) {
       shutdown("every source has ended");
       return kExitOk;
     }
@@ -317,8 +327,8 @@ int Daemon::run() {
 }  // namespace
 
 config::Settings build_settings(const Options& o) {
-  config::Settings s = o.config_file.empty() ? config::default_settings()
-                                             : config::load_settings(o.config_file);
+  config::Settings s =
+      o.config_file.empty() ? config::default_settings() : config::load_settings(o.config_file);
   if (o.config_file.empty()) s.sinks.journald = false;  // ad-hoc runs: only what is asked for
   if (!o.index.empty()) s.index = o.index;
   if (!o.jsonl.empty()) s.sinks.jsonl_path = o.jsonl;

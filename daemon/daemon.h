@@ -25,13 +25,13 @@ namespace aircheck::daemon {
 
 /// Exit codes of aircheckd (also listed in `aircheckd --help`).
 enum ExitCode : int {
-  kExitOk = 0,          ///< clean stop (signal, or every finite source ended)
-  kExitFailure = 1,     ///< unexpected runtime failure
-  kExitUsage = 2,       ///< bad command line
-  kExitConfig = 3,      ///< invalid configuration (file:line:col on stderr)
-  kExitIndex = 4,       ///< the index cannot be opened (missing, other format, damaged)
-  kExitSinks = 5,       ///< a sink cannot be set up (log folder not writable, ...)
-  kExitSources = 6,     ///< a source cannot be set up at start (missing file, bad device)
+  kExitOk = 0,       ///< clean stop (signal, or every finite source ended)
+  kExitFailure = 1,  ///< unexpected runtime failure
+  kExitUsage = 2,    ///< bad command line
+  kExitConfig = 3,   ///< invalid configuration (file:line:col on stderr)
+  kExitIndex = 4,    ///< the index cannot be opened (missing, other format, damaged)
+  kExitSinks = 5,    ///< a sink cannot be set up (log folder not writable, ...)
+  kExitSources = 6,  ///< a source cannot be set up at start (missing file, bad device)
 };
 
 /// A bring-up failure, carrying the exit code it maps to.
@@ -48,11 +48,11 @@ class StartupError : public std::runtime_error {
 /// What the command line asked for. Overrides are applied on top of the config file at start
 /// and again at every SIGHUP reload.
 struct Options {
-  std::string config_file;   ///< "" = no file: everything from the command line
-  bool foreground = false;   ///< adds the stdout sink
-  std::string index;         ///< overrides index:
+  std::string config_file;  ///< "" = no file: everything from the command line
+  bool foreground = false;  ///< adds the stdout sink
+  std::string index;        ///< overrides index:
   std::vector<std::pair<std::string, std::string>> sources;  ///< --source ID=SPEC, added
-  std::string jsonl;         ///< overrides sinks.jsonl.path
+  std::string jsonl;                                         ///< overrides sinks.jsonl.path
   std::optional<bool> journald;
   std::optional<config::ConsoleFormat> console;
   std::optional<unsigned> threads;

@@ -23,8 +23,10 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
   for (const WindowMatch& m : matches) {
     auto it = std::find_if(best_.begin(), best_.end(),
                            [&](const WindowMatch& b) { return b.track == m.track; });
-    if (it == best_.end()) best_.push_back(m);
-    else if (m.votes > it->votes) *it = m;
+    if (it == best_.end())
+      best_.push_back(m);
+    else if (m.votes > it->votes)
+      *it = m;
   }
 
   for (State& s : states_) s.matched = false;
@@ -167,8 +169,8 @@ void Decision::finish(std::vector<AiringEvent>& out) {
 }
 
 std::size_t Decision::open_count() const {
-  return static_cast<std::size_t>(
-      std::count_if(states_.begin(), states_.end(), [](const State& s) { return s.phase == Phase::open; }));
+  return static_cast<std::size_t>(std::count_if(
+      states_.begin(), states_.end(), [](const State& s) { return s.phase == Phase::open; }));
 }
 
 }  // namespace aircheck::daemon

@@ -23,8 +23,8 @@ namespace aircheck::daemon {
 /// One accepted matcher candidate of one window, converted to seconds.
 struct WindowMatch {
   uint32_t track = 0;
-  double offset_s = 0;         ///< reference time minus source time
-  double query_first_s = 0;    ///< source time where the evidence begins / ends
+  double offset_s = 0;       ///< reference time minus source time
+  double query_first_s = 0;  ///< source time where the evidence begins / ends
   double query_last_s = 0;
   /// Reference time of the first / last agreeing hash: decides whether the airing reached the
   /// reference's start / end (snapping), so it may be looser than query_first_s/query_last_s.
@@ -32,39 +32,39 @@ struct WindowMatch {
   double ref_last_s = 0;
   uint32_t votes = 0;
   float confidence = 0;
-  double track_duration_s = 0; ///< length of the reference track, in seconds (0 = unknown)
+  double track_duration_s = 0;  ///< length of the reference track, in seconds (0 = unknown)
 };
 static_assert(std::is_trivially_copyable_v<WindowMatch>);
 
 struct DecisionParams {
-  int confirm_windows = 2;          ///< consecutive matching windows before an airing opens
-  int end_windows = 2;              ///< consecutive windows without it before it closes
-  double min_span_s = 3.0;          ///< first-to-last matched hash before it opens, in seconds
-  double progress_interval_s = 0;   ///< airing_progress period, in seconds; 0 = off
-  double offset_tolerance_s = 0.05; ///< windows at offsets this close belong to one airing
+  int confirm_windows = 2;           ///< consecutive matching windows before an airing opens
+  int end_windows = 2;               ///< consecutive windows without it before it closes
+  double min_span_s = 3.0;           ///< first-to-last matched hash before it opens, in seconds
+  double progress_interval_s = 0;    ///< airing_progress period, in seconds; 0 = off
+  double offset_tolerance_s = 0.05;  ///< windows at offsets this close belong to one airing
   /// When the first (last) matched reference time is within this of the track's start (end),
   /// the boundary is placed where the reference's start (end) falls instead.
   double snap_s = 1.5;
-  double start_bias_s = 0.1;        ///< subtracted from the first matched hash time
-  double end_bias_s = 0.15;         ///< added to the last matched hash time
-  double cut_tolerance_s = 1.0;     ///< start/end counts as cut when more than this is missing
+  double start_bias_s = 0.1;     ///< subtracted from the first matched hash time
+  double end_bias_s = 0.15;      ///< added to the last matched hash time
+  double cut_tolerance_s = 1.0;  ///< start/end counts as cut when more than this is missing
 };
 
 /// An airing as reported by the decision stage.
 struct AiringEvent {
   enum class Kind : uint8_t { start, progress, end };
   Kind kind = Kind::start;
-  bool start_cut = false;         ///< the track's beginning was not aired
-  bool end_cut = false;           ///< end: the track's end was not aired
+  bool start_cut = false;  ///< the track's beginning was not aired
+  bool end_cut = false;    ///< end: the track's end was not aired
   uint32_t track = 0;
-  double start_s = 0;             ///< source time where the airing began
-  double end_s = 0;               ///< end: where it ended; progress: latest matched position
-  double ref_start_s = 0;         ///< reference time at start_s
-  double ref_end_s = 0;           ///< reference time at end_s
+  double start_s = 0;      ///< source time where the airing began
+  double end_s = 0;        ///< end: where it ended; progress: latest matched position
+  double ref_start_s = 0;  ///< reference time at start_s
+  double ref_end_s = 0;    ///< reference time at end_s
   double track_duration_s = 0;
-  double speed = 1.0;             ///< playback speed relative to the reference
-  float confidence = 0;           ///< start: of the confirming window; else mean over windows
-  uint32_t windows = 0;           ///< windows that matched so far
+  double speed = 1.0;    ///< playback speed relative to the reference
+  float confidence = 0;  ///< start: of the confirming window; else mean over windows
+  uint32_t windows = 0;  ///< windows that matched so far
 };
 static_assert(std::is_trivially_copyable_v<AiringEvent>);
 
@@ -88,7 +88,7 @@ class Decision {
   enum class Phase : uint8_t { pending, open, closed };
   struct State {
     Phase phase = Phase::pending;
-    bool matched = false;    // matched in the current window
+    bool matched = false;  // matched in the current window
     uint32_t track = 0;
     int consecutive = 0;
     int misses = 0;

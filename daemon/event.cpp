@@ -11,16 +11,26 @@ namespace aircheck::daemon {
 
 std::string_view event_name(EventType t) {
   switch (t) {
-    case EventType::airing_start: return "airing_start";
-    case EventType::airing_progress: return "airing_progress";
-    case EventType::airing_end: return "airing_end";
-    case EventType::source_up: return "source_up";
-    case EventType::source_down: return "source_down";
-    case EventType::source_finished: return "source_finished";
-    case EventType::silence_start: return "silence_start";
-    case EventType::silence_end: return "silence_end";
-    case EventType::overflow: return "overflow";
-    case EventType::events_dropped: return "events_dropped";
+    case EventType::airing_start:
+      return "airing_start";
+    case EventType::airing_progress:
+      return "airing_progress";
+    case EventType::airing_end:
+      return "airing_end";
+    case EventType::source_up:
+      return "source_up";
+    case EventType::source_down:
+      return "source_down";
+    case EventType::source_finished:
+      return "source_finished";
+    case EventType::silence_start:
+      return "silence_start";
+    case EventType::silence_end:
+      return "silence_end";
+    case EventType::overflow:
+      return "overflow";
+    case EventType::events_dropped:
+      return "events_dropped";
   }
   return "unknown";
 }
@@ -133,7 +143,8 @@ std::string to_json_line(const Event& e) {
 
 std::string to_text(const Event& e) {
   char buf[160];
-  const std::string what = e.title.empty() ? "track " + std::to_string(e.track_id) : "\"" + e.title + "\"";
+  const std::string what =
+      e.title.empty() ? "track " + std::to_string(e.track_id) : "\"" + e.title + "\"";
   switch (e.type) {
     case EventType::airing_start:
       std::snprintf(buf, sizeof buf, " at %.3f s (ref %.3f s, confidence %.2f)", e.start_pos_s,

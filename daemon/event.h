@@ -45,9 +45,9 @@ std::string_view event_name(EventType t);
 struct Event {
   EventType type = EventType::airing_start;
   std::string source;
-  double emitted_utc = 0;     ///< Unix seconds when the event was produced
-  double utc = 0;             ///< Unix seconds of the event's position (health events)
-  double pos_s = 0;           ///< source time of the event's position (health, progress)
+  double emitted_utc = 0;  ///< Unix seconds when the event was produced
+  double utc = 0;          ///< Unix seconds of the event's position (health events)
+  double pos_s = 0;        ///< source time of the event's position (health, progress)
 
   // airings
   uint32_t track_id = 0;
@@ -61,13 +61,13 @@ struct Event {
   double speed = 1.0;
   bool start_cut = false, end_cut = false;
   uint32_t windows = 0;
-  std::string clip;           ///< evidence clip path, if one is written
+  std::string clip;  ///< evidence clip path, if one is written
 
   // health
   std::string reason;
-  uint64_t count = 0;         ///< overflow: samples dropped; events_dropped: events
+  uint64_t count = 0;  ///< overflow: samples dropped; events_dropped: events
   double threshold_dbfs = 0;
-  std::string sink;           ///< events_dropped: which sink
+  std::string sink;  ///< events_dropped: which sink
 };
 
 /// Unix seconds -> "YYYY-MM-DDTHH:MM:SS.mmmZ" (milliseconds truncated).

@@ -100,8 +100,10 @@ void EventBus::publish(const Event& e) {
         ++lane->dropped_unreported;
       }
     }
-    if (queued) lane->cv.notify_one();
-    else lane->dropped.fetch_add(1, std::memory_order_relaxed);
+    if (queued)
+      lane->cv.notify_one();
+    else
+      lane->dropped.fetch_add(1, std::memory_order_relaxed);
   }
 }
 

@@ -53,8 +53,10 @@ void log_line(LogLevel level, const std::string& message) {
   static const bool journal = stderr_is_journal();
   static std::mutex mu;
   std::lock_guard lock(mu);
-  if (journal) std::fprintf(stderr, "<%d>%s\n", static_cast<int>(level), message.c_str());
-  else std::fprintf(stderr, "aircheckd: %s\n", message.c_str());
+  if (journal)
+    std::fprintf(stderr, "<%d>%s\n", static_cast<int>(level), message.c_str());
+  else
+    std::fprintf(stderr, "aircheckd: %s\n", message.c_str());
   std::fflush(stderr);
 }
 

@@ -19,8 +19,7 @@ constexpr const char* kExpected =
 constexpr std::array<std::string_view, 8> kStreamSchemes = {
     "http://", "https://", "udp://", "rtp://", "srt://", "rtmp://", "rtmps://", "rtsp://"};
 
-[[noreturn]] void bad_spec(const std::string& id, const std::string& spec,
-                           const std::string& why) {
+[[noreturn]] void bad_spec(const std::string& id, const std::string& spec, const std::string& why) {
   throw std::invalid_argument("source '" + id + "': bad spec '" + spec + "': " + why);
 }
 
@@ -97,8 +96,10 @@ std::unique_ptr<Source> make_source(const SourceSpec& spec, int sample_rate) {
   }
   sources::validate_options(spec);
   switch (spec.kind) {
-    case SourceKind::file: return sources::make_file_source(spec, sample_rate);
-    case SourceKind::stream: return sources::make_stream_source(spec, sample_rate);
+    case SourceKind::file:
+      return sources::make_file_source(spec, sample_rate);
+    case SourceKind::stream:
+      return sources::make_stream_source(spec, sample_rate);
     case SourceKind::alsa:
 #ifdef AIRCHECK_HAVE_ALSA
       return sources::make_alsa_source(spec, sample_rate);

@@ -19,8 +19,8 @@ enum class SourceKind { file, alsa, portaudio, stream };
 struct SourceSpec {
   std::string id;
   SourceKind kind = SourceKind::file;
-  std::string address;                        ///< path, PCM name, device, or URL
-  std::map<std::string, std::string> options; ///< kind-specific (pace, start, program, ...)
+  std::string address;                         ///< path, PCM name, device, or URL
+  std::map<std::string, std::string> options;  ///< kind-specific (pace, start, program, ...)
   friend bool operator==(const SourceSpec&, const SourceSpec&) = default;
 };
 
@@ -31,15 +31,15 @@ SourceSpec parse_source_spec(const std::string& id, const std::string& spec);
 /// Health reported by a source, drained by a worker (never on the capture path).
 struct HealthEvent {
   enum class Type { up, down, overflow, finished } type;
-  uint64_t pos = 0;        ///< source sample clock, in samples, where it happened
-  uint64_t count = 0;      ///< overflow: samples dropped
-  std::string reason;      ///< down: why (names the URL/device and the error)
+  uint64_t pos = 0;    ///< source sample clock, in samples, where it happened
+  uint64_t count = 0;  ///< overflow: samples dropped
+  std::string reason;  ///< down: why (names the URL/device and the error)
 };
 
 /// A contiguous block of samples in the source's own sample clock.
 struct Block {
-  uint64_t pos = 0;                 ///< sample-clock position of samples[0]
-  std::span<const float> samples;   ///< valid until the next read_block()
+  uint64_t pos = 0;                ///< sample-clock position of samples[0]
+  std::span<const float> samples;  ///< valid until the next read_block()
 };
 
 class Source {

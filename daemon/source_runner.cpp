@@ -286,7 +286,8 @@ void SourceRunner::refine(const matcher::Candidate& c, WorkerContext& ctx, uint3
   // Start.
   ctx.anchors.clear();
   for (const dsp::TimedHash& h : ctx.window) {
-    if (h.t >= c.query_first && h.t <= c.query_first + span && agrees(h)) ctx.anchors.push_back(h.t);
+    if (h.t >= c.query_first && h.t <= c.query_first + span && agrees(h))
+      ctx.anchors.push_back(h.t);
   }
   std::sort(ctx.anchors.begin(), ctx.anchors.end());
   ctx.anchors.erase(std::unique(ctx.anchors.begin(), ctx.anchors.end()), ctx.anchors.end());
@@ -300,7 +301,8 @@ void SourceRunner::refine(const matcher::Candidate& c, WorkerContext& ctx, uint3
   const uint32_t from = c.query_last > span ? c.query_last - span : 0;
   ctx.pairs.clear();
   for (const dsp::TimedHash& h : ctx.window) {
-    if (h.t >= from && h.t <= c.query_last && agrees(h)) ctx.pairs.push_back({h.t, h.t + (h.hash & 0xffu)});
+    if (h.t >= from && h.t <= c.query_last && agrees(h))
+      ctx.pairs.push_back({h.t, h.t + (h.hash & 0xffu)});
   }
   std::sort(ctx.pairs.begin(), ctx.pairs.end());
   uint32_t best = 0;
@@ -341,8 +343,12 @@ void SourceRunner::emit_airings(WorkerContext& ctx) {
         e.type = EventType::airing_start;
         started_.fetch_add(1, std::memory_order_relaxed);
         break;
-      case AiringEvent::Kind::progress: e.type = EventType::airing_progress; break;
-      case AiringEvent::Kind::end: e.type = EventType::airing_end; break;
+      case AiringEvent::Kind::progress:
+        e.type = EventType::airing_progress;
+        break;
+      case AiringEvent::Kind::end:
+        e.type = EventType::airing_end;
+        break;
     }
     e.track_id = a.track;
     if (auto it = ctx.tracks.find(a.track); it != ctx.tracks.end()) {

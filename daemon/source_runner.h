@@ -39,12 +39,12 @@ struct WorkerContext {
   matcher::Matcher* matcher = nullptr;
   store::Reader* reader = nullptr;
   EventBus* bus = nullptr;
-  std::map<uint32_t, store::TrackInfo> tracks;  ///< metadata cache (ids are never reused)
-  std::vector<dsp::TimedHash> window;           ///< scratch
-  std::vector<WindowMatch> matches;             ///< scratch
-  std::vector<AiringEvent> airings;             ///< scratch
-  std::vector<store::Posting> postings;         ///< scratch
-  std::vector<uint32_t> anchors;                ///< scratch
+  std::map<uint32_t, store::TrackInfo> tracks;       ///< metadata cache (ids are never reused)
+  std::vector<dsp::TimedHash> window;                ///< scratch
+  std::vector<WindowMatch> matches;                  ///< scratch
+  std::vector<AiringEvent> airings;                  ///< scratch
+  std::vector<store::Posting> postings;              ///< scratch
+  std::vector<uint32_t> anchors;                     ///< scratch
   std::vector<std::pair<uint32_t, uint32_t>> pairs;  ///< scratch
 };
 
@@ -113,11 +113,11 @@ class SourceRunner {
 
   // worker-side state
   bool have_pos_ = false;
-  uint64_t next_pos_ = 0;         // expected position of the next block, in samples
-  int64_t seg_base_frame_ = 0;    // absolute frame of the fingerprinter's frame 0
-  int64_t final_frame_ = 0;       // every hash anchored before this frame is in history_
-  int64_t next_window_end_ = 0;   // absolute frame
-  int64_t last_frame_ = 0;        // end of the audio seen so far, in absolute frames
+  uint64_t next_pos_ = 0;        // expected position of the next block, in samples
+  int64_t seg_base_frame_ = 0;   // absolute frame of the fingerprinter's frame 0
+  int64_t final_frame_ = 0;      // every hash anchored before this frame is in history_
+  int64_t next_window_end_ = 0;  // absolute frame
+  int64_t last_frame_ = 0;       // end of the audio seen so far, in absolute frames
   std::deque<HistHash> history_;
   std::vector<dsp::TimedHash> fresh_;
   std::vector<SilenceDetector::Change> silence_changes_;

@@ -100,9 +100,7 @@ void WorkerPool::remove(const std::shared_ptr<SourceRunner>& runner) {
 void WorkerPool::stop() {
   if (stop_.exchange(true)) return;
   for (auto& w : workers_) {
-    {
-      std::lock_guard lock(w->mu);
-    }
+    { std::lock_guard lock(w->mu); }
     w->seen_cv.notify_all();
   }
   for (auto& w : workers_) {

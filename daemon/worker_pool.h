@@ -52,7 +52,7 @@ class WorkerPool {
     std::thread thread;
     std::mutex mu;
     std::vector<std::shared_ptr<SourceRunner>> runners;  // guarded by mu
-    uint64_t version = 0;                                 // guarded by mu
+    uint64_t version = 0;                                // guarded by mu
     std::atomic<uint64_t> seen_version{0};
     std::condition_variable seen_cv;
     std::atomic<int64_t> heartbeat_ns{0};

@@ -82,11 +82,11 @@ class Fifo {
 struct Fingerprinter::Impl {
   Params p;
   Side side;
-  int nbins;              // bins used: min_bin..max_bin
-  int ring_frames;        // spectral frames kept for the time-neighbourhood test
-  int max_peaks;          // per density window
+  int nbins;        // bins used: min_bin..max_bin
+  int ring_frames;  // spectral frames kept for the time-neighbourhood test
+  int max_peaks;    // per density window
   int fanout;
-  float alpha;            // EMA coefficient per frame
+  float alpha;  // EMA coefficient per frame
 
   // --- framing / FFT ---
   FftwFloats in;
@@ -107,10 +107,10 @@ struct Fingerprinter::Impl {
   std::vector<float> scratch_a, scratch_b;
 
   // --- peaks ---
-  uint64_t tested = 0;   // frames whose peak test is done
-  Fifo<Cand> cands;      // candidates in (t, bin) order
+  uint64_t tested = 0;        // frames whose peak test is done
+  Fifo<Cand> cands;           // candidates in (t, bin) order
   std::size_t undecided = 0;  // index into cands of the first undecided candidate
-  Fifo<Peak> selected;   // selected peaks in (t, bin) order, awaiting pairing
+  Fifo<Peak> selected;        // selected peaks in (t, bin) order, awaiting pairing
   uint64_t peak_count = 0;
   std::vector<Peak> zone;
 
@@ -138,9 +138,9 @@ struct Fingerprinter::Impl {
     }
     window.resize(n);
     for (std::size_t i = 0; i < n; ++i)  // periodic Hann
-      window[i] = static_cast<float>(0.5 - 0.5 * std::cos(2.0 * std::numbers::pi *
-                                                           static_cast<double>(i) /
-                                                           static_cast<double>(n)));
+      window[i] =
+          static_cast<float>(0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * static_cast<double>(i) /
+                                                  static_cast<double>(n)));
     pending.resize(n);
     band_mean.assign(static_cast<std::size_t>(nbins), 0.0f);
     levels.assign(static_cast<std::size_t>(ring_frames * nbins), 0.0f);
@@ -227,7 +227,8 @@ struct Fingerprinter::Impl {
     }
     const float mean_now = sum / static_cast<float>(nbins);
     if (!means_init) {
-      for (int b = 0; b < nbins; ++b) band_mean[static_cast<std::size_t>(b)] = scratch_a[static_cast<std::size_t>(b)];
+      for (int b = 0; b < nbins; ++b)
+        band_mean[static_cast<std::size_t>(b)] = scratch_a[static_cast<std::size_t>(b)];
       all_mean = mean_now;
       means_init = true;
     }
@@ -349,7 +350,8 @@ struct Fingerprinter::Impl {
       for (std::size_t j = 0; j < k; ++j) {
         const Peak& b = zone[j];
         outv.push_back(TimedHash{
-            Params::pack(a.bin, static_cast<int>(b.bin) - static_cast<int>(a.bin), b.t - a.t), a.t});
+            Params::pack(a.bin, static_cast<int>(b.bin) - static_cast<int>(a.bin), b.t - a.t),
+            a.t});
       }
     }
     selected.pop_front(done);

@@ -23,9 +23,9 @@ struct Params {
   int max_bin = 255;       ///< highest FFT bin used, inclusive (3984 Hz); must be < 256
 
   // --- peaks ---
-  int peak_bins = 8;        ///< a peak is the maximum within +-peak_bins in frequency
-  int peak_frames = 4;      ///< and within +-peak_frames in time
-  float band_tc_s = 2.0f;   ///< time constant of the running level means, in seconds
+  int peak_bins = 8;       ///< a peak is the maximum within +-peak_bins in frequency
+  int peak_frames = 4;     ///< and within +-peak_frames in time
+  float band_tc_s = 2.0f;  ///< time constant of the running level means, in seconds
   /// Weight of the per-band mean against the all-band mean in the reference level a peak is
   /// measured from: 1 = fully per band (whitens the spectrum), 0 = one level for all bands.
   float band_weight = 0.1f;
@@ -35,11 +35,11 @@ struct Params {
   int query_peaks = 28;     ///< query side: at most this many peaks per density window
 
   // --- pairing (target zone ahead of each anchor) ---
-  int dt_min = 1;           ///< in frames
-  int dt_max = 63;          ///< in frames; must be < 128
-  int df_max = 63;          ///< in bins, either direction; must be < 128
-  int index_fanout = 4;     ///< index side: pairs per anchor
-  int query_fanout = 8;     ///< query side: pairs per anchor
+  int dt_min = 1;        ///< in frames
+  int dt_max = 63;       ///< in frames; must be < 128
+  int df_max = 63;       ///< in bins, either direction; must be < 128
+  int index_fanout = 4;  ///< index side: pairs per anchor
+  int query_fanout = 8;  ///< query side: pairs per anchor
 
   /// Hash bit layout (32 bits): [31:24] 0 (reserved for later methods),
   /// [23:16] anchor bin f1, [15:8] (f2 - f1) as int8, [7:0] dt in frames.

@@ -62,8 +62,9 @@ std::span<const Candidate> Matcher::match(std::span<const dsp::TimedHash> hashes
     i = j;
   }
   if (votes_.empty()) return {};
-  std::sort(votes_.begin(), votes_.end(),
-            [](const Vote& a, const Vote& b) { return a.key != b.key ? a.key < b.key : a.qt < b.qt; });
+  std::sort(votes_.begin(), votes_.end(), [](const Vote& a, const Vote& b) {
+    return a.key != b.key ? a.key < b.key : a.qt < b.qt;
+  });
 
   // Histogram cells (track, offset) with their counts, in key order.
   cells_.clear();
@@ -87,8 +88,10 @@ std::span<const Candidate> Matcher::match(std::span<const dsp::TimedHash> hashes
   const std::size_t want = std::min<std::size_t>(cells_.size(), mp_.top_k * 4 + 8);
   std::partial_sort(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(want),
                     order_.end(), [&](uint32_t a, uint32_t b) {
-                      if (cells_[a].score != cells_[b].score) return cells_[a].score > cells_[b].score;
-                      if (cells_[a].count != cells_[b].count) return cells_[a].count > cells_[b].count;
+                      if (cells_[a].score != cells_[b].score)
+                        return cells_[a].score > cells_[b].score;
+                      if (cells_[a].count != cells_[b].count)
+                        return cells_[a].count > cells_[b].count;
                       return cells_[a].key < cells_[b].key;
                     });
 

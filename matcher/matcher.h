@@ -18,14 +18,14 @@ namespace aircheck::matcher {
 /// A (track, offset) hypothesis. Frames are fingerprint frames (dsp::Params::hop samples).
 struct Candidate {
   uint32_t track;
-  int32_t offset;        ///< reference frame minus query frame (reference frame of query t=0)
-  uint32_t votes;        ///< hashes agreeing within +-1 frame of `offset`
-  uint32_t anchors;      ///< distinct query frames among those votes (the evidence counted)
-  uint32_t ref_first;    ///< first / last reference frame among the agreeing hashes
+  int32_t offset;      ///< reference frame minus query frame (reference frame of query t=0)
+  uint32_t votes;      ///< hashes agreeing within +-1 frame of `offset`
+  uint32_t anchors;    ///< distinct query frames among those votes (the evidence counted)
+  uint32_t ref_first;  ///< first / last reference frame among the agreeing hashes
   uint32_t ref_last;
   uint32_t query_first;  ///< first / last query frame among the agreeing hashes
   uint32_t query_last;
-  float confidence;      ///< 0..1: 1 - probability that chance alone explains the anchors
+  float confidence;  ///< 0..1: 1 - probability that chance alone explains the anchors
 };
 static_assert(std::is_trivially_copyable_v<Candidate>);
 
@@ -51,8 +51,8 @@ struct MatchParams {
 struct MatchStats {
   uint64_t query_hashes = 0;
   uint64_t distinct_hashes = 0;
-  uint64_t postings = 0;         ///< postings read (= votes cast)
-  uint64_t capped_hashes = 0;    ///< hashes whose postings were truncated
+  uint64_t postings = 0;       ///< postings read (= votes cast)
+  uint64_t capped_hashes = 0;  ///< hashes whose postings were truncated
 };
 
 class Matcher {

@@ -889,8 +889,8 @@ uint32_t Index::add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashe
         if (!holds(h, first)) ++new_hashes;
         // Nothing at or above this track's run: the run goes at the end of its bucket.
         const bool append =
-            !first || (holds(h, first) &&
-                       !seek_value(im, cur.get(), h, layout::first_value(h, id), what));
+            !first ||
+            (holds(h, first) && !seek_value(im, cur.get(), h, layout::first_value(h, id), what));
         uint32_t key = layout::key_of(h);
         for (; i < sorted.size() && sorted[i].hash == h; ++i) {
           uint64_t v = layout::value_of(h, {id, sorted[i].t});
@@ -982,8 +982,7 @@ bool Index::remove_track(uint32_t id) {
     const uint64_t distinct = im.get_meta_u64(txn, kMetaDistinct);
     im.put_meta(txn, kMetaDistinct, std::to_string(distinct - std::min(distinct, gone_hashes)));
     const uint64_t total_frames = im.get_meta_u64(txn, kMetaFrames);
-    im.put_meta(txn, kMetaFrames,
-                std::to_string(total_frames - std::min(total_frames, frames)));
+    im.put_meta(txn, kMetaFrames, std::to_string(total_frames - std::min(total_frames, frames)));
     return true;
   });
 }

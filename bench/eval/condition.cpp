@@ -33,10 +33,12 @@ Condition Condition::parse(std::string_view text) {
   c.text = std::string(text);
   const auto colon = text.find(':');
   const std::string_view name = text.substr(0, colon);
-  const std::string_view arg = colon == std::string_view::npos ? std::string_view{} : text.substr(colon + 1);
+  const std::string_view arg =
+      colon == std::string_view::npos ? std::string_view{} : text.substr(colon + 1);
   auto need_arg = [&] {
     if (arg.empty()) {
-      throw std::invalid_argument("condition '" + std::string(text) + "' needs a value; forms: " + kForms);
+      throw std::invalid_argument("condition '" + std::string(text) +
+                                  "' needs a value; forms: " + kForms);
     }
   };
   if (name == "clean" && arg.empty()) {
@@ -49,12 +51,14 @@ Condition Condition::parse(std::string_view text) {
     need_arg();
     c.kind = name == "mp3" ? Kind::mp3 : Kind::aac;
     c.value = number(text, arg);
-    if (c.value < 8 || c.value > 512) throw std::invalid_argument("condition '" + c.text + "': kbit/s not in [8, 512]");
+    if (c.value < 8 || c.value > 512)
+      throw std::invalid_argument("condition '" + c.text + "': kbit/s not in [8, 512]");
   } else if (name == "speed" || name == "tempo") {
     need_arg();
     c.kind = name == "speed" ? Kind::speed : Kind::tempo;
     c.value = number(text, arg);
-    if (c.value < 0.5 || c.value > 2) throw std::invalid_argument("condition '" + c.text + "': ratio not in [0.5, 2]");
+    if (c.value < 0.5 || c.value > 2)
+      throw std::invalid_argument("condition '" + c.text + "': ratio not in [0.5, 2]");
   } else if (name == "band") {
     c.kind = Kind::band;
     if (arg == "tel") {
@@ -69,7 +73,8 @@ Condition Condition::parse(std::string_view text) {
   } else if (name == "reverb") {
     c.kind = Kind::reverb;
     c.value = arg.empty() ? 0.6 : number(text, arg);
-    if (c.value <= 0 || c.value > 5) throw std::invalid_argument("condition '" + c.text + "': RT60 not in (0, 5] s");
+    if (c.value <= 0 || c.value > 5)
+      throw std::invalid_argument("condition '" + c.text + "': RT60 not in (0, 5] s");
   } else if (name == "speech") {
     need_arg();
     c.kind = Kind::speech;
@@ -129,13 +134,15 @@ std::vector<float> apply_condition(const Condition& c, std::span<const float> sr
       break;
     case K::speech: {
       if (!speech) throw std::invalid_argument("condition '" + c.text + "' needs a speech pool");
-      if (speech->rate() != rate) throw std::invalid_argument("speech pool rate differs from the audio's");
+      if (speech->rate() != rate)
+        throw std::invalid_argument("speech pool rate differs from the audio's");
       const auto s = speech->excerpt(mix64(seed, 3), src.size());
       y = mix_at(src, s, c.value);
       break;
     }
   }
-  const auto want = static_cast<std::size_t>(std::llround(static_cast<double>(src.size()) / c.source_factor()));
+  const auto want =
+      static_cast<std::size_t>(std::llround(static_cast<double>(src.size()) / c.source_factor()));
   y.resize(want, 0.0f);
   return y;
 }

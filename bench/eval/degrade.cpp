@@ -175,8 +175,8 @@ std::vector<float> add_white_noise(std::span<const float> x, double snr, uint64_
 }
 
 std::vector<float> resample(std::span<const float> x, int from_rate, int to_rate) {
-  const auto want = static_cast<std::size_t>(
-      std::llround(static_cast<double>(x.size()) * to_rate / from_rate));
+  const auto want =
+      static_cast<std::size_t>(std::llround(static_cast<double>(x.size()) * to_rate / from_rate));
   if (from_rate == to_rate) return {x.begin(), x.end()};
   if (x.empty()) return {};
   AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
@@ -217,7 +217,8 @@ std::vector<float> change_speed(std::span<const float> x, int rate, double ratio
 }
 
 std::vector<float> change_tempo(std::span<const float> x, int rate, double ratio) {
-  if (!(ratio >= 0.5 && ratio <= 2)) throw std::invalid_argument("change_tempo: ratio not in [0.5, 2]");
+  if (!(ratio >= 0.5 && ratio <= 2))
+    throw std::invalid_argument("change_tempo: ratio not in [0.5, 2]");
   AVFilterGraph* graph = avfilter_graph_alloc();
   if (!graph) throw std::runtime_error("change_tempo: out of memory");
   struct GraphFree {
@@ -232,8 +233,8 @@ std::vector<float> change_tempo(std::span<const float> x, int rate, double ratio
     throw std::runtime_error("change_tempo: libavfilter lacks abuffer/atempo/aformat/abuffersink");
   }
   char args[160];
-  std::snprintf(args, sizeof args, "sample_rate=%d:sample_fmt=flt:channel_layout=mono:time_base=1/%d",
-                rate, rate);
+  std::snprintf(args, sizeof args,
+                "sample_rate=%d:sample_fmt=flt:channel_layout=mono:time_base=1/%d", rate, rate);
   AVFilterContext *src = nullptr, *tempo = nullptr, *fmt = nullptr, *out = nullptr;
   check_av(avfilter_graph_create_filter(&src, abuffer, "in", args, nullptr, graph),
            "change_tempo: abuffer");

@@ -45,7 +45,7 @@ std::vector<float> reencode(std::span<const float> x, int rate, Codec codec, int
 
 enum class Band {
   telephone,  ///< 300-3400 Hz, 4th-order Butterworth high- and low-pass
-  am,         ///< AM broadcast receiver: 2nd-order high-pass at 100 Hz, 4th-order low-pass at 4.5 kHz
+  am,  ///< AM broadcast receiver: 2nd-order high-pass at 100 Hz, 4th-order low-pass at 4.5 kHz
 };
 
 /// IIR band-limiting (cascaded biquads, zero initial state).

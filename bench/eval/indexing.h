@@ -14,9 +14,9 @@ namespace aircheck::eval {
 
 struct IndexedRefs {
   std::shared_ptr<store::Index> index;
-  std::vector<uint32_t> ids;   ///< ids[i] is the track id of refs[i]
-  std::size_t added = 0;       ///< references this call indexed
-  double seconds = 0;          ///< wall time spent indexing
+  std::vector<uint32_t> ids;  ///< ids[i] is the track id of refs[i]
+  std::size_t added = 0;      ///< references this call indexed
+  double seconds = 0;         ///< wall time spent indexing
 };
 
 /// Opens (creating if needed) the index in `dir` for `params`, and indexes every reference

@@ -6,8 +6,8 @@
 
 #include <cerrno>
 #include <fstream>
-#include <string>
 #include <iostream>
+#include <string>
 
 extern char** environ;
 
@@ -30,7 +30,8 @@ bool run_gnuplot(const std::filesystem::path& script) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, "gnuplot", &fa, nullptr, const_cast<char* const*>(argv), environ);
+  const int rc =
+      posix_spawnp(&pid, "gnuplot", &fa, nullptr, const_cast<char* const*>(argv), environ);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) return false;
   int status = 0;

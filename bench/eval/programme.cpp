@@ -17,7 +17,8 @@ namespace {
 // Streaming 16-bit mono WAV writer; sizes are patched at close().
 class WavWriter {
  public:
-  WavWriter(const std::filesystem::path& path, int rate) : out_(path, std::ios::binary), rate_(rate) {
+  WavWriter(const std::filesystem::path& path, int rate)
+      : out_(path, std::ios::binary), rate_(rate) {
     if (!out_) throw std::runtime_error(path.string() + ": cannot create");
     header(0);
   }
@@ -103,7 +104,8 @@ void fade(std::vector<float>& x, std::size_t in, std::size_t out) {
   in = std::min(in, x.size());
   out = std::min(out, x.size());
   for (std::size_t i = 0; i < in; ++i) x[i] *= static_cast<float>(i) / static_cast<float>(in);
-  for (std::size_t i = 0; i < out; ++i) x[x.size() - 1 - i] *= static_cast<float>(i) / static_cast<float>(out);
+  for (std::size_t i = 0; i < out; ++i)
+    x[x.size() - 1 - i] *= static_cast<float>(i) / static_cast<float>(out);
 }
 
 std::vector<float> segment(const RefTrack& t, int rate, double start_s, double len_s) {
@@ -112,7 +114,8 @@ std::vector<float> segment(const RefTrack& t, int rate, double start_s, double l
   auto pcm = dsp::decode::decode_all(t.path.string(), o);
   const auto a = std::min(pcm.size(), static_cast<std::size_t>(start_s * rate));
   const auto b = std::min(pcm.size(), a + static_cast<std::size_t>(len_s * rate));
-  return {pcm.begin() + static_cast<std::ptrdiff_t>(a), pcm.begin() + static_cast<std::ptrdiff_t>(b)};
+  return {pcm.begin() + static_cast<std::ptrdiff_t>(a),
+          pcm.begin() + static_cast<std::ptrdiff_t>(b)};
 }
 
 }  // namespace
@@ -120,7 +123,8 @@ std::vector<float> segment(const RefTrack& t, int rate, double start_s, double l
 Programme make_programme(const std::vector<RefTrack>& refs, const std::vector<uint32_t>& ids,
                          const std::vector<RefTrack>& others, const SpeechPool& speech,
                          const ProgrammeOptions& opt, const std::filesystem::path& wav) {
-  if (refs.empty() || refs.size() != ids.size()) throw std::invalid_argument("programme: no references");
+  if (refs.empty() || refs.size() != ids.size())
+    throw std::invalid_argument("programme: no references");
   const int rate = opt.sample_rate;
   const double r = rate;
   const auto total = static_cast<std::size_t>(opt.minutes * 60 * r);
@@ -128,8 +132,8 @@ Programme make_programme(const std::vector<RefTrack>& refs, const std::vector<ui
   WavWriter writer(wav, rate);
   Mixer mixer(writer);
   Programme prog;
-  std::size_t cursor = 0;     // where the next item starts unless it crossfades
-  std::size_t xfade = 0;      // fade-in length (samples) owed to the next item
+  std::size_t cursor = 0;  // where the next item starts unless it crossfades
+  std::size_t xfade = 0;   // fade-in length (samples) owed to the next item
   uint64_t item_no = 0;
 
   while (cursor < total) {

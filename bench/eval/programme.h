@@ -14,20 +14,20 @@ namespace aircheck::eval {
 class SpeechPool;
 
 struct ProgrammeOptions {
-  double minutes = 30;      ///< programme length
+  double minutes = 30;  ///< programme length
   uint64_t seed = 1;
   int sample_rate = 22050;  ///< of the written WAV, in Hz
 };
 
 /// One stretch of the programme, indexed or not (for the report's log).
 struct ProgrammeItem {
-  std::string kind;         ///< "indexed", "other-music", "speech", "silence"
-  std::string source;       ///< corpus id or "speech"
+  std::string kind;    ///< "indexed", "other-music", "speech", "silence"
+  std::string source;  ///< corpus id or "speech"
   double start_s = 0, end_s = 0;
-  double src_start_s = 0;   ///< position in the source
+  double src_start_s = 0;  ///< position in the source
   double speed = 1;
   double gain_db = 0;
-  std::string effects;      ///< e.g. "mp3 voice-over ramp"
+  std::string effects;  ///< e.g. "mp3 voice-over ramp"
 };
 
 struct Programme {

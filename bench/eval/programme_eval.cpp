@@ -114,13 +114,15 @@ std::vector<DetectedAiring> parse_airings(const fs::path& jsonl) {
     }
   }
   for (auto& [k, d] : open) out.push_back(d);
-  std::sort(out.begin(), out.end(), [](const DetectedAiring& a, const DetectedAiring& b) { return a.start_s < b.start_s; });
+  std::sort(out.begin(), out.end(),
+            [](const DetectedAiring& a, const DetectedAiring& b) { return a.start_s < b.start_s; });
   return out;
 }
 
 void run_programme_eval(const ProgrammeEvalOptions& opt) {
-  const int threads = opt.threads > 0 ? opt.threads
-                                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = opt.threads > 0
+                          ? opt.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (!fs::exists(opt.aircheckd)) {
     throw std::runtime_error("eval programme: daemon not found at " + opt.aircheckd.string() +
                              "; build aircheckd or pass --aircheckd PATH");
@@ -147,19 +149,30 @@ void run_programme_eval(const ProgrammeEvalOptions& opt) {
   po.minutes = opt.minutes;
   po.seed = opt.seed;
   const auto speech = SpeechPool::make(po.sample_rate, mix64(opt.seed, 0x5BEEC4), 8, 25);
-  if (opt.verbose) std::cerr << "generating a " << opt.minutes << " min programme into " << wav.string() << "\n";
+  if (opt.verbose)
+    std::cerr << "generating a " << opt.minutes << " min programme into " << wav.string() << "\n";
   const auto prog = make_programme(refs, indexed.ids, others, speech, po, wav);
 
   {
     json t = json::array();
     for (const auto& a : prog.truth) {
-      t.push_back({{"track_id", a.track}, {"ref_id", a.ref_id}, {"start_s", a.start_s}, {"end_s", a.end_s},
-                   {"ref_start_s", a.ref_start_s}, {"ref_end_s", a.ref_end_s}, {"speed", a.speed}});
+      t.push_back({{"track_id", a.track},
+                   {"ref_id", a.ref_id},
+                   {"start_s", a.start_s},
+                   {"end_s", a.end_s},
+                   {"ref_start_s", a.ref_start_s},
+                   {"ref_end_s", a.ref_end_s},
+                   {"speed", a.speed}});
     }
     json items = json::array();
     for (const auto& it : prog.items) {
-      items.push_back({{"kind", it.kind}, {"source", it.source}, {"start_s", it.start_s}, {"end_s", it.end_s},
-                       {"src_start_s", it.src_start_s}, {"speed", it.speed}, {"gain_db", it.gain_db},
+      items.push_back({{"kind", it.kind},
+                       {"source", it.source},
+                       {"start_s", it.start_s},
+                       {"end_s", it.end_s},
+                       {"src_start_s", it.src_start_s},
+                       {"speed", it.speed},
+                       {"gain_db", it.gain_db},
                        {"effects", it.effects}});
     }
     std::ofstream f(opt.out / "truth.json");
@@ -170,21 +183,27 @@ void run_programme_eval(const ProgrammeEvalOptions& opt) {
   const fs::path log = opt.out / "aircheckd.log";
   std::error_code ec;
   fs::remove(jsonl, ec);
-  const std::vector<std::string> args = {opt.aircheckd.string(), "--foreground", "--index",
-                                         fs::absolute(opt.index_dir).string(), "--source",
+  const std::vector<std::string> args = {opt.aircheckd.string(),
+                                         "--foreground",
+                                         "--index",
+                                         fs::absolute(opt.index_dir).string(),
+                                         "--source",
                                          "prog=file:" + fs::absolute(wav).string() + "?pace=fast",
-                                         "--jsonl", fs::absolute(jsonl).string()};
-  if (opt.verbose) std::cerr << "running " << opt.aircheckd.string() << " (log: " << log.string() << ")\n";
+                                         "--jsonl",
+                                         fs::absolute(jsonl).string()};
+  if (opt.verbose)
+    std::cerr << "running " << opt.aircheckd.string() << " (log: " << log.string() << ")\n";
   const auto t0 = std::chrono::steady_clock::now();
   const int rc = run_logged(args, log);
-  const double daemon_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double daemon_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!opt.keep_audio) {
     fs::remove(wav, ec);
     if (temp_work) fs::remove_all(work, ec);
   }
   if (rc != 0) {
-    throw std::runtime_error("eval programme: aircheckd exited with status " + std::to_string(rc) + "; see " +
-                             log.string());
+    throw std::runtime_error("eval programme: aircheckd exited with status " + std::to_string(rc) +
+                             "; see " + log.string());
   }
   const auto detected = fs::exists(jsonl) ? parse_airings(jsonl) : std::vector<DetectedAiring>{};
   const auto s = score_programme(prog.truth, detected, prog.duration_s);
@@ -201,7 +220,8 @@ void run_programme_eval(const ProgrammeEvalOptions& opt) {
             {"start_err_s", {{"p50", jnum(s.start_err_p50)}, {"p95", jnum(s.start_err_p95)}}},
             {"end_err_s", {{"p50", jnum(s.end_err_p50)}, {"p95", jnum(s.end_err_p95)}}},
             {"ref_offset_err_s", {{"p50", jnum(s.ref_err_p50)}, {"p95", jnum(s.ref_err_p95)}}},
-            {"detection_latency_s", {{"n", s.latency_n}, {"p50", jnum(s.latency_p50)}, {"p95", jnum(s.latency_p95)}}},
+            {"detection_latency_s",
+             {{"n", s.latency_n}, {"p50", jnum(s.latency_p50)}, {"p95", jnum(s.latency_p95)}}},
             {"programme_s", prog.duration_s},
             {"daemon_wall_s", daemon_s},
             {"seed", opt.seed},
@@ -221,24 +241,35 @@ void run_programme_eval(const ProgrammeEvalOptions& opt) {
   for (const auto& a : prog.truth) n_whole += a.ref_start_s == 0;
   std::ostringstream md;
   md << "# aircheck eval programme\n\n`" << opt.command_line << "`\n\n"
-     << "Programme: " << num(prog.duration_s / 60, 1) << " min, seed " << opt.seed << ", " << prog.truth.size()
-     << " airings of indexed tracks (" << n_whole << " from the start, " << n_speed << " sped up 1–3 %, " << n_reenc
-     << " re-encoded, " << n_vo << " with voice-over), " << prog.items.size() - prog.truth.size()
-     << " other items (non-indexed music, speech, silence). aircheckd ran " << num(daemon_s, 1) << " s.\n\n"
+     << "Programme: " << num(prog.duration_s / 60, 1) << " min, seed " << opt.seed << ", "
+     << prog.truth.size() << " airings of indexed tracks (" << n_whole << " from the start, "
+     << n_speed << " sped up 1–3 %, " << n_reenc << " re-encoded, " << n_vo << " with voice-over), "
+     << prog.items.size() - prog.truth.size()
+     << " other items (non-indexed music, speech, silence). aircheckd ran " << num(daemon_s, 1)
+     << " s.\n\n"
      << "| measure | value |\n|---|---:|\n"
-     << "| airing recall | " << num(100 * s.recall) << " % (" << s.found << "/" << s.truth << ") |\n"
-     << "| airing precision | " << num(100 * s.precision) << " % (" << s.correct << "/" << s.detections << ") |\n"
+     << "| airing recall | " << num(100 * s.recall) << " % (" << s.found << "/" << s.truth
+     << ") |\n"
+     << "| airing precision | " << num(100 * s.precision) << " % (" << s.correct << "/"
+     << s.detections << ") |\n"
      << "| false airings per hour | " << num(s.false_per_hour) << " (" << s.false_airings << ") |\n"
      << "| fragments (extra airings of one play) | " << s.fragments << " |\n"
-     << "| start-time error p50 / p95 | " << num(s.start_err_p50) << " / " << num(s.start_err_p95) << " s |\n"
-     << "| end-time error p50 / p95 | " << num(s.end_err_p50) << " / " << num(s.end_err_p95) << " s |\n"
-     << "| reference-offset error p50 / p95 | " << num(s.ref_err_p50, 2) << " / " << num(s.ref_err_p95, 2) << " s |\n"
+     << "| start-time error p50 / p95 | " << num(s.start_err_p50) << " / " << num(s.start_err_p95)
+     << " s |\n"
+     << "| end-time error p50 / p95 | " << num(s.end_err_p50) << " / " << num(s.end_err_p95)
+     << " s |\n"
+     << "| reference-offset error p50 / p95 | " << num(s.ref_err_p50, 2) << " / "
+     << num(s.ref_err_p95, 2) << " s |\n"
      << "| detection latency p50 / p95 | "
-     << (s.latency_n ? num(s.latency_p50) + " / " + num(s.latency_p95) + " s" : std::string("not reported by the daemon"))
+     << (s.latency_n ? num(s.latency_p50) + " / " + num(s.latency_p95) + " s"
+                     : std::string("not reported by the daemon"))
      << " |\n\n"
-     << "A detection is correct when it names the track of a ground-truth airing and at least half of it lies "
-        "inside that airing. Start error uses the first correct detection of an airing, end error the last; "
-        "ground-truth bounds include fades (an item is \"on air\" from its fade-in start to its fade-out end). "
+     << "A detection is correct when it names the track of a ground-truth airing and at least half "
+        "of it lies "
+        "inside that airing. Start error uses the first correct detection of an airing, end error "
+        "the last; "
+        "ground-truth bounds include fades (an item is \"on air\" from its fade-in start to its "
+        "fade-out end). "
         "Ground truth: `truth.json`; the daemon's events: `airings.jsonl`.\n";
   std::ofstream(opt.out / "programme.md") << md.str();
   if (opt.verbose) std::cerr << "wrote " << (opt.out / "programme.md").string() << "\n";

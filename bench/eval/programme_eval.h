@@ -17,11 +17,11 @@ struct ProgrammeEvalOptions {
   std::vector<std::filesystem::path> negatives;  ///< non-indexed music for the gaps
   uint64_t seed = 1;
   double minutes = 30;
-  std::filesystem::path out;       ///< programme.md, programme.json, truth.json, airings.jsonl
-  std::filesystem::path aircheckd; ///< the daemon binary
-  std::filesystem::path work;      ///< where the programme WAV goes; empty = a temp folder
+  std::filesystem::path out;        ///< programme.md, programme.json, truth.json, airings.jsonl
+  std::filesystem::path aircheckd;  ///< the daemon binary
+  std::filesystem::path work;       ///< where the programme WAV goes; empty = a temp folder
   bool keep_audio = false;
-  int threads = 0;                 ///< for indexing missing references; 0 = all cores
+  int threads = 0;  ///< for indexing missing references; 0 = all cores
   bool verbose = true;
   std::string command_line;
   dsp::Params params;

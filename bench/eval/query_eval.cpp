@@ -65,22 +65,22 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 struct Excerpt {
-  std::size_t ref = 0;       // index into the reference (or negative) list
+  std::size_t ref = 0;  // index into the reference (or negative) list
   double start_s = 0;
-  std::size_t length = 0;    // index into opt.lengths
+  std::size_t length = 0;  // index into opt.lengths
 };
 
 struct Result {
-  uint32_t best_track = 0;   // best candidate (for queries.tsv)
+  uint32_t best_track = 0;  // best candidate (for queries.tsv)
   int32_t best_offset = 0;
   double true_offset = 0;
-  int rank = 0;              // 1-based rank of the first correct candidate, 0 if none
-  bool accepted = false;     // best candidate passes the decision rule
-  bool top1_track = false;   // best candidate names the right track (any offset)
+  int rank = 0;                 // 1-based rank of the first correct candidate, 0 if none
+  bool accepted = false;        // best candidate passes the decision rule
+  bool top1_track = false;      // best candidate names the right track (any offset)
   double offset_err_ms = kNaN;  // of the correct candidate
-  double votes = 0;          // of the best candidate
-  double confidence = 0;     // of the best candidate
-  double latency_ms = 0;     // fingerprint + match
+  double votes = 0;             // of the best candidate
+  double confidence = 0;        // of the best candidate
+  double latency_ms = 0;        // fingerprint + match
   double match_ms = 0;
   double postings = 0;
   double hashes = 0;
@@ -95,8 +95,9 @@ std::vector<Excerpt> draw(const std::vector<RefTrack>& refs, const std::vector<d
   for (std::size_t li = 0; li < lengths.size(); ++li) {
     const double need = lengths[li] * factor + 0.25;
     for (int i = 0; i < n; ++i) {
-      Rng rng(mix64(mix64(seed, salt), mix64(static_cast<uint64_t>(std::llround(lengths[li] * 1000)),
-                                             static_cast<uint64_t>(i))));
+      Rng rng(
+          mix64(mix64(seed, salt), mix64(static_cast<uint64_t>(std::llround(lengths[li] * 1000)),
+                                         static_cast<uint64_t>(i))));
       for (int tries = 0; tries < 10000; ++tries) {
         const std::size_t k = rng.below(refs.size());
         if (refs[k].duration_s < need) continue;
@@ -110,8 +111,10 @@ std::vector<Excerpt> draw(const std::vector<RefTrack>& refs, const std::vector<d
 
 std::vector<float> cut(const std::vector<float>& pcm, double start_s, double len_s) {
   const auto a = std::min(pcm.size(), static_cast<std::size_t>(std::llround(start_s * kEvalRate)));
-  const auto b = std::min(pcm.size(), a + static_cast<std::size_t>(std::llround(len_s * kEvalRate)));
-  return {pcm.begin() + static_cast<std::ptrdiff_t>(a), pcm.begin() + static_cast<std::ptrdiff_t>(b)};
+  const auto b =
+      std::min(pcm.size(), a + static_cast<std::size_t>(std::llround(len_s * kEvalRate)));
+  return {pcm.begin() + static_cast<std::ptrdiff_t>(a),
+          pcm.begin() + static_cast<std::ptrdiff_t>(b)};
 }
 
 std::string pct(double v) {
@@ -186,8 +189,9 @@ CellStats cell_stats(const std::vector<const Result*>& rs) {
 struct LitCell {
   double length, snr, top1;
 };
-constexpr LitCell kLiterature[] = {{2, 20, 43}, {2, 10, 30}, {2, 0, 15},  {5, 20, 89}, {5, 10, 83},
-                                   {5, 0, 62},  {10, 20, 97}, {10, 10, 96}, {10, 0, 89}};
+constexpr LitCell kLiterature[] = {{2, 20, 43},  {2, 10, 30},  {2, 0, 15},
+                                   {5, 20, 89},  {5, 10, 83},  {5, 0, 62},
+                                   {10, 20, 97}, {10, 10, 96}, {10, 0, 89}};
 
 }  // namespace
 
@@ -195,8 +199,9 @@ void run_query_eval(const QueryEvalOptions& opt) {
   if (opt.conditions.empty()) throw std::invalid_argument("eval queries: no conditions");
   if (opt.lengths.empty()) throw std::invalid_argument("eval queries: no lengths");
   if (opt.n <= 0) throw std::invalid_argument("eval queries: --n must be positive");
-  const int threads = opt.threads > 0 ? opt.threads
-                                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = opt.threads > 0
+                          ? opt.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   fs::create_directories(opt.out);
   av_log_set_level(AV_LOG_ERROR);  // the encoders' statistics lines would drown the progress
   const auto t_start = Clock::now();
@@ -218,7 +223,8 @@ void run_query_eval(const QueryEvalOptions& opt) {
   const auto speech = SpeechPool::make(kEvalRate, mix64(opt.seed, 0x5BEEC4), 8, 25);
 
   const auto pos = draw(refs, opt.lengths, opt.n, opt.seed, factor, 0x9051);
-  const auto neg = negs.empty() ? std::vector<Excerpt>{} : draw(negs, opt.lengths, opt.n, opt.seed, 1.0, 0x4e6);
+  const auto neg =
+      negs.empty() ? std::vector<Excerpt>{} : draw(negs, opt.lengths, opt.n, opt.seed, 1.0, 0x4e6);
   const std::size_t nc = opt.conditions.size();
   std::vector<Result> results(pos.size() * nc);
   std::vector<Result> neg_results(neg.size());
@@ -239,9 +245,10 @@ void run_query_eval(const QueryEvalOptions& opt) {
   }
   if (opt.verbose) {
     std::cerr << "eval queries: " << refs.size() << " refs, " << pos.size() << " excerpts x " << nc
-              << " conditions, " << neg.size() << " negative excerpts, " << speech_n * opt.lengths.size()
-              << " speech negatives, " << threads << " thread(s), speech from "
-              << (speech.espeak() ? "espeak-ng" : "synth_babble") << "\n";
+              << " conditions, " << neg.size() << " negative excerpts, "
+              << speech_n * opt.lengths.size() << " speech negatives, " << threads
+              << " thread(s), speech from " << (speech.espeak() ? "espeak-ng" : "synth_babble")
+              << "\n";
   }
 
   const double frame_ms = opt.params.frame_seconds() * 1000;
@@ -251,7 +258,8 @@ void run_query_eval(const QueryEvalOptions& opt) {
   std::mutex err_mu;
   std::string first_error;
 
-  auto score = [&](const QueryOutcome& q, uint32_t track, double true_off, double drift, Result& r) {
+  auto score = [&](const QueryOutcome& q, uint32_t track, double true_off, double drift,
+                   Result& r) {
     const double lo = true_off + std::min(0.0, drift), hi = true_off + std::max(0.0, drift);
     for (std::size_t k = 0; k < q.candidates.size(); ++k) {
       const auto& c = q.candidates[k];
@@ -346,7 +354,8 @@ void run_query_eval(const QueryEvalOptions& opt) {
     for (std::size_t li = 0; li < opt.lengths.size(); ++li) {
       for (int i = 0; i < speech_n; ++i) {
         const auto n = static_cast<std::size_t>(opt.lengths[li] * kEvalRate);
-        const auto x = speech.excerpt(mix64(mix64(opt.seed, 0x5e), mix64(li, static_cast<uint64_t>(i))), n);
+        const auto x =
+            speech.excerpt(mix64(mix64(opt.seed, 0x5e), mix64(li, static_cast<uint64_t>(i))), n);
         const auto q = probe.run(resample(x, kEvalRate, opt.params.sample_rate));
         Result r;
         score(q, std::numeric_limits<uint32_t>::max(), 0, 0, r);
@@ -379,7 +388,9 @@ void run_query_eval(const QueryEvalOptions& opt) {
   struct NegStats {
     std::size_t n = 0, false_matches = 0;
     std::vector<double> conf, votes;
-    double rate() const { return n ? static_cast<double>(false_matches) / static_cast<double>(n) : kNaN; }
+    double rate() const {
+      return n ? static_cast<double>(false_matches) / static_cast<double>(n) : kNaN;
+    }
   };
   NegStats neg_all, neg_music, neg_speech;
   std::vector<NegStats> neg_len(opt.lengths.size());
@@ -422,17 +433,19 @@ void run_query_eval(const QueryEvalOptions& opt) {
                             {"latency_ms_p50", jnum(c.latency_p50)}});
     }
   }
-  j["negatives"] = {{"n", neg_all.n},
-                    {"false_match_rate", jnum(neg_all.rate())},
-                    {"false_matches", neg_all.false_matches},
-                    {"music", {{"n", neg_music.n}, {"false_match_rate", jnum(neg_music.rate())}}},
-                    {"speech", {{"n", neg_speech.n}, {"false_match_rate", jnum(neg_speech.rate())}}},
-                    {"confidence_p99", jnum(percentile(neg_all.conf, 0.99))},
-                    {"votes_p99", jnum(percentile(neg_all.votes, 0.99))},
-                    {"by_length", json::array()}};
+  j["negatives"] = {
+      {"n", neg_all.n},
+      {"false_match_rate", jnum(neg_all.rate())},
+      {"false_matches", neg_all.false_matches},
+      {"music", {{"n", neg_music.n}, {"false_match_rate", jnum(neg_music.rate())}}},
+      {"speech", {{"n", neg_speech.n}, {"false_match_rate", jnum(neg_speech.rate())}}},
+      {"confidence_p99", jnum(percentile(neg_all.conf, 0.99))},
+      {"votes_p99", jnum(percentile(neg_all.votes, 0.99))},
+      {"by_length", json::array()}};
   for (std::size_t li = 0; li < opt.lengths.size(); ++li) {
-    j["negatives"]["by_length"].push_back(
-        {{"length_s", opt.lengths[li]}, {"n", neg_len[li].n}, {"false_match_rate", jnum(neg_len[li].rate())}});
+    j["negatives"]["by_length"].push_back({{"length_s", opt.lengths[li]},
+                                           {"n", neg_len[li].n},
+                                           {"false_match_rate", jnum(neg_len[li].rate())}});
   }
   j["latency_ms"] = {{"p50", jnum(percentile(lat, 0.5))},
                      {"p99", jnum(percentile(lat, 0.99))},
@@ -466,28 +479,31 @@ void run_query_eval(const QueryEvalOptions& opt) {
 
   if (opt.details) {
     std::ofstream f(opt.out / "queries.tsv");
-    f << "length_s\tcondition\tref\tstart_s\ttrack\ttrue_offset\trank\taccepted\tbest_track\tbest_offset\tvotes"
+    f << "length_s\tcondition\tref\tstart_s\ttrack\ttrue_offset\trank\taccepted\tbest_track\tbest_"
+         "offset\tvotes"
          "\tconfidence\thashes\tpostings\tlatency_ms\n";
     for (std::size_t e = 0; e < pos.size(); ++e) {
       for (std::size_t ci = 0; ci < nc; ++ci) {
         const auto& r = results[e * nc + ci];
-        f << opt.lengths[pos[e].length] << "\t" << opt.conditions[ci].text << "\t" << refs[pos[e].ref].id << "\t"
-          << pos[e].start_s << "\t" << indexed.ids[pos[e].ref] << "\t" << r.true_offset << "\t" << r.rank << "\t"
-          << r.accepted << "\t" << r.best_track << "\t" << r.best_offset << "\t" << r.votes << "\t"
-          << r.confidence << "\t" << r.hashes << "\t" << r.postings << "\t" << r.latency_ms << "\n";
+        f << opt.lengths[pos[e].length] << "\t" << opt.conditions[ci].text << "\t"
+          << refs[pos[e].ref].id << "\t" << pos[e].start_s << "\t" << indexed.ids[pos[e].ref]
+          << "\t" << r.true_offset << "\t" << r.rank << "\t" << r.accepted << "\t" << r.best_track
+          << "\t" << r.best_offset << "\t" << r.votes << "\t" << r.confidence << "\t" << r.hashes
+          << "\t" << r.postings << "\t" << r.latency_ms << "\n";
       }
     }
     for (std::size_t e = 0; e < neg.size(); ++e) {
       const auto& r = neg_results[e];
-      f << opt.lengths[neg[e].length] << "\tnegative\t" << negs[neg[e].ref].id << "\t" << neg[e].start_s
-        << "\t-\t-\t-\t" << r.accepted << "\t" << r.best_track << "\t" << r.best_offset << "\t" << r.votes
-        << "\t" << r.confidence << "\t" << r.hashes << "\t" << r.postings << "\t" << r.latency_ms << "\n";
+      f << opt.lengths[neg[e].length] << "\tnegative\t" << negs[neg[e].ref].id << "\t"
+        << neg[e].start_s << "\t-\t-\t-\t" << r.accepted << "\t" << r.best_track << "\t"
+        << r.best_offset << "\t" << r.votes << "\t" << r.confidence << "\t" << r.hashes << "\t"
+        << r.postings << "\t" << r.latency_ms << "\n";
     }
     for (std::size_t i = 0; i < speech_results.size(); ++i) {
       const auto& r = speech_results[i];
-      f << opt.lengths[speech_len[i]] << "\tspeech\tspeech\t-\t-\t-\t-\t" << r.accepted << "\t" << r.best_track
-        << "\t" << r.best_offset << "\t" << r.votes << "\t" << r.confidence << "\t" << r.hashes << "\t"
-        << r.postings << "\t" << r.latency_ms << "\n";
+      f << opt.lengths[speech_len[i]] << "\tspeech\tspeech\t-\t-\t-\t-\t" << r.accepted << "\t"
+        << r.best_track << "\t" << r.best_offset << "\t" << r.votes << "\t" << r.confidence << "\t"
+        << r.hashes << "\t" << r.postings << "\t" << r.latency_ms << "\n";
     }
   }
 
@@ -495,13 +511,16 @@ void run_query_eval(const QueryEvalOptions& opt) {
   std::ostringstream md;
   md << "# aircheck eval queries\n\n"
      << "`" << opt.command_line << "`\n\n"
-     << "- references: " << refs.size() << " files, " << num(ref_hours, 2) << " h (" << opt.refs_dir.string()
-     << "); index: " << index.stats().tracks << " tracks\n"
-     << "- negatives: " << negs.size() << " files, " << neg_music.n << " music excerpts + " << neg_speech.n
-     << " speech excerpts (" << (speech.espeak() ? "espeak-ng" : "synth_babble") << ")\n"
-     << "- seed " << opt.seed << ", n = " << opt.n << " excerpts per cell (the same excerpts for every condition)\n"
+     << "- references: " << refs.size() << " files, " << num(ref_hours, 2) << " h ("
+     << opt.refs_dir.string() << "); index: " << index.stats().tracks << " tracks\n"
+     << "- negatives: " << negs.size() << " files, " << neg_music.n << " music excerpts + "
+     << neg_speech.n << " speech excerpts (" << (speech.espeak() ? "espeak-ng" : "synth_babble")
+     << ")\n"
+     << "- seed " << opt.seed << ", n = " << opt.n
+     << " excerpts per cell (the same excerpts for every condition)\n"
      << "- fingerprint: `" << opt.params.describe() << "`\n"
-     << "- decision: min_votes " << opt.match.min_votes << ", min_confidence " << opt.match.min_confidence << "\n"
+     << "- decision: min_votes " << opt.match.min_votes << ", min_confidence "
+     << opt.match.min_confidence << "\n"
      << "- " << threads << " thread(s), " << num(wall_s, 0) << " s wall\n\n";
   auto table = [&](const char* title, auto value) {
     md << "### " << title << "\n\n| condition |";
@@ -511,7 +530,8 @@ void run_query_eval(const QueryEvalOptions& opt) {
     md << "\n";
     for (std::size_t ci = 0; ci < nc; ++ci) {
       md << "| " << opt.conditions[ci].text << " |";
-      for (std::size_t li = 0; li < opt.lengths.size(); ++li) md << " " << value(cells[li][ci]) << " |";
+      for (std::size_t li = 0; li < opt.lengths.size(); ++li)
+        md << " " << value(cells[li][ci]) << " |";
       md << "\n";
     }
     md << "\n";
@@ -523,11 +543,14 @@ void run_query_eval(const QueryEvalOptions& opt) {
   table("Mean reciprocal rank", [](const CellStats& c) { return num(c.mrr, 3); });
   table("Detected: top-1 correct and accepted by the decision rule (%)",
         [](const CellStats& c) { return pct(c.detected); });
-  table("Offset error of correct matches, p50 (ms)", [](const CellStats& c) { return num(c.offset_p50, 1); });
-  table("Matcher work: postings read per query (mean)", [](const CellStats& c) { return num(c.postings, 0); });
+  table("Offset error of correct matches, p50 (ms)",
+        [](const CellStats& c) { return num(c.offset_p50, 1); });
+  table("Matcher work: postings read per query (mean)",
+        [](const CellStats& c) { return num(c.postings, 0); });
 
   md << "### Beside the literature (landmark method, 1000 songs, top-1 %, white noise)\n\n"
-     << "| length | SNR | literature | aircheck (track + offset) | aircheck (track only) |\n|---|---:|---:|---:|---:|\n";
+     << "| length | SNR | literature | aircheck (track + offset) | aircheck (track only) "
+        "|\n|---|---:|---:|---:|---:|\n";
   for (const auto& lc : kLiterature) {
     std::string ours = "not run", ours_track = "not run";
     for (std::size_t li = 0; li < opt.lengths.size(); ++li) {
@@ -540,14 +563,18 @@ void run_query_eval(const QueryEvalOptions& opt) {
         }
       }
     }
-    md << "| " << lc.length << " s | " << lc.snr << " dB | " << lc.top1 << " | " << ours << " | " << ours_track << " |\n";
+    md << "| " << lc.length << " s | " << lc.snr << " dB | " << lc.top1 << " | " << ours << " | "
+       << ours_track << " |\n";
   }
-  md << "\nOur reference set is " << refs.size() << " tracks, not 1000: fewer distractors make top-1 "
+  md << "\nOur reference set is " << refs.size()
+     << " tracks, not 1000: fewer distractors make top-1 "
      << "easier, so compare trends, not single cells.\n\n";
 
-  md << "### False matches on audio not in the index\n\n| length | n | false-match rate (%) |\n|---|---:|---:|\n";
+  md << "### False matches on audio not in the index\n\n| length | n | false-match rate (%) "
+        "|\n|---|---:|---:|\n";
   for (std::size_t li = 0; li < opt.lengths.size(); ++li) {
-    md << "| " << len_label(opt.lengths[li]) << " | " << neg_len[li].n << " | " << pct(neg_len[li].rate()) << " |\n";
+    md << "| " << len_label(opt.lengths[li]) << " | " << neg_len[li].n << " | "
+       << pct(neg_len[li].rate()) << " |\n";
   }
   md << "| all music | " << neg_music.n << " | " << pct(neg_music.rate()) << " |\n"
      << "| all speech | " << neg_speech.n << " | " << pct(neg_speech.rate()) << " |\n"
@@ -555,7 +582,8 @@ void run_query_eval(const QueryEvalOptions& opt) {
      << "Best candidate on negatives: confidence p99 " << num(percentile(neg_all.conf, 0.99), 3)
      << ", votes p99 " << num(percentile(neg_all.votes, 0.99), 0) << ".\n\n";
 
-  md << "### Query latency (fingerprint + match, one thread)\n\n| length | p50 ms | p99 ms | match-only p50 ms |\n"
+  md << "### Query latency (fingerprint + match, one thread)\n\n| length | p50 ms | p99 ms | "
+        "match-only p50 ms |\n"
      << "|---|---:|---:|---:|\n";
   for (std::size_t li = 0; li < opt.lengths.size(); ++li) {
     std::vector<double> l, m;
@@ -569,28 +597,37 @@ void run_query_eval(const QueryEvalOptions& opt) {
     md << "| " << len_label(opt.lengths[li]) << " | " << num(percentile(l, 0.5), 2) << " | "
        << num(percentile(l, 0.99), 2) << " | " << num(percentile(m, 0.5), 2) << " |\n";
   }
-  md << "| all | " << num(percentile(lat, 0.5), 2) << " | " << num(percentile(lat, 0.99), 2) << " | "
-     << num(percentile(mlat, 0.5), 2) << " |\n\n";
+  md << "| all | " << num(percentile(lat, 0.5), 2) << " | " << num(percentile(lat, 0.99), 2)
+     << " | " << num(percentile(mlat, 0.5), 2) << " |\n\n";
 
   md << "### How to read this\n\n"
-     << "- An excerpt (track, start) is drawn per length from the seed; every condition degrades the same "
-        "excerpts, so rows are paired. Excerpts are cut at 44.1 kHz, degraded, then resampled to the "
+     << "- An excerpt (track, start) is drawn per length from the seed; every condition degrades "
+        "the same "
+        "excerpts, so rows are paired. Excerpts are cut at 44.1 kHz, degraded, then resampled to "
+        "the "
         "fingerprint rate.\n"
      << "- **Correct** = right track and offset (reference frame of query t = 0) within ±1 frame ("
      << num(frame_ms, 0)
-     << " ms). For speed/tempo conditions the alignment drifts by (ratio − 1) × query length over the "
+     << " ms). For speed/tempo conditions the alignment drifts by (ratio − 1) × query length over "
+        "the "
         "excerpt, so any offset within that drift range ±1 frame counts; the offset error is the "
         "distance to that range.\n"
-     << "- **Top-k**: a correct candidate among the first k ranked (no threshold). **Detected**: the "
-        "top-1 is correct *and* passes the decision rule, what a monitor would report. **MRR**: mean of "
+     << "- **Top-k**: a correct candidate among the first k ranked (no threshold). **Detected**: "
+        "the "
+        "top-1 is correct *and* passes the decision rule, what a monitor would report. **MRR**: "
+        "mean of "
         "1/rank (0 when absent from the top 5).\n"
-     << "- **False-match rate**: fraction of negative excerpts (music not indexed, generated speech) "
+     << "- **False-match rate**: fraction of negative excerpts (music not indexed, generated "
+        "speech) "
         "whose best candidate passes the decision rule.\n"
-     << "- White Gaussian noise is added after resampling to the fingerprint rate, with the SNR measured "
+     << "- White Gaussian noise is added after resampling to the fingerprint rate, with the SNR "
+        "measured "
         "on each excerpt itself at that rate (0 to Nyquist). Codecs: FFmpeg's libmp3lame / "
-        "aac at the given kbit/s, delay removed. speed: resampling (tempo and pitch). tempo: libavfilter "
+        "aac at the given kbit/s, delay removed. speed: resampling (tempo and pitch). tempo: "
+        "libavfilter "
         "atempo (pitch kept). band:tel 300–3400 Hz, band:am 100–4500 Hz Butterworth. compress: 4:1 "
-        "feed-forward above RMS − 12 dB, 5/120 ms. reverb: exponentially decaying noise room, RT60 0.6 s. "
+        "feed-forward above RMS − 12 dB, 5/120 ms. reverb: exponentially decaying noise room, RT60 "
+        "0.6 s. "
         "speech:-6: speech 6 dB below the music.\n\n"
      << "Plots: `accuracy_vs_snr.png`, `accuracy_vs_speed.png`, `cmc.png`.\n";
   {
@@ -615,7 +652,8 @@ void run_query_eval(const QueryEvalOptions& opt) {
       PlotSeries s{len_label(opt.lengths[li]), {}, false};
       for (std::size_t ci = 0; ci < nc; ++ci) {
         const auto& c = opt.conditions[ci];
-        if (c.kind == Condition::Kind::white) s.points.emplace_back(c.value, 100 * cells[li][ci].top1);
+        if (c.kind == Condition::Kind::white)
+          s.points.emplace_back(c.value, 100 * cells[li][ci].top1);
       }
       std::sort(s.points.begin(), s.points.end());
       for (std::size_t ci = 0; ci < nc; ++ci) {
@@ -634,14 +672,18 @@ void run_query_eval(const QueryEvalOptions& opt) {
     std::vector<PlotSeries> ss;
     for (auto kind : {Condition::Kind::speed, Condition::Kind::tempo}) {
       for (std::size_t li = 0; li < opt.lengths.size(); ++li) {
-        PlotSeries s{len_label(opt.lengths[li]) + (kind == Condition::Kind::speed ? " speed" : " tempo"), {},
-                     kind == Condition::Kind::tempo, static_cast<int>(li + 1)};
+        PlotSeries s{
+            len_label(opt.lengths[li]) + (kind == Condition::Kind::speed ? " speed" : " tempo"),
+            {},
+            kind == Condition::Kind::tempo,
+            static_cast<int>(li + 1)};
         bool any = false;
         for (std::size_t ci = 0; ci < nc; ++ci) {
           const auto& c = opt.conditions[ci];
           if (c.kind == kind) any = true;
           if (c.kind == kind || c.kind == Condition::Kind::clean) {
-            s.points.emplace_back(c.kind == kind ? 100 * (c.value - 1) : 0.0, 100 * cells[li][ci].top1);
+            s.points.emplace_back(c.kind == kind ? 100 * (c.value - 1) : 0.0,
+                                  100 * cells[li][ci].top1);
           }
         }
         std::sort(s.points.begin(), s.points.end());
@@ -651,7 +693,11 @@ void run_query_eval(const QueryEvalOptions& opt) {
     if (!ss.empty()) {
       plot_lines(opt.out / "accuracy_vs_speed.png",
                  {"Top-1 accuracy vs speed change (solid: resampled speed, dashed: tempo)",
-                  "change (%)", "top-1 (%)", 0, 100, {}},
+                  "change (%)",
+                  "top-1 (%)",
+                  0,
+                  100,
+                  {}},
                  ss);
     }
   }
@@ -665,8 +711,12 @@ void run_query_eval(const QueryEvalOptions& opt) {
       ss.push_back(std::move(s));
     }
     plot_lines(opt.out / "cmc.png",
-               {"Cumulative match characteristic (all conditions pooled)", "rank k", "correct within top k (%)",
-                0, 100, {{1, "1"}, {2, "2"}, {3, "3"}, {4, "4"}, {5, "5"}}},
+               {"Cumulative match characteristic (all conditions pooled)",
+                "rank k",
+                "correct within top k (%)",
+                0,
+                100,
+                {{1, "1"}, {2, "2"}, {3, "3"}, {4, "4"}, {5, "5"}}},
                ss);
   }
   if (opt.verbose) std::cerr << "wrote " << (opt.out / "report.md").string() << "\n";

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "bench/eval/condition.h"
-#include "dsp/params.h"
 #include "dsp/fingerprinter.h"
+#include "dsp/params.h"
 #include "matcher/matcher.h"
 #include "store/index.h"
 
@@ -28,16 +28,16 @@ struct QueryEvalOptions {
   std::filesystem::path refs_dir;                ///< see list_refs()
   std::vector<std::filesystem::path> negatives;  ///< folders of non-indexed audio
   uint64_t seed = 1;
-  int n = 100;                                   ///< excerpts per (length, condition) cell
+  int n = 100;                                     ///< excerpts per (length, condition) cell
   std::vector<double> lengths = {1, 2, 3, 5, 10};  ///< in seconds
   std::vector<Condition> conditions;
   int speech_negatives = -1;  ///< speech excerpts per length; -1 = max(10, n/4)
   std::filesystem::path out;  ///< report.md, report.json, *.png
   int threads = 0;            ///< 0 = all cores
   bool plots = true;
-  bool details = false;       ///< also write queries.tsv: one line per query
+  bool details = false;  ///< also write queries.tsv: one line per query
   bool verbose = true;
-  std::string command_line;   ///< recorded in the report
+  std::string command_line;  ///< recorded in the report
   dsp::Params params;
   matcher::MatchParams match;
 };

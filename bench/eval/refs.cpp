@@ -16,8 +16,8 @@ namespace fs = std::filesystem;
 namespace {
 
 bool is_audio(const fs::path& p) {
-  static constexpr std::array<std::string_view, 8> kExt = {".wav", ".flac", ".mp3", ".ogg",
-                                                           ".opus", ".m4a", ".aac", ".wma"};
+  static constexpr std::array<std::string_view, 8> kExt = {".wav",  ".flac", ".mp3", ".ogg",
+                                                           ".opus", ".m4a",  ".aac", ".wma"};
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });

@@ -44,7 +44,8 @@ ProgrammeScores score_programme(std::span<const TruthAiring> truth,
       first = lst = static_cast<long>(d);
     } else {
       ++s.fragments;
-      if (det.start_s < detected[static_cast<std::size_t>(first)].start_s) first = static_cast<long>(d);
+      if (det.start_s < detected[static_cast<std::size_t>(first)].start_s)
+        first = static_cast<long>(d);
       if (det.end_s > detected[static_cast<std::size_t>(lst)].end_s) lst = static_cast<long>(d);
     }
   }
@@ -64,8 +65,10 @@ ProgrammeScores score_programme(std::span<const TruthAiring> truth,
     if (first.announced_s) latency.push_back(*first.announced_s - tr.start_s);
   }
   s.recall = s.truth ? static_cast<double>(s.found) / static_cast<double>(s.truth) : 0;
-  s.precision = s.detections ? static_cast<double>(s.correct) / static_cast<double>(s.detections) : 0;
-  s.false_per_hour = programme_s > 0 ? static_cast<double>(s.false_airings) * 3600.0 / programme_s : 0;
+  s.precision =
+      s.detections ? static_cast<double>(s.correct) / static_cast<double>(s.detections) : 0;
+  s.false_per_hour =
+      programme_s > 0 ? static_cast<double>(s.false_airings) * 3600.0 / programme_s : 0;
   s.start_err_p50 = percentile(start_err, 0.5);
   s.start_err_p95 = percentile(start_err, 0.95);
   s.end_err_p50 = percentile(end_err, 0.5);

@@ -12,13 +12,13 @@ namespace aircheck::eval {
 
 /// An indexed track actually played in the programme. Times in seconds.
 struct TruthAiring {
-  uint32_t track = 0;        ///< index track id
-  std::string ref_id;        ///< corpus id, for reports
-  double start_s = 0;        ///< programme time the item becomes audible (fade-in start)
-  double end_s = 0;          ///< programme time it ends (fade-out end)
-  double ref_start_s = 0;    ///< reference position played at start_s
-  double ref_end_s = 0;      ///< reference position played at end_s
-  double speed = 1;          ///< playback speed ratio (1.02 = 2 % fast)
+  uint32_t track = 0;      ///< index track id
+  std::string ref_id;      ///< corpus id, for reports
+  double start_s = 0;      ///< programme time the item becomes audible (fade-in start)
+  double end_s = 0;        ///< programme time it ends (fade-out end)
+  double ref_start_s = 0;  ///< reference position played at start_s
+  double ref_end_s = 0;    ///< reference position played at end_s
+  double speed = 1;        ///< playback speed ratio (1.02 = 2 % fast)
 };
 
 /// An airing reported by the monitor (e.g. one aircheckd airing_end event). Times in seconds.
@@ -41,15 +41,15 @@ struct ScoreOptions {
 };
 
 struct ProgrammeScores {
-  std::size_t truth = 0;           ///< truth airings
-  std::size_t detections = 0;      ///< detected airings
-  std::size_t found = 0;           ///< truth airings with at least one correct detection
-  std::size_t correct = 0;         ///< correct detections (fragments included)
-  std::size_t false_airings = 0;   ///< detections that are not correct
-  std::size_t fragments = 0;       ///< correct detections beyond the first of an airing
-  double recall = 0;               ///< found / truth
-  double precision = 0;            ///< correct / detections
-  double false_per_hour = 0;       ///< false_airings per hour of programme
+  std::size_t truth = 0;          ///< truth airings
+  std::size_t detections = 0;     ///< detected airings
+  std::size_t found = 0;          ///< truth airings with at least one correct detection
+  std::size_t correct = 0;        ///< correct detections (fragments included)
+  std::size_t false_airings = 0;  ///< detections that are not correct
+  std::size_t fragments = 0;      ///< correct detections beyond the first of an airing
+  double recall = 0;              ///< found / truth
+  double precision = 0;           ///< correct / detections
+  double false_per_hour = 0;      ///< false_airings per hour of programme
   // Absolute errors in seconds over found airings: start = first correct detection's start,
   // end = last correct detection's end; reference offset = the first detection's ref_start_s
   // minus the reference position truly playing at its start_s. NaN when nothing was found.

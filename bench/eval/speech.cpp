@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
-#include <atomic>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -23,14 +23,14 @@ namespace aircheck::eval {
 namespace {
 
 constexpr std::array<const char*, 64> kWords = {
-    "the",     "morning", "news",   "traffic", "weather", "today",   "and",    "will",
-    "be",      "on",      "with",   "our",     "next",    "guest",   "after",  "this",
-    "record",  "station", "radio",  "city",    "north",   "south",   "rain",   "sunny",
-    "clouds",  "evening", "music",  "request", "calls",   "you",     "can",    "listen",
-    "again",   "later",   "minutes", "past",   "hour",    "report",  "roads",  "bridge",
-    "closed",  "open",    "market", "prices",  "football", "match",  "score",  "team",
-    "second",  "half",    "stay",   "tuned",   "coming",  "up",      "here",   "now",
-    "thank",   "for",     "joining", "us",     "tonight", "concert", "tickets", "free"};
+    "the",    "morning", "news",    "traffic", "weather",  "today",   "and",     "will",
+    "be",     "on",      "with",    "our",     "next",     "guest",   "after",   "this",
+    "record", "station", "radio",   "city",    "north",    "south",   "rain",    "sunny",
+    "clouds", "evening", "music",   "request", "calls",    "you",     "can",     "listen",
+    "again",  "later",   "minutes", "past",    "hour",     "report",  "roads",   "bridge",
+    "closed", "open",    "market",  "prices",  "football", "match",   "score",   "team",
+    "second", "half",    "stay",    "tuned",   "coming",   "up",      "here",    "now",
+    "thank",  "for",     "joining", "us",      "tonight",  "concert", "tickets", "free"};
 constexpr std::array<const char*, 4> kVoices = {"en-us", "en-gb", "en-gb-scotland", "en"};
 
 bool have_espeak() {
@@ -40,7 +40,8 @@ bool have_espeak() {
   std::size_t start = 0;
   while (start <= p.size()) {
     const auto end = p.find(':', start);
-    const std::string dir = p.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    const std::string dir =
+        p.substr(start, end == std::string::npos ? std::string::npos : end - start);
     if (!dir.empty() && ::access((dir + "/espeak-ng").c_str(), X_OK) == 0) return true;
     if (end == std::string::npos) break;
     start = end + 1;
@@ -66,16 +67,16 @@ std::string sentences(Rng& rng, int words) {
 int run_espeak(const std::string& voice, int speed, int pitch, const std::string& text,
                const std::string& wav) {
   std::string sp = std::to_string(speed), pi = std::to_string(pitch);
-  std::array<const char*, 12> argv = {"espeak-ng", "-v",        voice.c_str(), "-s",
-                                      sp.c_str(),  "-p",        pi.c_str(),    "-w",
-                                      wav.c_str(), text.c_str(), nullptr,      nullptr};
+  std::array<const char*, 12> argv = {"espeak-ng", "-v",         voice.c_str(), "-s",
+                                      sp.c_str(),  "-p",         pi.c_str(),    "-w",
+                                      wav.c_str(), text.c_str(), nullptr,       nullptr};
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
   pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, "espeak-ng", &fa, nullptr, const_cast<char* const*>(argv.data()),
-                              environ);
+  const int rc =
+      posix_spawnp(&pid, "espeak-ng", &fa, nullptr, const_cast<char* const*>(argv.data()), environ);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) return -1;
   int status = 0;

@@ -27,7 +27,9 @@ using json = nlohmann::json;
 
 namespace {
 
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 std::string num(double v, int prec = 1) {
   if (std::isnan(v)) return "–";
@@ -75,8 +77,9 @@ void run_speed_eval(const SpeedEvalOptions& opt) {
   if (opt.verbose) std::cerr << "fingerprinting: " << num(audio_s / 60) << " min measured\n";
 
   // ---- 2. grow an index, measuring ingest, size and query latency per step ----
-  fs::path dir = opt.index_dir.empty() ? fs::temp_directory_path() / ("aircheck-speed-" + std::to_string(::getpid()))
-                                       : opt.index_dir;
+  fs::path dir = opt.index_dir.empty()
+                     ? fs::temp_directory_path() / ("aircheck-speed-" + std::to_string(::getpid()))
+                     : opt.index_dir;
   std::error_code ec;
   fs::remove_all(dir, ec);
   struct Step {
@@ -90,7 +93,8 @@ void run_speed_eval(const SpeedEvalOptions& opt) {
   double ingest_total = 0, hours = 0;
   const auto cond_noise = Condition::parse("white:10");
   for (int s = 1; s <= nsteps; ++s) {
-    const std::size_t upto = all.size() * static_cast<std::size_t>(s) / static_cast<std::size_t>(nsteps);
+    const std::size_t upto =
+        all.size() * static_cast<std::size_t>(s) / static_cast<std::size_t>(nsteps);
     std::vector<RefTrack> add(all.begin() + static_cast<std::ptrdiff_t>(in_index.size()),
                               all.begin() + static_cast<std::ptrdiff_t>(upto));
     in_index.insert(in_index.end(), add.begin(), add.end());
@@ -110,7 +114,8 @@ void run_speed_eval(const SpeedEvalOptions& opt) {
       std::vector<std::pair<std::size_t, double>> draws;
       for (int q = 0; q < opt.queries; ++q) {
         Rng rng(mix64(opt.seed, static_cast<uint64_t>(q)));
-        const std::size_t k = rng.below(std::min(in_index.size(), std::max<std::size_t>(1, n_refs)));
+        const std::size_t k =
+            rng.below(std::min(in_index.size(), std::max<std::size_t>(1, n_refs)));
         if (in_index[k].duration_s < 6) continue;
         draws.emplace_back(k, rng.uniform(0, in_index[k].duration_s - 5.5));
       }
@@ -123,7 +128,8 @@ void run_speed_eval(const SpeedEvalOptions& opt) {
         }
         const auto a = std::min(pcm.size(), static_cast<std::size_t>(start * p.sample_rate));
         const auto b = std::min(pcm.size(), a + static_cast<std::size_t>(5 * p.sample_rate));
-        std::vector<float> x(pcm.begin() + static_cast<std::ptrdiff_t>(a), pcm.begin() + static_cast<std::ptrdiff_t>(b));
+        std::vector<float> x(pcm.begin() + static_cast<std::ptrdiff_t>(a),
+                             pcm.begin() + static_cast<std::ptrdiff_t>(b));
         if (q % 2) x = apply_condition(cond_noise, x, p.sample_rate, mix64(opt.seed, q), nullptr);
         const auto o = probe.run(x);
         lat.push_back(o.fingerprint_ms + o.match_ms);
@@ -132,8 +138,9 @@ void run_speed_eval(const SpeedEvalOptions& opt) {
       }
     }
     steps.push_back({in_index.size(), hours, ingest_total, static_cast<double>(st.bytes_used),
-                     static_cast<double>(st.bytes_used) / std::max(hours, 1e-9), percentile(lat, 0.5),
-                     percentile(lat, 0.99), percentile(mlat, 0.5), percentile(mlat, 0.99), mean(post)});
+                     static_cast<double>(st.bytes_used) / std::max(hours, 1e-9),
+                     percentile(lat, 0.5), percentile(lat, 0.99), percentile(mlat, 0.5),
+                     percentile(mlat, 0.99), mean(post)});
     if (opt.verbose) {
       std::cerr << "  index " << in_index.size() << " tracks, " << num(hours, 2) << " h: query p50 "
                 << num(steps.back().p50, 2) << " ms\n";
@@ -145,46 +152,61 @@ void run_speed_eval(const SpeedEvalOptions& opt) {
   const double xrt_query = audio_s / std::max(fp_query_s, 1e-9);
   const double xrt_decode = audio_s / std::max(fp_index_s + decode_s, 1e-9);
   const double ingest_h_per_h = hours / std::max(ingest_total / 3600, 1e-12);
-  json j = {{"fingerprint", {{"audio_s", audio_s},
-                             {"xrt_index_side", xrt_index},
-                             {"xrt_query_side", xrt_query},
-                             {"xrt_index_side_with_decode", xrt_decode},
-                             {"decode_xrt", audio_s / std::max(decode_s, 1e-9)},
-                             {"index_hashes_per_s", static_cast<double>(index_hashes) / std::max(audio_s, 1e-9)},
-                             {"query_hashes_per_s", static_cast<double>(query_hashes) / std::max(audio_s, 1e-9)}}},
-            {"ingest", {{"tracks", in_index.size()}, {"hours", hours}, {"wall_s", ingest_total},
-                        {"audio_hours_per_hour", ingest_h_per_h},
-                        {"tracks_per_s", static_cast<double>(in_index.size()) / std::max(ingest_total, 1e-9)}}},
-            {"steps", json::array()},
-            {"params", p.describe()},
-            {"command", opt.command_line}};
+  json j = {
+      {"fingerprint",
+       {{"audio_s", audio_s},
+        {"xrt_index_side", xrt_index},
+        {"xrt_query_side", xrt_query},
+        {"xrt_index_side_with_decode", xrt_decode},
+        {"decode_xrt", audio_s / std::max(decode_s, 1e-9)},
+        {"index_hashes_per_s", static_cast<double>(index_hashes) / std::max(audio_s, 1e-9)},
+        {"query_hashes_per_s", static_cast<double>(query_hashes) / std::max(audio_s, 1e-9)}}},
+      {"ingest",
+       {{"tracks", in_index.size()},
+        {"hours", hours},
+        {"wall_s", ingest_total},
+        {"audio_hours_per_hour", ingest_h_per_h},
+        {"tracks_per_s", static_cast<double>(in_index.size()) / std::max(ingest_total, 1e-9)}}},
+      {"steps", json::array()},
+      {"params", p.describe()},
+      {"command", opt.command_line}};
   for (const auto& s : steps) {
-    j["steps"].push_back({{"tracks", s.tracks}, {"hours", s.hours}, {"bytes_used", s.bytes_used},
-                          {"bytes_per_hour", s.bytes_per_hour}, {"latency_ms_p50", s.p50},
-                          {"latency_ms_p99", s.p99}, {"match_ms_p50", s.match_p50},
-                          {"match_ms_p99", s.match_p99}, {"postings_mean", s.postings}});
+    j["steps"].push_back({{"tracks", s.tracks},
+                          {"hours", s.hours},
+                          {"bytes_used", s.bytes_used},
+                          {"bytes_per_hour", s.bytes_per_hour},
+                          {"latency_ms_p50", s.p50},
+                          {"latency_ms_p99", s.p99},
+                          {"match_ms_p50", s.match_p50},
+                          {"match_ms_p99", s.match_p99},
+                          {"postings_mean", s.postings}});
   }
   std::ofstream(opt.out / "speed.json") << j.dump(2) << "\n";
 
   std::ostringstream md;
-  md << "# aircheck eval speed\n\n`" << opt.command_line << "`\n\nOne thread; fingerprint `" << p.describe()
-     << "`.\n\n| measure | value |\n|---|---:|\n"
+  md << "# aircheck eval speed\n\n`" << opt.command_line << "`\n\nOne thread; fingerprint `"
+     << p.describe() << "`.\n\n| measure | value |\n|---|---:|\n"
      << "| audio measured | " << num(audio_s / 60) << " min |\n"
      << "| fingerprinting, index side | " << num(xrt_index, 0) << " × real time per core |\n"
      << "| fingerprinting, query side | " << num(xrt_query, 0) << " × real time per core |\n"
-     << "| decode + resample + fingerprint (index side) | " << num(xrt_decode, 0) << " × real time per core |\n"
+     << "| decode + resample + fingerprint (index side) | " << num(xrt_decode, 0)
+     << " × real time per core |\n"
      << "| hashes per second of audio (index / query side) | "
      << num(static_cast<double>(index_hashes) / std::max(audio_s, 1e-9), 1) << " / "
      << num(static_cast<double>(query_hashes) / std::max(audio_s, 1e-9), 1) << " |\n"
-     << "| ingest (decode, fingerprint, LMDB add) | " << num(ingest_h_per_h, 0) << " h of audio per hour, "
-     << num(static_cast<double>(in_index.size()) / std::max(ingest_total, 1e-9), 2) << " tracks/s |\n\n"
-     << "### Index growth and query latency (5 s queries, half clean, half white noise at 10 dB)\n\n"
-     << "| tracks | hours | index MB used | MB per hour of audio | query p50 ms | p99 ms | match-only p50 ms | postings/query |\n"
+     << "| ingest (decode, fingerprint, LMDB add) | " << num(ingest_h_per_h, 0)
+     << " h of audio per hour, "
+     << num(static_cast<double>(in_index.size()) / std::max(ingest_total, 1e-9), 2)
+     << " tracks/s |\n\n"
+     << "### Index growth and query latency (5 s queries, half clean, half white noise at 10 "
+        "dB)\n\n"
+     << "| tracks | hours | index MB used | MB per hour of audio | query p50 ms | p99 ms | "
+        "match-only p50 ms | postings/query |\n"
      << "|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& s : steps) {
-    md << "| " << s.tracks << " | " << num(s.hours, 2) << " | " << num(s.bytes_used / 1e6, 1) << " | "
-       << num(s.bytes_per_hour / 1e6, 1) << " | " << num(s.p50, 2) << " | " << num(s.p99, 2) << " | "
-       << num(s.match_p50, 2) << " | " << num(s.postings, 0) << " |\n";
+    md << "| " << s.tracks << " | " << num(s.hours, 2) << " | " << num(s.bytes_used / 1e6, 1)
+       << " | " << num(s.bytes_per_hour / 1e6, 1) << " | " << num(s.p50, 2) << " | "
+       << num(s.p99, 2) << " | " << num(s.match_p50, 2) << " | " << num(s.postings, 0) << " |\n";
   }
   std::ofstream(opt.out / "speed.md") << md.str();
   if (opt.verbose) std::cerr << "wrote " << (opt.out / "speed.md").string() << "\n";

@@ -18,9 +18,9 @@ struct SpeedEvalOptions {
   std::filesystem::path index_dir;           ///< a scratch index (emptied first); empty = temp
   std::filesystem::path out;                 ///< speed.md, speed.json
   uint64_t seed = 1;
-  double fingerprint_minutes = 20;           ///< audio used for the x-real-time measurement
-  int steps = 4;                             ///< index sizes at which latency is measured
-  int queries = 200;                         ///< queries per size (5 s, clean and white:10)
+  double fingerprint_minutes = 20;  ///< audio used for the x-real-time measurement
+  int steps = 4;                    ///< index sizes at which latency is measured
+  int queries = 200;                ///< queries per size (5 s, clean and white:10)
   bool verbose = true;
   std::string command_line;
   dsp::Params params;

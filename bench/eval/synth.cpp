@@ -64,10 +64,10 @@ void add_note(std::vector<float>& out, int rate, std::size_t start, double dur_s
     const double t = static_cast<double>(i) / rate;
     const double env = envelope(tb, t, dur_s);
     if (env <= 0.0) continue;
-    const double vib = tb.vibrato_depth > 0
-                           ? std::pow(2.0, tb.vibrato_depth / 12.0 *
-                                               std::sin(kTwoPi * tb.vibrato_hz * t + phase0))
-                           : 1.0;
+    const double vib =
+        tb.vibrato_depth > 0
+            ? std::pow(2.0, tb.vibrato_depth / 12.0 * std::sin(kTwoPi * tb.vibrato_hz * t + phase0))
+            : 1.0;
     double s = 0;
     for (std::size_t k = 0; k < tb.partials.size(); ++k) {
       const double kk = static_cast<double>(k + 1);
@@ -91,8 +91,8 @@ void add_kick(std::vector<float>& out, int rate, std::size_t start, double amp) 
   }
 }
 
-void add_noise_hit(std::vector<float>& out, int rate, std::size_t start, double amp,
-                   double decay, double tone_hz, std::mt19937_64& rng, bool highpass) {
+void add_noise_hit(std::vector<float>& out, int rate, std::size_t start, double amp, double decay,
+                   double tone_hz, std::mt19937_64& rng, bool highpass) {
   std::normal_distribution<double> g(0.0, 1.0);
   const std::size_t n = static_cast<std::size_t>(5.0 / decay * rate);
   double prev = 0;
@@ -145,8 +145,8 @@ std::vector<float> synth_music(uint64_t seed, const SynthOptions& opt) {
     const int chord = prog[(b / 4) % prog.size()];
     if (b % 4 == 0) {  // chord pad, whole bar
       for (int k = 0; k < 3; ++k)
-        add_note(out, rate, s0, 4 * beat * 0.95, midi_hz(degree_note(chord + 2 * k, 0)), 0.18,
-                 pad, u(rng) * kTwoPi);
+        add_note(out, rate, s0, 4 * beat * 0.95, midi_hz(degree_note(chord + 2 * k, 0)), 0.18, pad,
+                 u(rng) * kTwoPi);
     }
     // bass on beats 1 and 3, with octave jumps
     if (b % 2 == 0)
@@ -188,8 +188,11 @@ std::vector<float> synth_babble(uint64_t seed, const SynthOptions& opt) {
   std::uniform_real_distribution<double> u(0.0, 1.0);
   const int rate = opt.sample_rate;
   std::vector<float> out(static_cast<std::size_t>(opt.seconds * rate), 0.0f);
-  static constexpr std::array<std::array<double, 3>, 5> kVowels{{
-      {730, 1090, 2440}, {270, 2290, 3010}, {300, 870, 2240}, {530, 1840, 2480}, {570, 840, 2410}}};
+  static constexpr std::array<std::array<double, 3>, 5> kVowels{{{730, 1090, 2440},
+                                                                 {270, 2290, 3010},
+                                                                 {300, 870, 2240},
+                                                                 {530, 1840, 2480},
+                                                                 {570, 840, 2410}}};
   std::size_t pos = 0;
   const double f0_base = 100.0 + 120.0 * u(rng);
   while (pos < out.size()) {

@@ -10,7 +10,9 @@ constexpr std::size_t kHealthSlots = 64;
 }  // namespace
 
 CaptureRing::CaptureRing(std::size_t capacity, std::size_t max_block)
-    : samples_(capacity), gaps_(kGapSlots), health_(kHealthSlots),
+    : samples_(capacity),
+      gaps_(kGapSlots),
+      health_(kHealthSlots),
       scratch_(std::max<std::size_t>(max_block, 1)) {}
 
 bool CaptureRing::flush_gap() noexcept {

@@ -97,8 +97,8 @@ double SampleClock::utc_of(uint64_t pos) const noexcept {
     std::atomic_thread_fence(std::memory_order_acquire);
     if (seq_.load(std::memory_order_relaxed) == s1) break;
   }
-  const double d = pos >= base_pos ? static_cast<double>(pos - base_pos)
-                                   : -static_cast<double>(base_pos - pos);
+  const double d =
+      pos >= base_pos ? static_cast<double>(pos - base_pos) : -static_cast<double>(base_pos - pos);
   return base_utc + d / rate;
 }
 

@@ -47,9 +47,10 @@ class SpscRing {
  public:
   /// Storage for at least `min_capacity` elements, rounded up to a power of two (minimum 2).
   /// Throws std::invalid_argument when min_capacity is 0 or above 2^40.
-  explicit SpscRing(std::size_t min_capacity) : capacity_(round_up(min_capacity)),
-                                                mask_(capacity_ - 1),
-                                                slots_(std::make_unique<T[]>(capacity_)) {}
+  explicit SpscRing(std::size_t min_capacity)
+      : capacity_(round_up(min_capacity)),
+        mask_(capacity_ - 1),
+        slots_(std::make_unique<T[]>(capacity_)) {}
   SpscRing(const SpscRing&) = delete;
   SpscRing& operator=(const SpscRing&) = delete;
 
@@ -106,8 +107,7 @@ class SpscRing {
     const std::size_t n = static_cast<std::size_t>(head_cache_ - tail);
     const std::size_t at = static_cast<std::size_t>(tail) & mask_;
     const std::size_t run = std::min(n, capacity_ - at);
-    return {std::span<const T>(slots_.get() + at, run),
-            std::span<const T>(slots_.get(), n - run)};
+    return {std::span<const T>(slots_.get() + at, run), std::span<const T>(slots_.get(), n - run)};
   }
 
   /// Releases the first `n` readable elements to the producer; n must not exceed what the last

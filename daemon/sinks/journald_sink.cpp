@@ -9,16 +9,26 @@ namespace aircheck::daemon {
 
 std::string_view message_id(EventType t) {
   switch (t) {
-    case EventType::airing_start: return "29f70aeafadb439c8a1aca450edbd037";
-    case EventType::airing_progress: return "dbd6c60b6fee4e7fba339cb41e156690";
-    case EventType::airing_end: return "8efef8b68e7d4a0eb7ae5b474f844e86";
-    case EventType::source_up: return "4a8f9aff730a48f5a09a852b43aaa5f9";
-    case EventType::source_down: return "965f1bff5c7348729a133edd91700d53";
-    case EventType::source_finished: return "fd469d755fd0494f865f74af33abaa44";
-    case EventType::silence_start: return "233fe0de0afe4a8aa9ffe631077d7db5";
-    case EventType::silence_end: return "85a99430579c46d09609d4a70cf2df17";
-    case EventType::overflow: return "76077ca35d3245bf91c15a95a256bac7";
-    case EventType::events_dropped: return "fbd9484862864396a9d7a9d25a9d1401";
+    case EventType::airing_start:
+      return "29f70aeafadb439c8a1aca450edbd037";
+    case EventType::airing_progress:
+      return "dbd6c60b6fee4e7fba339cb41e156690";
+    case EventType::airing_end:
+      return "8efef8b68e7d4a0eb7ae5b474f844e86";
+    case EventType::source_up:
+      return "4a8f9aff730a48f5a09a852b43aaa5f9";
+    case EventType::source_down:
+      return "965f1bff5c7348729a133edd91700d53";
+    case EventType::source_finished:
+      return "fd469d755fd0494f865f74af33abaa44";
+    case EventType::silence_start:
+      return "233fe0de0afe4a8aa9ffe631077d7db5";
+    case EventType::silence_end:
+      return "85a99430579c46d09609d4a70cf2df17";
+    case EventType::overflow:
+      return "76077ca35d3245bf91c15a95a256bac7";
+    case EventType::events_dropped:
+      return "fbd9484862864396a9d7a9d25a9d1401";
   }
   return "00000000000000000000000000000000";
 }
@@ -29,10 +39,13 @@ int priority_of(EventType t) {
   switch (t) {
     case EventType::source_down:
     case EventType::overflow:
-    case EventType::events_dropped: return 4;  // warning
+    case EventType::events_dropped:
+      return 4;  // warning
     case EventType::silence_start:
-    case EventType::silence_end: return 5;     // notice
-    default: return 6;                         // info
+    case EventType::silence_end:
+      return 5;  // notice
+    default:
+      return 6;  // info
   }
 }
 

@@ -25,8 +25,8 @@ JsonlSink::JsonlSink(std::string path, config::FsyncPolicy policy, double fsync_
       last_sync_(std::chrono::steady_clock::now()) {
   fd_ = open_log(path_);
   if (fd_ < 0) {
-    throw std::runtime_error("jsonl sink: cannot open " + path_ + " for appending: " +
-                             std::strerror(errno) +
+    throw std::runtime_error("jsonl sink: cannot open " + path_ +
+                             " for appending: " + std::strerror(errno) +
                              " (check that the folder exists and is writable by the daemon)");
   }
 }

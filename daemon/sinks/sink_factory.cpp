@@ -21,7 +21,8 @@ std::vector<std::unique_ptr<Sink>> make_sinks(const config::SinkSettings& s, boo
 #endif
   }
   if (!s.jsonl_path.empty()) {
-    sinks.push_back(std::make_unique<JsonlSink>(s.jsonl_path, s.jsonl_fsync, s.jsonl_fsync_interval_s));
+    sinks.push_back(
+        std::make_unique<JsonlSink>(s.jsonl_path, s.jsonl_fsync, s.jsonl_fsync_interval_s));
   }
   if (foreground) sinks.push_back(std::make_unique<StdoutSink>(s.console));
   return sinks;

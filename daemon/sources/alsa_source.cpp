@@ -74,11 +74,10 @@ class AlsaSource final : public CaptureSource {
   Device open_device() const {
     Device d;
     snd_pcm_t* raw = nullptr;
-    const int err = snd_pcm_open(&raw, spec_.address.c_str(), SND_PCM_STREAM_CAPTURE,
-                                 SND_PCM_NONBLOCK);
+    const int err =
+        snd_pcm_open(&raw, spec_.address.c_str(), SND_PCM_STREAM_CAPTURE, SND_PCM_NONBLOCK);
     if (err < 0) {
-      throw AlsaOpenError(pcm_error("cannot open", err) +
-                              " (list capture PCMs with `arecord -L`)",
+      throw AlsaOpenError(pcm_error("cannot open", err) + " (list capture PCMs with `arecord -L`)",
                           err);
     }
     d.pcm.reset(raw);

@@ -16,8 +16,10 @@ std::size_t ring_capacity(const SourceSpec& spec, int rate) {
 }  // namespace
 
 CaptureSource::CaptureSource(SourceSpec spec, int sample_rate)
-    : spec_(std::move(spec)), rate_(sample_rate),
-      ring_(ring_capacity(spec_, sample_rate), kMaxBlock), clock_(sample_rate) {}
+    : spec_(std::move(spec)),
+      rate_(sample_rate),
+      ring_(ring_capacity(spec_, sample_rate), kMaxBlock),
+      clock_(sample_rate) {}
 
 CaptureSource::~CaptureSource() { join(); }
 

@@ -15,10 +15,14 @@ namespace {
 
 const char* kind_name(SourceKind k) {
   switch (k) {
-    case SourceKind::file: return "file";
-    case SourceKind::alsa: return "alsa";
-    case SourceKind::portaudio: return "pa";
-    case SourceKind::stream: return "stream";
+    case SourceKind::file:
+      return "file";
+    case SourceKind::alsa:
+      return "alsa";
+    case SourceKind::portaudio:
+      return "pa";
+    case SourceKind::stream:
+      return "stream";
   }
   return "?";
 }
@@ -35,8 +39,8 @@ const std::string* find(const SourceSpec& spec, const std::string& key) {
 
 }  // namespace
 
-double option_double(const SourceSpec& spec, const std::string& key, double fallback,
-                     double lo, double hi) {
+double option_double(const SourceSpec& spec, const std::string& key, double fallback, double lo,
+                     double hi) {
   const std::string* v = find(spec, key);
   if (!v) return fallback;
   char* end = nullptr;
@@ -49,8 +53,7 @@ double option_double(const SourceSpec& spec, const std::string& key, double fall
   return d;
 }
 
-long option_int(const SourceSpec& spec, const std::string& key, long fallback, long lo,
-                long hi) {
+long option_int(const SourceSpec& spec, const std::string& key, long fallback, long lo, long hi) {
   const std::string* v = find(spec, key);
   if (!v) return fallback;
   long n = 0;
@@ -76,8 +79,7 @@ double parse_utc(std::string_view text) {
                                 "' is not an ISO 8601 UTC time: expected "
                                 "YYYY-MM-DDTHH:MM:SS[.fff] followed by Z or +HH:MM");
   };
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) !=
-          6 ||
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 ||
       used != 19) {
     return fail();
   }
@@ -124,10 +126,18 @@ double parse_utc(std::string_view text) {
 void validate_options(const SourceSpec& spec) {
   std::set<std::string> allowed{"buffer_s"};
   switch (spec.kind) {
-    case SourceKind::file: allowed.insert({"pace", "start"}); break;
-    case SourceKind::alsa: allowed.insert({"rate"}); break;
-    case SourceKind::portaudio: allowed.insert({"rate"}); break;
-    case SourceKind::stream: allowed.insert({"program", "stall_s"}); break;
+    case SourceKind::file:
+      allowed.insert({"pace", "start"});
+      break;
+    case SourceKind::alsa:
+      allowed.insert({"rate"});
+      break;
+    case SourceKind::portaudio:
+      allowed.insert({"rate"});
+      break;
+    case SourceKind::stream:
+      allowed.insert({"program", "stall_s"});
+      break;
   }
   for (const auto& [key, value] : spec.options) {
     if (!allowed.count(key)) {
@@ -153,7 +163,9 @@ void validate_options(const SourceSpec& spec) {
       break;
     }
     case SourceKind::alsa:
-    case SourceKind::portaudio: option_int(spec, "rate", 48000, 4000, 384000); break;
+    case SourceKind::portaudio:
+      option_int(spec, "rate", 48000, 4000, 384000);
+      break;
     case SourceKind::stream:
       option_int(spec, "program", -1, -1, 65535);
       option_double(spec, "stall_s", 10, 0.1, 3600);

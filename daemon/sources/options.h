@@ -10,11 +10,10 @@
 namespace aircheck::daemon::sources {
 
 /// Option `key` as a number in [lo, hi], or `fallback` when absent.
-double option_double(const SourceSpec& spec, const std::string& key, double fallback,
-                     double lo, double hi);
+double option_double(const SourceSpec& spec, const std::string& key, double fallback, double lo,
+                     double hi);
 /// Option `key` as an integer in [lo, hi], or `fallback` when absent.
-long option_int(const SourceSpec& spec, const std::string& key, long fallback, long lo,
-                long hi);
+long option_int(const SourceSpec& spec, const std::string& key, long fallback, long lo, long hi);
 /// Option `key`, or `fallback` when absent.
 std::string option_string(const SourceSpec& spec, const std::string& key,
                           const std::string& fallback);

@@ -93,8 +93,8 @@ class PortAudioSource final : public CaptureSource {
       }
     }
     if (partial_count == 1) return partial;
-    error = "PortAudio device '" + want + "': " +
-            (partial_count > 1 ? "ambiguous name" : "no such input device") +
+    error = "PortAudio device '" + want +
+            "': " + (partial_count > 1 ? "ambiguous name" : "no such input device") +
             "; input devices: " + (inputs.empty() ? "none" : inputs);
     return paNoDevice;
   }
@@ -144,8 +144,7 @@ class PortAudioSource final : public CaptureSource {
   static int callback(const void* input, void*, unsigned long frames,
                       const PaStreamCallbackTimeInfo*, PaStreamCallbackFlags flags,
                       void* self) noexcept {
-    static_cast<PortAudioSource*>(self)->on_audio(static_cast<const float*>(input), frames,
-                                                  flags);
+    static_cast<PortAudioSource*>(self)->on_audio(static_cast<const float*>(input), frames, flags);
     return paContinue;
   }
 

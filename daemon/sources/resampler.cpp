@@ -33,8 +33,8 @@ Resampler::Resampler(int in_rate, int in_channels, Format format, int out_rate,
   av_channel_layout_default(&in_layout, in_channels);
   av_channel_layout_default(&out_layout, 1);
   const AVSampleFormat in_fmt = format == Format::s16 ? AV_SAMPLE_FMT_S16 : AV_SAMPLE_FMT_FLT;
-  int err = swr_alloc_set_opts2(&swr_, &out_layout, AV_SAMPLE_FMT_FLT, out_rate, &in_layout,
-                                in_fmt, in_rate, 0, nullptr);
+  int err = swr_alloc_set_opts2(&swr_, &out_layout, AV_SAMPLE_FMT_FLT, out_rate, &in_layout, in_fmt,
+                                in_rate, 0, nullptr);
   av_channel_layout_uninit(&in_layout);
   av_channel_layout_uninit(&out_layout);
   if (err < 0 || !swr_) throw std::runtime_error(what + ": " + av_error(err));
@@ -42,8 +42,8 @@ Resampler::Resampler(int in_rate, int in_channels, Format format, int out_rate,
     swr_free(&swr_);
     throw std::runtime_error(what + ": " + av_error(err));
   }
-  const auto out_max = static_cast<std::size_t>(
-      swr_get_out_samples(swr_, static_cast<int>(max_frames)) + 256);
+  const auto out_max =
+      static_cast<std::size_t>(swr_get_out_samples(swr_, static_cast<int>(max_frames)) + 256);
   out_.resize(out_max * 2);
   // Grow libswresample's internal buffers now, at the largest input size.
   const std::size_t bytes = format == Format::s16 ? 2 : 4;
@@ -57,8 +57,8 @@ std::span<const float> Resampler::convert(const void* in, std::size_t frames) no
   if (frames > max_frames_) frames = max_frames_;
   auto* out = reinterpret_cast<uint8_t*>(out_.data());
   const auto* src = static_cast<const uint8_t*>(in);
-  const int n = swr_convert(swr_, &out, static_cast<int>(out_.size()), &src,
-                            static_cast<int>(frames));
+  const int n =
+      swr_convert(swr_, &out, static_cast<int>(out_.size()), &src, static_cast<int>(frames));
   if (n < 0) return {};
   return {out_.data(), static_cast<std::size_t>(n)};
 }

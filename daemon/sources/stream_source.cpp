@@ -11,8 +11,8 @@
 // stop() makes the interrupt callback return true, so a blocking open or read returns
 // promptly (FFmpeg polls the callback during network waits).
 #include <atomic>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <random>
 #include <string>

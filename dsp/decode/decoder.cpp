@@ -76,9 +76,9 @@ struct Decoder::Impl {
   int swr_rate = 0;
   int swr_fmt = -1;
   AVChannelLayout swr_layout{};
-  bool eof_sent = false;     // flush packet sent to the decoder
-  bool decoder_done = false; // decoder fully drained
-  bool done = false;         // resampler drained too
+  bool eof_sent = false;      // flush packet sent to the decoder
+  bool decoder_done = false;  // decoder fully drained
+  bool done = false;          // resampler drained too
 
   static int interrupt_cb(void* opaque) {
     auto* self = static_cast<Impl*>(opaque);
@@ -165,8 +165,9 @@ struct Decoder::Impl {
     // complexity for a few samples; start the new one clean.
     AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
     SwrContext* s = nullptr;
-    int rc = swr_alloc_set_opts2(&s, &mono, AV_SAMPLE_FMT_FLT, opts.sample_rate, &in,
-                                 static_cast<AVSampleFormat>(f->format), f->sample_rate, 0, nullptr);
+    int rc =
+        swr_alloc_set_opts2(&s, &mono, AV_SAMPLE_FMT_FLT, opts.sample_rate, &in,
+                            static_cast<AVSampleFormat>(f->format), f->sample_rate, 0, nullptr);
     if (rc < 0 || !s) {
       av_channel_layout_uninit(&in);
       fail(url, "cannot set up the resampler", rc);
@@ -297,7 +298,8 @@ void encode_file(const std::string& path, std::span<const float> pcm, int sample
   quiet_ffmpeg_logs();
   AVFormatContext* raw = nullptr;
   int rc = avformat_alloc_output_context2(&raw, nullptr, nullptr, path.c_str());
-  if (rc < 0 || !raw) fail(path, "unknown output format (use .wav, .flac, .ogg, .opus, .mp3, .m4a)", rc);
+  if (rc < 0 || !raw)
+    fail(path, "unknown output format (use .wav, .flac, .ogg, .opus, .mp3, .m4a)", rc);
   auto free_out = [](AVFormatContext* f) {
     if (f->pb) avio_closep(&f->pb);
     avformat_free_context(f);
@@ -309,7 +311,8 @@ void encode_file(const std::string& path, std::span<const float> pcm, int sample
   if (ext == "opus") id = AV_CODEC_ID_OPUS;
   if (ext == "wav") id = AV_CODEC_ID_PCM_S16LE;
   const AVCodec* enc = avcodec_find_encoder(id);
-  if (ext == "opus" && avcodec_find_encoder_by_name("libopus")) enc = avcodec_find_encoder_by_name("libopus");
+  if (ext == "opus" && avcodec_find_encoder_by_name("libopus"))
+    enc = avcodec_find_encoder_by_name("libopus");
   if ((ext == "ogg" || ext == "oga") && avcodec_find_encoder_by_name("libvorbis"))
     enc = avcodec_find_encoder_by_name("libvorbis");
   if (!enc) fail(path, "no encoder for this format in the FFmpeg build");
@@ -327,8 +330,13 @@ void encode_file(const std::string& path, std::span<const float> pcm, int sample
   if (enc->supported_samplerates) {
     int best = enc->supported_samplerates[0];
     for (const int* r = enc->supported_samplerates; *r; ++r) {
-      if (*r == sample_rate) { best = *r; break; }
-      if (std::abs(*r - sample_rate) < std::abs(best - sample_rate) || (best < sample_rate && *r > best)) best = *r;
+      if (*r == sample_rate) {
+        best = *r;
+        break;
+      }
+      if (std::abs(*r - sample_rate) < std::abs(best - sample_rate) ||
+          (best<sample_rate&& * r> best))
+        best = *r;
     }
     rate = best;
   }
@@ -355,14 +363,17 @@ void encode_file(const std::string& path, std::span<const float> pcm, int sample
   // Convert everything to the encoder's format and rate at once (mono: one plane).
   SwrContext* s = nullptr;
   AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
-  rc = swr_alloc_set_opts2(&s, &mono, sfmt, rate, &mono, AV_SAMPLE_FMT_FLT, sample_rate, 0, nullptr);
+  rc =
+      swr_alloc_set_opts2(&s, &mono, sfmt, rate, &mono, AV_SAMPLE_FMT_FLT, sample_rate, 0, nullptr);
   if (rc < 0 || swr_init(s) < 0) {
     swr_free(&s);
     fail(path, "cannot set up the resampler");
   }
   std::unique_ptr<SwrContext, SwrDeleter> swr(s);
   const int bps = av_get_bytes_per_sample(sfmt);
-  const int cap = static_cast<int>(av_rescale_rnd(static_cast<int64_t>(pcm.size()), rate, sample_rate, AV_ROUND_UP)) + 4096;
+  const int cap = static_cast<int>(av_rescale_rnd(static_cast<int64_t>(pcm.size()), rate,
+                                                  sample_rate, AV_ROUND_UP)) +
+                  4096;
   std::vector<uint8_t> conv(static_cast<std::size_t>(cap) * static_cast<std::size_t>(bps));
   uint8_t* dst = conv.data();
   const uint8_t* src = reinterpret_cast<const uint8_t*>(pcm.data());
@@ -375,7 +386,8 @@ void encode_file(const std::string& path, std::span<const float> pcm, int sample
   std::unique_ptr<AVFrame, FrameDeleter> fr(av_frame_alloc());
   std::unique_ptr<AVPacket, PacketDeleter> pk(av_packet_alloc());
   const int fs = (c->codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE) || c->frame_size <= 0
-                     ? 4096 : c->frame_size;
+                     ? 4096
+                     : c->frame_size;
   auto drain = [&]() {
     for (;;) {
       int r = avcodec_receive_packet(c.get(), pk.get());
@@ -399,7 +411,8 @@ void encode_file(const std::string& path, std::span<const float> pcm, int sample
     rc = av_frame_get_buffer(fr.get(), 0);
     if (rc < 0) fail(path, "out of memory", rc);
     av_samples_set_silence(fr->data, 0, fr->nb_samples, 1, sfmt);
-    std::memcpy(fr->data[0], conv.data() + static_cast<std::size_t>(pos) * static_cast<std::size_t>(bps),
+    std::memcpy(fr->data[0],
+                conv.data() + static_cast<std::size_t>(pos) * static_cast<std::size_t>(bps),
                 static_cast<std::size_t>(len) * static_cast<std::size_t>(bps));
     fr->pts = pos;
     rc = avcodec_send_frame(c.get(), fr.get());

@@ -20,10 +20,10 @@ class DecodeError : public std::runtime_error {
 };
 
 struct OpenOptions {
-  int sample_rate = 8000;          ///< output rate, in Hz
-  int stream_index = -1;           ///< audio stream to read; -1 = FFmpeg's best audio stream
-  int program_id = -1;             ///< MPEG-TS program to prefer; -1 = any
-  double io_timeout_s = 0;         ///< network read timeout in seconds; 0 = FFmpeg default
+  int sample_rate = 8000;   ///< output rate, in Hz
+  int stream_index = -1;    ///< audio stream to read; -1 = FFmpeg's best audio stream
+  int program_id = -1;      ///< MPEG-TS program to prefer; -1 = any
+  double io_timeout_s = 0;  ///< network read timeout in seconds; 0 = FFmpeg default
   /// Polled by FFmpeg during blocking I/O; return true to abort (stall detection, shutdown).
   std::function<bool()> interrupt;
   std::map<std::string, std::string> format_options;  ///< passed to avformat_open_input
@@ -31,9 +31,9 @@ struct OpenOptions {
 
 struct Metadata {
   std::string title, artist, album, isrc;
-  double duration_s = 0;     ///< container duration, 0 when unknown (live streams)
-  std::string codec;         ///< decoder name, e.g. "mp3float"
-  int source_rate = 0;       ///< native sample rate of the chosen stream, in Hz
+  double duration_s = 0;  ///< container duration, 0 when unknown (live streams)
+  std::string codec;      ///< decoder name, e.g. "mp3float"
+  int source_rate = 0;    ///< native sample rate of the chosen stream, in Hz
   int source_channels = 0;
 };
 

@@ -40,10 +40,11 @@ std::string slurp(const fs::path& p) {
 }
 
 Result run(const std::string& args, const fs::path& tmp) {
-  const std::string cmd = std::string(AIRCHECK_BIN) + " " + args + " >" + (tmp / "out.txt").string() +
-                          " 2>" + (tmp / "err.txt").string();
+  const std::string cmd = std::string(AIRCHECK_BIN) + " " + args + " >" +
+                          (tmp / "out.txt").string() + " 2>" + (tmp / "err.txt").string();
   const int st = std::system(cmd.c_str());
-  return Result{WIFEXITED(st) ? WEXITSTATUS(st) : -1, slurp(tmp / "out.txt"), slurp(tmp / "err.txt")};
+  return Result{WIFEXITED(st) ? WEXITSTATUS(st) : -1, slurp(tmp / "out.txt"),
+                slurp(tmp / "err.txt")};
 }
 
 // Six songs shared by the tests of this file, indexed once.
@@ -60,10 +61,12 @@ class Cli : public ::testing::Test {
     const char* ext[] = {"flac", "mp3", "ogg", "m4a", "wav", "opus"};
     for (int i = 0; i < kSongs; ++i) {
       songs.push_back(eval::synth_music(500 + static_cast<uint64_t>(i), {45.0, kRate, 0.3}));
-      dsp::decode::encode_file((dir / "songs" / ("song" + std::to_string(i) + "." + ext[i])).string(),
-                               songs.back(), kRate, 192000);
+      dsp::decode::encode_file(
+          (dir / "songs" / ("song" + std::to_string(i) + "." + ext[i])).string(), songs.back(),
+          kRate, 192000);
     }
-    const Result r = run("--index " + (dir / "index").string() + " index add " + (dir / "songs").string(), dir);
+    const Result r =
+        run("--index " + (dir / "index").string() + " index add " + (dir / "songs").string(), dir);
     ASSERT_EQ(r.rc, 0) << r.err;
   }
   static void TearDownTestSuite() { fs::remove_all(dir); }
@@ -75,7 +78,8 @@ class Cli : public ::testing::Test {
 
   fs::path excerpt(int song, double start_s, double len_s, double snr_db, const std::string& name) {
     const auto& s = songs[static_cast<std::size_t>(song)];
-    const auto a = static_cast<std::size_t>(start_s * kRate), n = static_cast<std::size_t>(len_s * kRate);
+    const auto a = static_cast<std::size_t>(start_s * kRate),
+               n = static_cast<std::size_t>(len_s * kRate);
     std::vector<float> x(s.begin() + static_cast<long>(a), s.begin() + static_cast<long>(a + n));
     if (snr_db < 100) {
       double p = 0;
@@ -105,7 +109,8 @@ TEST_F(Cli, ExcerptAnywhereIsFoundWithTrackAndOffset) {
     const json j = query(excerpt(song, start, 5.0, 200, "clean" + std::to_string(k)));
     ASSERT_FALSE(j["matches"].empty()) << "song " << song << " at " << start;
     EXPECT_EQ(j["matches"][0]["track_id"].get<uint32_t>(), id_of(song));
-    EXPECT_NEAR(j["matches"][0]["offset_s"].get<double>(), start, kFrame + 0.002) << "song " << song;
+    EXPECT_NEAR(j["matches"][0]["offset_s"].get<double>(), start, kFrame + 0.002)
+        << "song " << song;
     EXPECT_GT(j["matches"][0]["confidence"].get<double>(), 0.999);
   }
 }
@@ -144,7 +149,8 @@ TEST_F(Cli, TableOutputAndListing) {
   std::istringstream in(r.out);
   for (std::string line; std::getline(in, line); ++lines) {
     const json t = json::parse(line);
-    EXPECT_TRUE(t["title"].get<std::string>().rfind("song", 0) == 0) << line;  // file name without extension
+    EXPECT_TRUE(t["title"].get<std::string>().rfind("song", 0) == 0)
+        << line;  // file name without extension
     EXPECT_TRUE(fs::exists(t["source"].get<std::string>()));
   }
   EXPECT_EQ(lines, kSongs);
@@ -158,7 +164,11 @@ TEST_F(Cli, TableOutputAndListing) {
 TEST_F(Cli, AddRemoveReopenAndDuplicates) {
   const fs::path own = dir / "own-index";
   const std::string oi = "--index " + own.string();
-  ASSERT_EQ(run(oi + " index add " + (dir / "songs/song0.flac").string() + " " + (dir / "songs/song1.mp3").string(), dir).rc, 0);
+  ASSERT_EQ(run(oi + " index add " + (dir / "songs/song0.flac").string() + " " +
+                    (dir / "songs/song1.mp3").string(),
+                dir)
+                .rc,
+            0);
   // The same audio again, under another name: skipped as a duplicate.
   fs::copy_file(dir / "songs/song0.flac", dir / "copy.flac", fs::copy_options::overwrite_existing);
   Result r = run(oi + " index add " + (dir / "copy.flac").string(), dir);
@@ -172,8 +182,8 @@ TEST_F(Cli, AddRemoveReopenAndDuplicates) {
   };
   EXPECT_EQ(top(q0), 1u);
   EXPECT_EQ(run(oi + " index rm 1", dir).rc, 0);
-  EXPECT_EQ(top(q0), 0u);  // gone, and its postings with it
-  EXPECT_EQ(top(q1), 2u);  // the other track is untouched
+  EXPECT_EQ(top(q0), 0u);                         // gone, and its postings with it
+  EXPECT_EQ(top(q1), 2u);                         // the other track is untouched
   EXPECT_EQ(run(oi + " index rm 1", dir).rc, 1);  // no such track any more
   // Re-adding gets a new id; ids are never reused.
   ASSERT_EQ(run(oi + " index add " + (dir / "songs/song0.flac").string(), dir).rc, 0);
@@ -188,11 +198,13 @@ TEST_F(Cli, CorruptAndTruncatedFilesAreNamedAndSkipped) {
   fs::copy_file(dir / "songs/song3.m4a", in / "good.m4a", fs::copy_options::overwrite_existing);
   fs::copy_file(dir / "songs/song0.flac", in / "cut.flac", fs::copy_options::overwrite_existing);
   fs::resize_file(in / "cut.flac", fs::file_size(in / "cut.flac") / 3);
-  const Result r = run("--index " + (dir / "mixed-index").string() + " index add " + in.string(), dir);
+  const Result r =
+      run("--index " + (dir / "mixed-index").string() + " index add " + in.string(), dir);
   EXPECT_EQ(r.rc, 1) << "exit code says some failed";
   EXPECT_NE(r.err.find((in / "broken.mp3").string()), std::string::npos) << r.err;
   EXPECT_NE(r.err.find((in / "empty.flac").string()), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("2 added"), std::string::npos) << r.err;  // good.m4a and the readable part of cut.flac
+  EXPECT_NE(r.err.find("2 added"), std::string::npos)
+      << r.err;  // good.m4a and the readable part of cut.flac
   EXPECT_NE(r.err.find("2 failed"), std::string::npos) << r.err;
 }
 
@@ -203,7 +215,8 @@ TEST_F(Cli, ClearErrorsForMissingIndexOtherParametersAndShortQueries) {
   EXPECT_NE(r.err.find("no index"), std::string::npos) << r.err;
   // An index built with other fingerprint parameters.
   const fs::path other = dir / "other-format";
-  store::Index::open(other, store::Format{0x1234, "landmark/v0 rate=11025"}, store::OpenMode::create);
+  store::Index::open(other, store::Format{0x1234, "landmark/v0 rate=11025"},
+                     store::OpenMode::create);
   r = run("--index " + other.string() + " query " + q.string(), dir);
   EXPECT_EQ(r.rc, 3);
   EXPECT_NE(r.err.find("rate=11025"), std::string::npos) << r.err;
@@ -221,10 +234,12 @@ TEST_F(Cli, KilledIngestLeavesAConsistentIndex) {
   const fs::path in = dir / "many";
   fs::create_directories(in);
   for (int i = 0; i < 24; ++i)
-    fs::copy_file(dir / "songs/song4.wav", in / ("w" + std::to_string(i) + ".wav"), fs::copy_options::overwrite_existing);
+    fs::copy_file(dir / "songs/song4.wav", in / ("w" + std::to_string(i) + ".wav"),
+                  fs::copy_options::overwrite_existing);
   // Make each copy distinct audio so none is skipped as a duplicate: flip one sample.
   for (int i = 0; i < 24; ++i) {
-    std::fstream f(in / ("w" + std::to_string(i) + ".wav"), std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(in / ("w" + std::to_string(i) + ".wav"),
+                   std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(1000 + 2 * i);
     f.put(static_cast<char>(i + 1));
   }
@@ -234,8 +249,8 @@ TEST_F(Cli, KilledIngestLeavesAConsistentIndex) {
     const pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
-      execl(AIRCHECK_BIN, AIRCHECK_BIN, "--index", kidx.c_str(), "index", "add", "-q", "-j", "1", in.c_str(),
-            static_cast<char*>(nullptr));
+      execl(AIRCHECK_BIN, AIRCHECK_BIN, "--index", kidx.c_str(), "index", "add", "-q", "-j", "1",
+            in.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(400 + 250 * attempt));
@@ -252,7 +267,8 @@ TEST_F(Cli, KilledIngestLeavesAConsistentIndex) {
     uint64_t sum = 0;
     int tracks = 0;
     std::istringstream lines(r.out);
-    for (std::string line; std::getline(lines, line); ++tracks) sum += json::parse(line)["hashes"].get<uint64_t>();
+    for (std::string line; std::getline(lines, line); ++tracks)
+      sum += json::parse(line)["hashes"].get<uint64_t>();
     EXPECT_EQ(tracks, stats["tracks"].get<int>());
     EXPECT_EQ(sum, stats["postings"].get<uint64_t>());
     EXPECT_LT(tracks, 24);

@@ -103,7 +103,8 @@ TEST(Settings, BadFilesNameThePlace) {
        "bad.yaml:2:1: unknown key 'indx' in the top level (expected one of: index, threads, "
        "status_interval_s, profiles, silence, evidence, sinks, sources)"},
       {"index: /x\nindex: /y\n", "bad.yaml:2:1: duplicate key 'index' in the top level"},
-      {"index: /x\nthreads: many\n", "bad.yaml:2:10: threads (or 'auto'): expected a whole number, got 'many'"},
+      {"index: /x\nthreads: many\n",
+       "bad.yaml:2:10: threads (or 'auto'): expected a whole number, got 'many'"},
       {"index: /x\nthreads: 0\n",
        "bad.yaml:2:10: threads (or 'auto'): 0 is out of range (expected 1 to 1024)"},
       {"index: [a, b]\n", "bad.yaml:1:8: index: expected a single value, got a list"},
@@ -113,7 +114,8 @@ TEST(Settings, BadFilesNameThePlace) {
       {"index: /x\nsources:\n  - id: a\n    kind: tape\n    address: /a.wav\n",
        "bad.yaml:4:11: sources[0].kind: expected one of file, alsa, portaudio, stream, got 'tape'"},
       {"index: /x\nsources:\n  - id: a b\n    kind: file\n    address: /a.wav\n",
-       "bad.yaml:3:9: sources[0].id: source id 'a b' may only hold letters, digits, '_', '-' and '.'"},
+       "bad.yaml:3:9: sources[0].id: source id 'a b' may only hold letters, digits, '_', '-' and "
+       "'.'"},
       {"index: /x\nsources:\n  - {id: a, kind: file, address: /a.wav}\n"
        "  - {id: a, kind: file, address: /b.wav}\n",
        "bad.yaml:4:10: sources[1].id: duplicate source id 'a'"},
@@ -132,17 +134,20 @@ TEST(Settings, BadFilesNameThePlace) {
       {"index: /x\nprofiles:\n  spots: {window_s: abc}\n",
        "bad.yaml:3:21: profiles.spots.window_s: expected a number, got 'abc'"},
       {"index: /x\nsinks:\n  jsonl: {path: /l.jsonl, fsync: sometimes}\n",
-       "bad.yaml:3:34: sinks.jsonl.fsync: expected one of never, interval, always, got 'sometimes'"},
+       "bad.yaml:3:34: sinks.jsonl.fsync: expected one of never, interval, always, got "
+       "'sometimes'"},
       {"index: /x\nsinks:\n  stdout: {format: xml}\n",
        "bad.yaml:3:20: sinks.stdout.format: expected one of text, json, got 'xml'"},
       {"index: /x\nsinks:\n  journald: {enabled: maybe}\n",
        "bad.yaml:3:23: sinks.journald.enabled: expected true or false, got 'maybe'"},
       {"index: /x\nsinks:\n  kafka: {}\n",
-       "bad.yaml:3:3: unknown key 'kafka' in sinks (expected one of: queue, journald, jsonl, stdout)"},
+       "bad.yaml:3:3: unknown key 'kafka' in sinks (expected one of: queue, journald, jsonl, "
+       "stdout)"},
       {"index: /x\nevidence: {enabled: true}\n",
        "bad.yaml:2:11: evidence: 'dir' is required when enabled is true"},
       {"index: /x\nsources:\n  - {id: a, kind: file, address: /a.wav, evidence: true}\n",
-       "bad.yaml:3:5: sources[0].evidence: needs the top-level evidence section with enabled: true"},
+       "bad.yaml:3:5: sources[0].evidence: needs the top-level evidence section with enabled: "
+       "true"},
       {"index: /x\nsilence: {threshold_dbfs: 3}\n",
        "bad.yaml:2:27: silence.threshold_dbfs: 3 is out of range (expected -150 to 0)"},
       {"index: /x\nsources:\n  - id: a\n    kind: file\n   address: oops\n",
@@ -168,7 +173,8 @@ TEST(Settings, LoadFromFileAndMissingFile) {
   const auto path = (dir / "ok.yaml").string();
   {
     std::ofstream out(path);
-    out << "index: /srv/idx\nsources:\n  - {id: f, kind: file, address: /a.flac, options: {pace: fast}}\n";
+    out << "index: /srv/idx\nsources:\n  - {id: f, kind: file, address: /a.flac, options: {pace: "
+           "fast}}\n";
   }
   const Settings s = load_settings(path);
   EXPECT_EQ(s.file, path);
@@ -180,15 +186,19 @@ TEST(Settings, LoadFromFileAndMissingFile) {
     load_settings(missing);
     ADD_FAILURE() << "accepted";
   } catch (const ConfigError& e) {
-    EXPECT_EQ(std::string(e.what()), missing + ":0:0: cannot open the configuration file for reading");
+    EXPECT_EQ(std::string(e.what()),
+              missing + ":0:0: cannot open the configuration file for reading");
   }
   std::filesystem::remove_all(dir);
 }
 
 TEST(Settings, EqualityDetectsChangedSources) {
-  const Settings a = parse_settings("index: /x\nsources:\n  - {id: a, kind: file, address: /a.wav}\n", "a");
-  const Settings b = parse_settings("index: /x\nsources:\n  - {id: a, kind: file, address: /b.wav}\n", "b");
-  const Settings c = parse_settings("index: /x\nsources:\n  - {id: a, kind: file, address: /a.wav}\n", "c");
+  const Settings a =
+      parse_settings("index: /x\nsources:\n  - {id: a, kind: file, address: /a.wav}\n", "a");
+  const Settings b =
+      parse_settings("index: /x\nsources:\n  - {id: a, kind: file, address: /b.wav}\n", "b");
+  const Settings c =
+      parse_settings("index: /x\nsources:\n  - {id: a, kind: file, address: /a.wav}\n", "c");
   EXPECT_FALSE(a.sources[0] == b.sources[0]);
   EXPECT_TRUE(a.sources[0] == c.sources[0]);
 }

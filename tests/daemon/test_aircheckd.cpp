@@ -75,9 +75,11 @@ class Programme {
     const double next_start = now();
     for (std::size_t i = 0; i < n; ++i) {
       const double g = static_cast<double>(i) / static_cast<double>(n);
-      pcm.push_back(static_cast<float>(prev.pcm[prev.pcm.size() - n + i] * (1 - g) + next.pcm[i] * g));
+      pcm.push_back(
+          static_cast<float>(prev.pcm[prev.pcm.size() - n + i] * (1 - g) + next.pcm[i] * g));
     }
-    truth.push_back({next.title, next_start, next_start + static_cast<double>(next.pcm.size()) / kRate, 0});
+    truth.push_back(
+        {next.title, next_start, next_start + static_cast<double>(next.pcm.size()) / kRate, 0});
     add(std::span(next.pcm).subspan(n));
   }
   double now() const { return static_cast<double>(pcm.size()) / kRate; }
@@ -177,7 +179,8 @@ class Aircheckd : public ::testing::Test {
       info.external_id = "EXT" + std::to_string(i);
       info.source = "/music/" + s.title + ".flac";
       info.duration_s = static_cast<double>(s.pcm.size()) / kRate;
-      s.id = index->add_track(info, aircheck::dsp::fingerprint(params, aircheck::dsp::Side::index, s.pcm));
+      s.id = index->add_track(
+          info, aircheck::dsp::fingerprint(params, aircheck::dsp::Side::index, s.pcm));
       songs_.push_back(std::move(s));
     }
   }
@@ -204,17 +207,17 @@ TEST_F(Aircheckd, FindsEveryAiringOfAProgrammeWithinTolerance) {
   std::vector<Truth> truth;
   Programme p;
   p.add(unindexed(9001, 5));
-  p.play(songs_[0], 0, -1, truth);                // whole
+  p.play(songs_[0], 0, -1, truth);  // whole
   p.add(babble(7, 6));
-  p.play(songs_[1], 9, 20, truth);                // partial: both ends cut
+  p.play(songs_[1], 9, 20, truth);  // partial: both ends cut
   p.add(unindexed(9002, 7));
   p.crossfade(songs_[2], songs_[3], 3.0, truth);  // whole, crossfaded into a whole one
   p.add(aircheck::eval::white_noise(3, 3 * kRate), 0.02);
-  p.play(songs_[4], 0, 15, truth);                // from the start, end cut
+  p.play(songs_[4], 0, 15, truth);  // from the start, end cut
   p.add(babble(8, 4));
-  p.play(songs_[5], 6, -1, truth);                // start cut, to the end
+  p.play(songs_[5], 6, -1, truth);  // start cut, to the end
   p.add(unindexed(9003, 6));
-  p.play(songs_[0], 7.3, 10, truth);              // more cuts at odd places
+  p.play(songs_[0], 7.3, 10, truth);  // more cuts at odd places
   p.add(babble(9, 3));
   p.play(songs_[2], 3.7, 11.5, truth);
   p.add(unindexed(9004, 5));
@@ -254,9 +257,10 @@ TEST_F(Aircheckd, FindsEveryAiringOfAProgrammeWithinTolerance) {
     const json& e = ends[static_cast<std::size_t>(best)];
     const double ds = e["start_pos_s"].get<double>() - t.start_s;
     const double de = e["end_pos_s"].get<double>() - t.end_s;
-    std::printf("  %-6s start %8.3f (truth %8.3f, %+.3f)  end %8.3f (truth %8.3f, %+.3f)  conf %.3f\n",
-                t.title.c_str(), e["start_pos_s"].get<double>(), t.start_s, ds,
-                e["end_pos_s"].get<double>(), t.end_s, de, e["confidence"].get<double>());
+    std::printf(
+        "  %-6s start %8.3f (truth %8.3f, %+.3f)  end %8.3f (truth %8.3f, %+.3f)  conf %.3f\n",
+        t.title.c_str(), e["start_pos_s"].get<double>(), t.start_s, ds,
+        e["end_pos_s"].get<double>(), t.end_s, de, e["confidence"].get<double>());
     worst = std::max({worst, std::abs(ds), std::abs(de)});
     within += (std::abs(ds) <= kTolerance) + (std::abs(de) <= kTolerance);
     EXPECT_LE(std::abs(ds), kTolerance);
@@ -269,14 +273,14 @@ TEST_F(Aircheckd, FindsEveryAiringOfAProgrammeWithinTolerance) {
     // start=2026-01-01T00:00:00Z: UTC is the programme position.
     const double start_pos = e["start_pos_s"].get<double>();
     char expect[64];
-    std::snprintf(expect, sizeof expect, "2026-01-01T00:%02d:%02d.%03dZ", static_cast<int>(start_pos) / 60,
-                  static_cast<int>(start_pos) % 60,
+    std::snprintf(expect, sizeof expect, "2026-01-01T00:%02d:%02d.%03dZ",
+                  static_cast<int>(start_pos) / 60, static_cast<int>(start_pos) % 60,
                   static_cast<int>(std::floor((start_pos - std::floor(start_pos)) * 1000 + 1e-6)));
     EXPECT_EQ(e["start_utc"], expect);
     EXPECT_TRUE(e.contains("end_utc"));
   }
-  std::printf("  worst boundary error: %.3f s; %d of %zu boundaries within %.0f ms\n", worst, within,
-              2 * truth.size(), kTolerance * 1000);
+  std::printf("  worst boundary error: %.3f s; %d of %zu boundaries within %.0f ms\n", worst,
+              within, 2 * truth.size(), kTolerance * 1000);
   EXPECT_GE(within, static_cast<int>(std::ceil(0.9 * 2 * static_cast<double>(truth.size()))));
 }
 
@@ -289,11 +293,12 @@ TEST_F(Aircheckd, NothingIsInventedOnUnindexedAudio) {
   const fs::path prog = dir_ / "unindexed.flac";
   aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
   const fs::path log = dir_ / "unindexed.jsonl";
-  Daemon d({"--index", (dir_ / "index").string(), "--source", "u=file:" + prog.string() + "?pace=fast",
-            "--jsonl", log.string()});
+  Daemon d({"--index", (dir_ / "index").string(), "--source",
+            "u=file:" + prog.string() + "?pace=fast", "--jsonl", log.string()});
   ASSERT_EQ(d.wait(std::chrono::seconds(240)), 0);
   const auto events = read_events(log);
-  EXPECT_TRUE(of_type(events, "airing_start").empty()) << "false airing on " << p.now() << " s of unindexed audio";
+  EXPECT_TRUE(of_type(events, "airing_start").empty())
+      << "false airing on " << p.now() << " s of unindexed audio";
   EXPECT_EQ(of_type(events, "source_finished").size(), 1u);
 }
 
@@ -314,9 +319,10 @@ TEST_F(Aircheckd, SighupAddsAndRemovesSourcesAndSigtermFlushes) {
 
   const fs::path log = dir_ / "hup.jsonl";
   const fs::path cfg = dir_ / "aircheck.yaml";
-  const std::string head = "index: " + (dir_ / "index").string() +
-                           "\nthreads: 2\nsinks:\n  journald: {enabled: false}\n  jsonl: {path: " +
-                           log.string() + "}\nsources:\n";
+  const std::string head =
+      "index: " + (dir_ / "index").string() +
+      "\nthreads: 2\nsinks:\n  journald: {enabled: false}\n  jsonl: {path: " + log.string() +
+      "}\nsources:\n";
   const std::string keep_src = "  - {id: keep, kind: file, address: " + keep_file.string() + "}\n";
   {
     std::ofstream out(cfg);
@@ -371,7 +377,8 @@ TEST_F(Aircheckd, CheckConfigAndExitCodes) {
   EXPECT_EQ(check.wait(std::chrono::seconds(20)), 3);
   Daemon usage({"--no-such-option"});
   EXPECT_EQ(usage.wait(std::chrono::seconds(20)), 2);
-  Daemon no_index({"--index", (dir_ / "missing-index").string(), "--source", "a=file:/nonexistent.flac"});
+  Daemon no_index(
+      {"--index", (dir_ / "missing-index").string(), "--source", "a=file:/nonexistent.flac"});
   EXPECT_EQ(no_index.wait(std::chrono::seconds(20)), 4);
   Daemon no_file({"--index", (dir_ / "index").string(), "--source", "a=file:/nonexistent.flac"});
   EXPECT_EQ(no_file.wait(std::chrono::seconds(20)), 6);

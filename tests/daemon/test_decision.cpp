@@ -13,10 +13,10 @@ using Kind = AiringEvent::Kind;
 /// A stretch of the programme where a reference track plays at normal speed.
 struct Play {
   uint32_t track;
-  double at_s;       // source time where it starts
-  double ref_s;      // reference time at at_s
-  double length_s;   // how long it plays
-  double duration_s; // the reference track's length
+  double at_s;        // source time where it starts
+  double ref_s;       // reference time at at_s
+  double length_s;    // how long it plays
+  double duration_s;  // the reference track's length
   uint32_t votes_per_s = 20;
 };
 
@@ -55,7 +55,8 @@ std::vector<AiringEvent> run(Decision& d, const std::vector<Play>& plays, double
 
 std::vector<AiringEvent> of_kind(const std::vector<AiringEvent>& ev, Kind k) {
   std::vector<AiringEvent> out;
-  std::copy_if(ev.begin(), ev.end(), std::back_inserter(out), [&](const AiringEvent& e) { return e.kind == k; });
+  std::copy_if(ev.begin(), ev.end(), std::back_inserter(out),
+               [&](const AiringEvent& e) { return e.kind == k; });
   return out;
 }
 
@@ -89,7 +90,8 @@ TEST(Decision, StartIsBackDatedNotWhenConfirmed) {
   }
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_GT(confirmed_at, 22.0);
-  EXPECT_NEAR(ev[0].start_s, 20.05 - d.params().start_bias_s, 1e-9);  // the first matched hash, not the window
+  EXPECT_NEAR(ev[0].start_s, 20.05 - d.params().start_bias_s,
+              1e-9);  // the first matched hash, not the window
   EXPECT_NEAR(ev[0].ref_start_s, 40.05 - d.params().start_bias_s, 1e-9);
   EXPECT_TRUE(ev[0].start_cut);
 }

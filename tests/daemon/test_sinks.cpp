@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -11,7 +12,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "daemon/event.h"
@@ -30,8 +30,8 @@ namespace fs = std::filesystem;
 struct TempDir {
   fs::path path;
   TempDir() {
-    path = fs::temp_directory_path() / ("aircheck_sinks_" + std::to_string(::getpid()) + "_" +
-                                        std::to_string(counter++));
+    path = fs::temp_directory_path() /
+           ("aircheck_sinks_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     fs::create_directories(path);
   }
   ~TempDir() { fs::remove_all(path); }
@@ -251,8 +251,9 @@ std::string run_capture(const std::string& cmd) {
 TEST(JournaldSink, FieldsReadBackWithJournalctl) {
   JournaldSink sink;
   Event e = airing_end();
-  const std::string marker = "t" + std::to_string(::getpid()) + "_" +
-                             std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  const std::string marker =
+      "t" + std::to_string(::getpid()) + "_" +
+      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
   e.source = marker;
   if (!sink.write(e)) {
     GTEST_SKIP() << "no journal reachable (sd_journal_sendv: " << sink.last_error() << ")";

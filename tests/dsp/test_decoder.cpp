@@ -64,14 +64,16 @@ INSTANTIATE_TEST_SUITE_P(Formats, DecoderFormats,
 
 TEST(Decoder, DownmixesStereoAndResamples) {
   TempDir dir;
-  if (std::system("command -v ffmpeg >/dev/null 2>&1") != 0) GTEST_SKIP() << "ffmpeg CLI not installed";
+  if (std::system("command -v ffmpeg >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "ffmpeg CLI not installed";
   const auto song = eval::synth_music(5, {4.0, 48000, 0.3});
   const fs::path mono = dir.path / "mono.wav", stereo = dir.path / "stereo.mp4";
   dsp::decode::encode_file(mono.string(), song, 48000);
   // A video-style container with a stereo AAC track and tags, made by the ffmpeg tool.
-  const std::string cmd = "ffmpeg -loglevel error -y -i " + mono.string() +
-                          " -ac 2 -c:a aac -b:a 128k -metadata title='Night Drive' -metadata artist='The Testers' " +
-                          stereo.string();
+  const std::string cmd =
+      "ffmpeg -loglevel error -y -i " + mono.string() +
+      " -ac 2 -c:a aac -b:a 128k -metadata title='Night Drive' -metadata artist='The Testers' " +
+      stereo.string();
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   dsp::decode::Metadata meta;
   const auto got = dsp::decode::decode_all(stereo.string(), {}, &meta);
@@ -93,7 +95,8 @@ TEST(Decoder, CorruptFileIsNamedInTheError) {
   } catch (const dsp::decode::DecodeError& e) {
     EXPECT_NE(std::string(e.what()).find(bad.string()), std::string::npos) << e.what();
   }
-  EXPECT_THROW(dsp::decode::decode_all((dir.path / "missing.wav").string()), dsp::decode::DecodeError);
+  EXPECT_THROW(dsp::decode::decode_all((dir.path / "missing.wav").string()),
+               dsp::decode::DecodeError);
 }
 
 TEST(Decoder, TruncatedFileDecodesWhatIsThere) {

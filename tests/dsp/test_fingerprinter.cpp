@@ -58,9 +58,11 @@ TEST(Fingerprinter, EmitsIncrementallyWithBoundedDelay) {
   fp.feed(std::span(pcm).first(8000 * 6), out);
   ASSERT_FALSE(out.empty()) << "hashes must flow before the end of the stream";
   // Every hash released so far is final: its anchor lies behind the analysis horizon.
-  const uint32_t latest = std::max_element(out.begin(), out.end(), [](auto a, auto b) { return a.t < b.t; })->t;
+  const uint32_t latest =
+      std::max_element(out.begin(), out.end(), [](auto a, auto b) { return a.t < b.t; })->t;
   const uint32_t delay_frames = static_cast<uint32_t>(fp.frames()) - latest;
-  EXPECT_LE(delay_frames, static_cast<uint32_t>(p.dt_max + 2 * p.density_frames + 2 * p.peak_frames + 4));
+  EXPECT_LE(delay_frames,
+            static_cast<uint32_t>(p.dt_max + 2 * p.density_frames + 2 * p.peak_frames + 4));
   const auto whole = dsp::fingerprint(p, dsp::Side::query, pcm);
   ASSERT_GE(whole.size(), out.size());
   EXPECT_TRUE(std::equal(out.begin(), out.end(), whole.begin()));

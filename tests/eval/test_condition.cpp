@@ -12,7 +12,8 @@ namespace {
 
 TEST(Condition, ParsesEveryForm) {
   const auto cs = parse_conditions(
-      "clean,white:10,mp3:64,aac:64,speed:1.03,tempo:0.97,band:tel,band:am,compress,reverb,reverb:1.2,speech:-6");
+      "clean,white:10,mp3:64,aac:64,speed:1.03,tempo:0.97,band:tel,band:am,compress,reverb,reverb:"
+      "1.2,speech:-6");
   ASSERT_EQ(cs.size(), 12u);
   EXPECT_EQ(cs[1].kind, Condition::Kind::white);
   EXPECT_DOUBLE_EQ(cs[1].value, 10);
@@ -36,11 +37,12 @@ TEST(Condition, OutputLengthFollowsTheSourceFactor) {
   o.sample_rate = 8000;
   const auto x = synth_music(4, o);
   const auto speech = SpeechPool::make(8000, 1, 2, 5);
-  for (const char* c : {"clean", "white:5", "speed:1.03", "tempo:0.97", "band:tel", "compress", "reverb",
-                        "speech:-6"}) {
+  for (const char* c : {"clean", "white:5", "speed:1.03", "tempo:0.97", "band:tel", "compress",
+                        "reverb", "speech:-6"}) {
     const auto cond = Condition::parse(c);
     const auto y = apply_condition(cond, x, 8000, 11, &speech);
-    EXPECT_EQ(y.size(), static_cast<std::size_t>(std::llround(static_cast<double>(x.size()) / cond.source_factor())))
+    EXPECT_EQ(y.size(), static_cast<std::size_t>(
+                            std::llround(static_cast<double>(x.size()) / cond.source_factor())))
         << c;
   }
 }

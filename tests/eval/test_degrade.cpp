@@ -24,7 +24,8 @@ std::vector<float> music(double seconds, uint64_t seed = 7) {
 std::vector<float> sine(double hz, double seconds, int rate = kRate) {
   std::vector<float> x(static_cast<std::size_t>(seconds * rate));
   for (std::size_t i = 0; i < x.size(); ++i) {
-    x[i] = static_cast<float>(0.5 * std::sin(2 * std::numbers::pi * hz * static_cast<double>(i) / rate));
+    x[i] = static_cast<float>(0.5 *
+                              std::sin(2 * std::numbers::pi * hz * static_cast<double>(i) / rate));
   }
   return x;
 }
@@ -53,7 +54,8 @@ double band_energy(const std::vector<float>& x, int rate, double lo, double hi) 
   double e = 0;
   for (std::size_t k = 0; k < out.size(); ++k) {
     const double f = static_cast<double>(k) * rate / n;
-    if (f >= lo && f < hi) e += static_cast<double>(out[k][0]) * out[k][0] + static_cast<double>(out[k][1]) * out[k][1];
+    if (f >= lo && f < hi)
+      e += static_cast<double>(out[k][0]) * out[k][0] + static_cast<double>(out[k][1]) * out[k][1];
   }
   return e;
 }
@@ -164,7 +166,8 @@ TEST(Reverb, ImpulseDecaysBySixtyDecibelsOverRt60) {
   const double early = energy(kRate / 100, kRate / 100 + w);
   const double late = energy(h.size() - w, h.size());
   // Window centres are 0.58 s - 0.02 s apart: expect about -56 dB.
-  EXPECT_NEAR(db(late / early), -60.0 * static_cast<double>(h.size() - w - kRate / 100) / (0.6 * kRate), 3.0);
+  EXPECT_NEAR(db(late / early),
+              -60.0 * static_cast<double>(h.size() - w - kRate / 100) / (0.6 * kRate), 3.0);
 }
 
 TEST(Reverb, FftConvolutionMatchesTheDirectSum) {
@@ -207,7 +210,8 @@ TEST(Reencode, KeepsLengthAndAlignment) {
     // Aligned: the error at lag 0 is well below the signal (a misaligned copy gives ~0 dB).
     std::vector<float> err(x.size());
     for (std::size_t i = 0; i < x.size(); ++i) err[i] = y[i] - x[i];
-    const std::span<const float> mid_x(x.data() + kRate, 2 * kRate), mid_e(err.data() + kRate, 2 * kRate);
+    const std::span<const float> mid_x(x.data() + kRate, 2 * kRate),
+        mid_e(err.data() + kRate, 2 * kRate);
     EXPECT_GT(snr_db(mid_x, mid_e), 6) << (c == Codec::mp3 ? "mp3" : "aac");
   }
 }

@@ -98,7 +98,8 @@ TEST_F(ProgrammeTest, TruthPointsAtTheReferenceAudio) {
     const double ref_at = t.ref_start_s + (at - t.start_s) * t.speed;
     const auto& ref = refs_[t.track - 10];
     const auto rpcm = dsp::decode::decode_all(ref.path.string(), o);
-    const auto a = static_cast<std::size_t>(at * kRate), r = static_cast<std::size_t>(ref_at * kRate);
+    const auto a = static_cast<std::size_t>(at * kRate),
+               r = static_cast<std::size_t>(ref_at * kRate);
     double xy = 0, xx = 0, yy = 0;
     for (std::size_t i = 0; i < static_cast<std::size_t>(kRate); ++i) {
       const double x = prog[a + i], y = rpcm[r + i];

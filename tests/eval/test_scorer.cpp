@@ -36,14 +36,15 @@ DetectedAiring det(uint32_t track, double s, double e, double rs, std::optional<
 
 TEST(Scorer, CountsAToyProgrammeExactly) {
   // Three plays: track 1, then track 2 crossfading in at 55 s, then track 3 (sped up 2 %).
-  const std::vector<TruthAiring> t = {truth(1, 0, 60, 0), truth(2, 55, 120, 30), truth(3, 130, 160, 10, 1.02)};
+  const std::vector<TruthAiring> t = {truth(1, 0, 60, 0), truth(2, 55, 120, 30),
+                                      truth(3, 130, 160, 10, 1.02)};
   const std::vector<DetectedAiring> d = {
       det(1, 2, 59, 2, 6.0),   // track 1: start +2 s, end -1 s, offset exact, announced after 6 s
       det(2, 58, 90, 34, 61),  // track 2 first part: start +3 s, reference 1 s late
       det(2, 92, 119, 67),     // track 2 again: a fragment of the same play; end -1 s
       det(7, 100, 110, 0),     // wrong track during track 2: false
       det(1, 200, 210, 0),     // track 1 where nothing plays: false
-  };  // track 3 is never found
+  };                           // track 3 is never found
   const auto s = score_programme(t, d, 3600);
   EXPECT_EQ(s.truth, 3u);
   EXPECT_EQ(s.detections, 5u);
@@ -58,7 +59,7 @@ TEST(Scorer, CountsAToyProgrammeExactly) {
   EXPECT_DOUBLE_EQ(s.end_err_p50, 1.0);    // |-1|, |-1|
   EXPECT_DOUBLE_EQ(s.ref_err_p50, 0.5);    // 0, 1
   EXPECT_EQ(s.latency_n, 2u);
-  EXPECT_DOUBLE_EQ(s.latency_p50, 6.0);    // 6, 6
+  EXPECT_DOUBLE_EQ(s.latency_p50, 6.0);  // 6, 6
   EXPECT_EQ(s.first_detection, (std::vector<long>{0, 1, -1}));
   EXPECT_EQ(s.detection_truth, (std::vector<long>{0, 1, 1, -1, -1}));
 }
@@ -90,7 +91,8 @@ TEST(ParseAirings, ReadsDaemonEvents) {
     std::ofstream f(path);
     f << R"({"type":"airing_start","source":"prog","track_id":4,"title":"x","start_pos_s":10.0,"ref_start_s":1.0,"confidence":0.9})"
       << "\n"
-      << R"({"type":"status","source":"prog"})" << "\n\n"
+      << R"({"type":"status","source":"prog"})"
+      << "\n\n"
       << R"({"type":"airing_end","source":"prog","track_id":4,"title":"x","start_pos_s":10.0,"end_pos_s":70.5,"ref_start_s":1.0,"ref_end_s":61.5,"confidence":0.95})"
       << "\n"
       << R"({"type":"airing_start","source":"prog","track_id":9,"start_pos_s":80.0,"ref_start_s":0.0,"confidence":0.7})"

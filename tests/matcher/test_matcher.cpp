@@ -67,7 +67,8 @@ TEST(Matcher, RanksTheTrueTrackFirstAndCountsWork) {
   matcher::Matcher m(p);
   for (uint32_t s = 0; s < 5; ++s) {
     const std::size_t start = 8000 * (3 + 4 * s) + 37;  // not on the frame grid
-    const auto q = dsp::fingerprint(p, dsp::Side::query, std::span(songs[s]).subspan(start, 8000 * 5));
+    const auto q =
+        dsp::fingerprint(p, dsp::Side::query, std::span(songs[s]).subspan(start, 8000 * 5));
     const auto c = m.match(q, idx);
     ASSERT_FALSE(c.empty());
     EXPECT_EQ(c[0].track, s);
@@ -87,7 +88,8 @@ TEST(Matcher, NonIndexedMusicIsNotAccepted) {
   matcher::Matcher m(p);
   // Speech-like audio and noise share nothing with music: never accepted.
   for (uint64_t s = 0; s < 5; ++s) {
-    auto c = m.match(dsp::fingerprint(p, dsp::Side::query, eval::synth_babble(s, {10, 8000, 0.3})), idx);
+    auto c =
+        m.match(dsp::fingerprint(p, dsp::Side::query, eval::synth_babble(s, {10, 8000, 0.3})), idx);
     EXPECT_TRUE(c.empty() || !m.accepted(c[0])) << "babble " << s;
     auto noise = eval::white_noise(s, 8000 * 10);
     for (auto& x : noise) x *= 0.1f;

@@ -633,8 +633,8 @@ TEST(Layout, NeighbouringHashesInABucketStayApart) {
   TempDir tmp;
   auto index = Index::open(tmp / "idx", kFormat, OpenMode::create);
   // Hashes around bucket edges and next to each other; each track has its own frames.
-  const std::vector<uint32_t> hashes{0x3ffe, 0x3fff, 0x4000, 0x4001, 0x4002, 0x7fff, 0x8000,
-                                     0x00ffffff, 0x01000000, 0xffffffff};
+  const std::vector<uint32_t> hashes{0x3ffe, 0x3fff, 0x4000,     0x4001,     0x4002,
+                                     0x7fff, 0x8000, 0x00ffffff, 0x01000000, 0xffffffff};
   std::map<uint32_t, std::vector<Posting>> want;
   for (uint32_t track = 1; track <= 3; ++track) {
     std::vector<TimedHash> list;

@@ -72,8 +72,7 @@ std::vector<float> capture_first(Source& src, std::size_t n, std::vector<HealthE
 }
 
 /// Best normalized correlation of got against ref over lags 0..max_lag (resampler delay).
-double best_correlation(const std::vector<float>& got, const std::vector<float>& ref,
-                        int max_lag) {
+double best_correlation(const std::vector<float>& got, const std::vector<float>& ref, int max_lag) {
   double best = -1;
   for (int lag = 0; lag <= max_lag; ++lag) {
     double xy = 0, xx = 0, yy = 0;
@@ -97,8 +96,8 @@ TEST(AlsaSource, CapturesThroughAnAsoundrcFilePcm) {
   const std::vector<float>& ref = setup_device();
   // A large ring: the unpaced null device outruns the consumer, and only drops after the
   // first seconds (which are what is compared) would be acceptable.
-  auto src = make_source(parse_source_spec("mic", std::string("alsa:") + kPcm + "?buffer_s=60"),
-                         kRate);
+  auto src =
+      make_source(parse_source_spec("mic", std::string("alsa:") + kPcm + "?buffer_s=60"), kRate);
   src->start();
   std::vector<HealthEvent> events;
   const std::vector<float> got = capture_first(*src, ref.size() - 400, events);

@@ -17,7 +17,7 @@ using testing::write_song;
 constexpr int kRate = 8000;
 
 struct Received {
-  std::vector<float> samples;        ///< indexed by pos; NaN where nothing arrived
+  std::vector<float> samples;  ///< indexed by pos; NaN where nothing arrived
   std::vector<HealthEvent> events;
   uint64_t blocks = 0, jumps = 0;
   bool contiguous_or_forward = true;
@@ -63,9 +63,10 @@ TEST(FileSource, FastDeliversEverySampleInOrderWithoutDropping) {
   const std::string path = write_song("fast.wav", 6, 44100);
   const std::vector<float> ref = decode_at(path, kRate);
   // A ring of 0.25 s and a consumer that pauses: the backfill producer must wait, not drop.
-  auto src = make_source(
-      parse_source_spec("f", "file:" + path + "?pace=fast&start=2026-01-01T10:00:00Z&buffer_s=0.25"),
-      kRate);
+  auto src =
+      make_source(parse_source_spec(
+                      "f", "file:" + path + "?pace=fast&start=2026-01-01T10:00:00Z&buffer_s=0.25"),
+                  kRate);
   src->start();
   const Received r = drain(*src, 4000, 0.3);
   src->stop();

@@ -18,8 +18,8 @@
 namespace aircheck::daemon::testing {
 
 inline std::filesystem::path temp_dir() {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("aircheck-sources-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("aircheck-sources-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   return dir;
 }

@@ -134,7 +134,7 @@ TEST(StreamSource, ReconnectsAfterACutAndReportsAStall) {
   EXPECT_NE(events[3].reason.find("stalled"), std::string::npos) << events[3].reason;
   EXPECT_GE(server.connections(), 2);
   EXPECT_TRUE(forward);
-  EXPECT_GT(samples_at_first_down, 8000u);    // about half of 4 s arrived before the cut
+  EXPECT_GT(samples_at_first_down, 8000u);             // about half of 4 s arrived before the cut
   EXPECT_GT(samples, samples_at_first_down + 16000u);  // and the whole file after reconnecting
   EXPECT_GE(events[2].pos, events[1].pos);
 }
