@@ -91,14 +91,7 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       if (s.phase != Phase::open || !s.matched) continue;
       if (s.last_q - s.last_progress_q < p_.progress_interval_s) continue;
       s.last_progress_q = s.last_q;
-      AiringEvent e;
-      e.kind = AiringEvent::Kind::progress;
-      e.track = s.track;
-      e.start_s = s.start_s;
-      e.ref_start_s = s.ref_start_s;
-      e.end_s = s.last_q;
-      e.ref_end_s = s.last_q + s.offset_s;
-      e.track_duration_s = s.duration;
+      AiringEvent e = event(AiringEvent::Kind::progress, s, s.last_q);
       e.confidence = static_cast<float>(s.conf_sum / s.windows);
       e.windows = s.windows;
       out.push_back(e);
@@ -123,18 +116,23 @@ void Decision::open(State& s, std::vector<AiringEvent>& out) {
   s.start_s = std::max(0.0, s.start_s);
   s.ref_start_s = s.start_s + s.offset_s;
   s.last_progress_q = s.last_q;
-  AiringEvent e;
-  e.kind = AiringEvent::Kind::start;
-  e.track = s.track;
-  e.start_s = s.start_s;
-  e.ref_start_s = s.ref_start_s;
-  e.end_s = s.last_q;
-  e.ref_end_s = s.last_q + s.offset_s;
-  e.track_duration_s = s.duration;
+  AiringEvent e = event(AiringEvent::Kind::start, s, s.last_q);
   e.start_cut = s.ref_start_s > p_.cut_tolerance_s;
   e.confidence = s.last_conf;
   e.windows = s.windows;
   out.push_back(e);
+}
+
+AiringEvent Decision::event(AiringEvent::Kind kind, const State& s, double end_s) const {
+  AiringEvent e;
+  e.kind = kind;
+  e.track = s.track;
+  e.start_s = s.start_s;
+  e.ref_start_s = s.ref_start_s;
+  e.end_s = end_s;
+  e.ref_end_s = end_s + s.offset_s;
+  e.track_duration_s = s.duration;
+  return e;
 }
 
 double Decision::end_of(const State& s) const {
@@ -146,14 +144,7 @@ double Decision::end_of(const State& s) const {
 
 void Decision::close(State& s, std::vector<AiringEvent>& out) {
   s.phase = Phase::closed;
-  AiringEvent e;
-  e.kind = AiringEvent::Kind::end;
-  e.track = s.track;
-  e.start_s = s.start_s;
-  e.ref_start_s = s.ref_start_s;
-  e.end_s = end_of(s);
-  e.ref_end_s = e.end_s + s.offset_s;
-  e.track_duration_s = s.duration;
+  AiringEvent e = event(AiringEvent::Kind::end, s, end_of(s));
   e.start_cut = s.ref_start_s > p_.cut_tolerance_s;
   e.end_cut = s.duration > 0 && s.duration - e.ref_end_s > p_.cut_tolerance_s;
   e.confidence = static_cast<float>(s.conf_sum / std::max<uint32_t>(1, s.windows));

@@ -106,6 +106,8 @@ class Decision {
   void open(State& s, std::vector<AiringEvent>& out);
   void close(State& s, std::vector<AiringEvent>& out);
   double end_of(const State& s) const;
+  /// An event of `kind` for `s` with the fields every airing event shares.
+  AiringEvent event(AiringEvent::Kind kind, const State& s, double end_s) const;
 
   DecisionParams p_;
   std::vector<State> states_;

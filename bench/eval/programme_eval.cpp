@@ -1,4 +1,5 @@
 #include "bench/eval/programme_eval.h"
+#include "bench/eval/stats.h"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -33,13 +34,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
-
-std::string num(double v, int prec = 1) {
-  if (std::isnan(v)) return "–";
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(prec) << v;
-  return s.str();
-}
 
 json jnum(double v) { return std::isnan(v) ? json(nullptr) : json(v); }
 
@@ -241,27 +235,28 @@ void run_programme_eval(const ProgrammeEvalOptions& opt) {
   for (const auto& a : prog.truth) n_whole += a.ref_start_s == 0;
   std::ostringstream md;
   md << "# aircheck eval programme\n\n`" << opt.command_line << "`\n\n"
-     << "Programme: " << num(prog.duration_s / 60, 1) << " min, seed " << opt.seed << ", "
+     << "Programme: " << format_fixed(prog.duration_s / 60, 1) << " min, seed " << opt.seed << ", "
      << prog.truth.size() << " airings of indexed tracks (" << n_whole << " from the start, "
      << n_speed << " sped up 1–3 %, " << n_reenc << " re-encoded, " << n_vo << " with voice-over), "
      << prog.items.size() - prog.truth.size()
-     << " other items (non-indexed music, speech, silence). aircheckd ran " << num(daemon_s, 1)
-     << " s.\n\n"
+     << " other items (non-indexed music, speech, silence). aircheckd ran "
+     << format_fixed(daemon_s, 1) << " s.\n\n"
      << "| measure | value |\n|---|---:|\n"
-     << "| airing recall | " << num(100 * s.recall) << " % (" << s.found << "/" << s.truth
+     << "| airing recall | " << format_fixed(100 * s.recall) << " % (" << s.found << "/" << s.truth
      << ") |\n"
-     << "| airing precision | " << num(100 * s.precision) << " % (" << s.correct << "/"
+     << "| airing precision | " << format_fixed(100 * s.precision) << " % (" << s.correct << "/"
      << s.detections << ") |\n"
-     << "| false airings per hour | " << num(s.false_per_hour) << " (" << s.false_airings << ") |\n"
+     << "| false airings per hour | " << format_fixed(s.false_per_hour) << " (" << s.false_airings
+     << ") |\n"
      << "| fragments (extra airings of one play) | " << s.fragments << " |\n"
-     << "| start-time error p50 / p95 | " << num(s.start_err_p50) << " / " << num(s.start_err_p95)
-     << " s |\n"
-     << "| end-time error p50 / p95 | " << num(s.end_err_p50) << " / " << num(s.end_err_p95)
-     << " s |\n"
-     << "| reference-offset error p50 / p95 | " << num(s.ref_err_p50, 2) << " / "
-     << num(s.ref_err_p95, 2) << " s |\n"
+     << "| start-time error p50 / p95 | " << format_fixed(s.start_err_p50) << " / "
+     << format_fixed(s.start_err_p95) << " s |\n"
+     << "| end-time error p50 / p95 | " << format_fixed(s.end_err_p50) << " / "
+     << format_fixed(s.end_err_p95) << " s |\n"
+     << "| reference-offset error p50 / p95 | " << format_fixed(s.ref_err_p50, 2) << " / "
+     << format_fixed(s.ref_err_p95, 2) << " s |\n"
      << "| detection latency p50 / p95 | "
-     << (s.latency_n ? num(s.latency_p50) + " / " + num(s.latency_p95) + " s"
+     << (s.latency_n ? format_fixed(s.latency_p50) + " / " + format_fixed(s.latency_p95) + " s"
                      : std::string("not reported by the daemon"))
      << " |\n\n"
      << "A detection is correct when it names the track of a ground-truth airing and at least half "

@@ -124,13 +124,6 @@ std::string pct(double v) {
   return b;
 }
 
-std::string num(double v, int prec = 1) {
-  if (std::isnan(v)) return "–";
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(prec) << v;
-  return s.str();
-}
-
 json jnum(double v) { return std::isnan(v) ? json(nullptr) : json(v); }
 
 std::string len_label(double l) {
@@ -511,7 +504,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
   std::ostringstream md;
   md << "# aircheck eval queries\n\n"
      << "`" << opt.command_line << "`\n\n"
-     << "- references: " << refs.size() << " files, " << num(ref_hours, 2) << " h ("
+     << "- references: " << refs.size() << " files, " << format_fixed(ref_hours, 2) << " h ("
      << opt.refs_dir.string() << "); index: " << index.stats().tracks << " tracks\n"
      << "- negatives: " << negs.size() << " files, " << neg_music.n << " music excerpts + "
      << neg_speech.n << " speech excerpts (" << (speech.espeak() ? "espeak-ng" : "synth_babble")
@@ -521,7 +514,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
      << "- fingerprint: `" << opt.params.describe() << "`\n"
      << "- decision: min_votes " << opt.match.min_votes << ", min_confidence "
      << opt.match.min_confidence << "\n"
-     << "- " << threads << " thread(s), " << num(wall_s, 0) << " s wall\n\n";
+     << "- " << threads << " thread(s), " << format_fixed(wall_s, 0) << " s wall\n\n";
   auto table = [&](const char* title, auto value) {
     md << "### " << title << "\n\n| condition |";
     for (double l : opt.lengths) md << " " << len_label(l) << " |";
@@ -540,13 +533,13 @@ void run_query_eval(const QueryEvalOptions& opt) {
   table("Top-1, track only (offset ignored; tracks that loop repeat their audio) (%)",
         [](const CellStats& c) { return pct(c.top1_track); });
   table("Top-5 accuracy (%)", [](const CellStats& c) { return pct(c.top5); });
-  table("Mean reciprocal rank", [](const CellStats& c) { return num(c.mrr, 3); });
+  table("Mean reciprocal rank", [](const CellStats& c) { return format_fixed(c.mrr, 3); });
   table("Detected: top-1 correct and accepted by the decision rule (%)",
         [](const CellStats& c) { return pct(c.detected); });
   table("Offset error of correct matches, p50 (ms)",
-        [](const CellStats& c) { return num(c.offset_p50, 1); });
+        [](const CellStats& c) { return format_fixed(c.offset_p50, 1); });
   table("Matcher work: postings read per query (mean)",
-        [](const CellStats& c) { return num(c.postings, 0); });
+        [](const CellStats& c) { return format_fixed(c.postings, 0); });
 
   md << "### Beside the literature (landmark method, 1000 songs, top-1 %, white noise)\n\n"
      << "| length | SNR | literature | aircheck (track + offset) | aircheck (track only) "
@@ -579,8 +572,9 @@ void run_query_eval(const QueryEvalOptions& opt) {
   md << "| all music | " << neg_music.n << " | " << pct(neg_music.rate()) << " |\n"
      << "| all speech | " << neg_speech.n << " | " << pct(neg_speech.rate()) << " |\n"
      << "| **all** | " << neg_all.n << " | " << pct(neg_all.rate()) << " |\n\n"
-     << "Best candidate on negatives: confidence p99 " << num(percentile(neg_all.conf, 0.99), 3)
-     << ", votes p99 " << num(percentile(neg_all.votes, 0.99), 0) << ".\n\n";
+     << "Best candidate on negatives: confidence p99 "
+     << format_fixed(percentile(neg_all.conf, 0.99), 3) << ", votes p99 "
+     << format_fixed(percentile(neg_all.votes, 0.99), 0) << ".\n\n";
 
   md << "### Query latency (fingerprint + match, one thread)\n\n| length | p50 ms | p99 ms | "
         "match-only p50 ms |\n"
@@ -594,11 +588,13 @@ void run_query_eval(const QueryEvalOptions& opt) {
         m.push_back(results[e * nc + ci].match_ms);
       }
     }
-    md << "| " << len_label(opt.lengths[li]) << " | " << num(percentile(l, 0.5), 2) << " | "
-       << num(percentile(l, 0.99), 2) << " | " << num(percentile(m, 0.5), 2) << " |\n";
+    md << "| " << len_label(opt.lengths[li]) << " | " << format_fixed(percentile(l, 0.5), 2)
+       << " | " << format_fixed(percentile(l, 0.99), 2) << " | "
+       << format_fixed(percentile(m, 0.5), 2) << " |\n";
   }
-  md << "| all | " << num(percentile(lat, 0.5), 2) << " | " << num(percentile(lat, 0.99), 2)
-     << " | " << num(percentile(mlat, 0.5), 2) << " |\n\n";
+  md << "| all | " << format_fixed(percentile(lat, 0.5), 2) << " | "
+     << format_fixed(percentile(lat, 0.99), 2) << " | " << format_fixed(percentile(mlat, 0.5), 2)
+     << " |\n\n";
 
   md << "### How to read this\n\n"
      << "- An excerpt (track, start) is drawn per length from the seed; every condition degrades "
@@ -607,7 +603,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
         "the "
         "fingerprint rate.\n"
      << "- **Correct** = right track and offset (reference frame of query t = 0) within ±1 frame ("
-     << num(frame_ms, 0)
+     << format_fixed(frame_ms, 0)
      << " ms). For speed/tempo conditions the alignment drifts by (ratio − 1) × query length over "
         "the "
         "excerpt, so any offset within that drift range ±1 frame counts; the offset error is the "
@@ -663,7 +659,8 @@ void run_query_eval(const QueryEvalOptions& opt) {
       if (!s.points.empty()) ss.push_back(std::move(s));
     }
     for (const auto& c : opt.conditions) {
-      if (c.kind == Condition::Kind::white) spec.xtics.emplace_back(c.value, num(c.value, 0));
+      if (c.kind == Condition::Kind::white)
+        spec.xtics.emplace_back(c.value, format_fixed(c.value, 0));
     }
     if (have_clean && !ss.empty()) spec.xtics.emplace_back(clean_x, "clean");
     if (!ss.empty()) plot_lines(opt.out / "accuracy_vs_snr.png", spec, ss);

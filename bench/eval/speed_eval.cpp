@@ -31,13 +31,6 @@ double since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-std::string num(double v, int prec = 1) {
-  if (std::isnan(v)) return "–";
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(prec) << v;
-  return s.str();
-}
-
 }  // namespace
 
 void run_speed_eval(const SpeedEvalOptions& opt) {
@@ -74,7 +67,8 @@ void run_speed_eval(const SpeedEvalOptions& opt) {
       }
     }
   }
-  if (opt.verbose) std::cerr << "fingerprinting: " << num(audio_s / 60) << " min measured\n";
+  if (opt.verbose)
+    std::cerr << "fingerprinting: " << format_fixed(audio_s / 60) << " min measured\n";
 
   // ---- 2. grow an index, measuring ingest, size and query latency per step ----
   fs::path dir = opt.index_dir.empty()
@@ -142,8 +136,8 @@ void run_speed_eval(const SpeedEvalOptions& opt) {
                      percentile(lat, 0.5), percentile(lat, 0.99), percentile(mlat, 0.5),
                      percentile(mlat, 0.99), mean(post)});
     if (opt.verbose) {
-      std::cerr << "  index " << in_index.size() << " tracks, " << num(hours, 2) << " h: query p50 "
-                << num(steps.back().p50, 2) << " ms\n";
+      std::cerr << "  index " << in_index.size() << " tracks, " << format_fixed(hours, 2)
+                << " h: query p50 " << format_fixed(steps.back().p50, 2) << " ms\n";
     }
   }
   if (opt.index_dir.empty()) fs::remove_all(dir, ec);
@@ -186,17 +180,19 @@ void run_speed_eval(const SpeedEvalOptions& opt) {
   std::ostringstream md;
   md << "# aircheck eval speed\n\n`" << opt.command_line << "`\n\nOne thread; fingerprint `"
      << p.describe() << "`.\n\n| measure | value |\n|---|---:|\n"
-     << "| audio measured | " << num(audio_s / 60) << " min |\n"
-     << "| fingerprinting, index side | " << num(xrt_index, 0) << " × real time per core |\n"
-     << "| fingerprinting, query side | " << num(xrt_query, 0) << " × real time per core |\n"
-     << "| decode + resample + fingerprint (index side) | " << num(xrt_decode, 0)
+     << "| audio measured | " << format_fixed(audio_s / 60) << " min |\n"
+     << "| fingerprinting, index side | " << format_fixed(xrt_index, 0)
+     << " × real time per core |\n"
+     << "| fingerprinting, query side | " << format_fixed(xrt_query, 0)
+     << " × real time per core |\n"
+     << "| decode + resample + fingerprint (index side) | " << format_fixed(xrt_decode, 0)
      << " × real time per core |\n"
      << "| hashes per second of audio (index / query side) | "
-     << num(static_cast<double>(index_hashes) / std::max(audio_s, 1e-9), 1) << " / "
-     << num(static_cast<double>(query_hashes) / std::max(audio_s, 1e-9), 1) << " |\n"
-     << "| ingest (decode, fingerprint, LMDB add) | " << num(ingest_h_per_h, 0)
+     << format_fixed(static_cast<double>(index_hashes) / std::max(audio_s, 1e-9), 1) << " / "
+     << format_fixed(static_cast<double>(query_hashes) / std::max(audio_s, 1e-9), 1) << " |\n"
+     << "| ingest (decode, fingerprint, LMDB add) | " << format_fixed(ingest_h_per_h, 0)
      << " h of audio per hour, "
-     << num(static_cast<double>(in_index.size()) / std::max(ingest_total, 1e-9), 2)
+     << format_fixed(static_cast<double>(in_index.size()) / std::max(ingest_total, 1e-9), 2)
      << " tracks/s |\n\n"
      << "### Index growth and query latency (5 s queries, half clean, half white noise at 10 "
         "dB)\n\n"
@@ -204,9 +200,10 @@ void run_speed_eval(const SpeedEvalOptions& opt) {
         "match-only p50 ms | postings/query |\n"
      << "|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& s : steps) {
-    md << "| " << s.tracks << " | " << num(s.hours, 2) << " | " << num(s.bytes_used / 1e6, 1)
-       << " | " << num(s.bytes_per_hour / 1e6, 1) << " | " << num(s.p50, 2) << " | "
-       << num(s.p99, 2) << " | " << num(s.match_p50, 2) << " | " << num(s.postings, 0) << " |\n";
+    md << "| " << s.tracks << " | " << format_fixed(s.hours, 2) << " | "
+       << format_fixed(s.bytes_used / 1e6, 1) << " | " << format_fixed(s.bytes_per_hour / 1e6, 1)
+       << " | " << format_fixed(s.p50, 2) << " | " << format_fixed(s.p99, 2) << " | "
+       << format_fixed(s.match_p50, 2) << " | " << format_fixed(s.postings, 0) << " |\n";
   }
   std::ofstream(opt.out / "speed.md") << md.str();
   if (opt.verbose) std::cerr << "wrote " << (opt.out / "speed.md").string() << "\n";

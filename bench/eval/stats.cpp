@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
 #include <limits>
 #include <numeric>
+#include <sstream>
 
 namespace aircheck::eval {
 
@@ -20,6 +22,13 @@ double percentile(std::vector<double> v, double q) {
 double mean(const std::vector<double>& v) {
   if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
   return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+}
+
+std::string format_fixed(double v, int prec) {
+  if (std::isnan(v)) return "–";
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(prec) << v;
+  return s.str();
 }
 
 }  // namespace aircheck::eval

@@ -1,6 +1,7 @@
 // Small statistics helpers for reports.
 #pragma once
 
+#include <string>
 #include <vector>
 
 namespace aircheck::eval {
@@ -11,5 +12,8 @@ double percentile(std::vector<double> v, double q);
 
 /// Arithmetic mean; NaN for an empty vector.
 double mean(const std::vector<double>& v);
+
+/// `v` with `prec` decimals for report tables; "–" for NaN (a cell without data).
+std::string format_fixed(double v, int prec = 1);
 
 }  // namespace aircheck::eval
