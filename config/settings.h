@@ -9,7 +9,7 @@
 //   threads: auto                         # worker threads: auto (one per core) or 1..1024
 //   status_interval_s: 10                 # sd_notify STATUS= refresh, in seconds
 //   profiles:                             # named matcher profiles; "default" always exists
-//     music: {min_votes: 8, min_confidence: 0.999, confirm_windows: 2, end_windows: 2,
+//     music: {min_votes: 8, min_confidence: 0.999, confirm_windows: 1, end_windows: 2,
 //             min_span_s: 4, window_s: 6, hop_s: 1}
 //   silence: {enabled: true, threshold_dbfs: -50, min_duration_s: 5}
 //   evidence: {enabled: false, dir: /var/lib/aircheck/clips, format: ogg,
@@ -63,7 +63,7 @@ struct MatchProfile {
   uint32_t min_votes = 8;  ///< agreeing hashes a window needs to count as a match
   /// Matcher confidence a window needs: 1 - probability that chance explains the votes.
   float min_confidence = 0.999f;
-  int confirm_windows = 2;  ///< consecutive matching windows before airing_start
+  int confirm_windows = 1;  ///< consecutive matching windows before airing_start
   int end_windows = 2;      ///< consecutive windows without the track before airing_end
   double min_span_s = 3.0;  ///< matched span (first to last matched hash), in seconds
   double window_s = 6.0;    ///< length of the matching window, in seconds

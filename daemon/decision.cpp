@@ -5,32 +5,43 @@
 
 namespace aircheck::daemon {
 
-Decision::Decision(const DecisionParams& p) : p_(p) {
-  states_.reserve(16);
-  best_.reserve(16);
-}
+Decision::Decision(const DecisionParams& p) : p_(p) { states_.reserve(32); }
 
 Decision::State* Decision::find(uint32_t track, double offset_s) {
+  State* best = nullptr;
   for (State& s : states_) {
-    if (s.track == track && std::abs(s.offset_s - offset_s) <= p_.offset_tolerance_s) return &s;
+    if (s.dead || s.track != track) continue;
+    const double d = std::abs(s.offset_s - offset_s);
+    if (d <= p_.offset_tolerance_s && (best == nullptr || d < std::abs(best->offset_s - offset_s)))
+      best = &s;
+  }
+  return best;
+}
+
+Decision::State* Decision::open_state(uint32_t track) {
+  for (State& s : states_) {
+    if (!s.dead && s.phase == Phase::open && s.track == track) return &s;
   }
   return nullptr;
 }
 
-void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEvent>& out) {
-  // The best-voted match of each track: one airing per track at a time.
-  best_.clear();
-  for (const WindowMatch& m : matches) {
-    auto it = std::find_if(best_.begin(), best_.end(),
-                           [&](const WindowMatch& b) { return b.track == m.track; });
-    if (it == best_.end())
-      best_.push_back(m);
-    else if (m.votes > it->votes)
-      *it = m;
-  }
+bool Decision::ready(const State& s) const {
+  return !s.dead && s.matched && s.phase == Phase::pending && s.consecutive >= p_.confirm_windows &&
+         s.last_q - s.first_q >= p_.min_span_s;
+}
 
+double Decision::start_of(const State& s) const {
+  // Where the reference's start falls when the match reaches it, else the first evidence.
+  const double start = s.first_ref <= p_.snap_s ? -s.offset_s : s.first_q - p_.start_bias_s;
+  return std::max(0.0, start);
+}
+
+void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEvent>& out,
+                    double at_s) {
   for (State& s : states_) s.matched = false;
-  for (const WindowMatch& m : best_) {
+  // Each match feeds the state of its track at that offset (several offsets of one track may
+  // match in one window: repeats); a window's best match per state wins.
+  for (const WindowMatch& m : matches) {
     State* s = find(m.track, m.offset_s);
     if (s == nullptr) {
       State fresh;
@@ -43,6 +54,8 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       fresh.duration = m.track_duration_s;
       states_.push_back(fresh);
       s = &states_.back();
+    } else if (s->matched && m.votes <= s->votes) {
+      continue;
     } else {
       s->first_q = std::min(s->first_q, m.query_first_s);
       s->first_ref = std::min(s->first_ref, m.ref_first_s);
@@ -52,39 +65,78 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       }
       s->offset_s = m.offset_s;  // follows slow drift within the tolerance
     }
-    s->matched = true;
-    s->misses = 0;
-    ++s->consecutive;
-    ++s->windows;
-    s->conf_sum += m.confidence;
-    s->last_conf = m.confidence;
-  }
-
-  // Misses: pending states need consecutive windows; open ones close after end_windows.
-  bool confirmed_any = false;
-  for (State& s : states_) {
-    if (s.matched) {
-      if (s.phase == Phase::pending && s.consecutive >= p_.confirm_windows &&
-          s.last_q - s.first_q >= p_.min_span_s) {
-        confirmed_any = true;
-      }
-      continue;
+    if (!s->matched) {
+      s->misses = 0;
+      ++s->consecutive;
+      ++s->windows;
+      s->conf_sum += m.confidence;
+    } else {
+      s->conf_sum += m.confidence - s->last_conf;  // a better match of the same window
     }
+    s->matched = true;
+    s->votes = m.votes;
+    s->last_conf = m.confidence;
+    now_s_ = std::max(now_s_, m.query_last_s);
+  }
+  if (at_s >= 0) now_s_ = at_s;
+
+  // Misses. An open airing whose track still matches at another offset stays open (a repeat
+  // of its own audio) until another offset is confirmed and takes over (below).
+  for (State& s : states_) {
+    if (s.matched) continue;
     s.consecutive = 0;
     ++s.misses;
-    if (s.phase == Phase::open && s.misses >= p_.end_windows) close(s, out);
+    if (s.phase != Phase::open) continue;
+    bool elsewhere = false;
+    for (const State& o : states_) {
+      if (&o != &s && o.matched && o.track == s.track && !o.dead) {
+        elsewhere = true;
+        s.alt_last_q = std::max(s.alt_last_q, o.last_q);
+      }
+    }
+    if (elsewhere) {
+      State* taker = nullptr;
+      for (State& o : states_) {
+        if (o.track == s.track && ready(o) && (taker == nullptr || o.windows > taker->windows))
+          taker = &o;
+      }
+      if (taker != nullptr && s.misses >= p_.jump_windows) {
+        if (taker->first_q < s.last_q) {
+          adopt(s, *taker);  // the same play: it had locked onto a repeat
+        } else {
+          s.alt_last_q = 0;  // that evidence is the taker's: a jump or a replay, which opens
+          close(s, out);     // below as a new airing
+        }
+      }
+    } else if (s.misses >= p_.end_windows) {
+      close(s, out);
+    }
   }
   // Another track taking over closes an open airing that is no longer matching.
-  if (confirmed_any) {
+  bool confirmed_other = false;
+  for (const State& s : states_) {
+    if (ready(s) && open_state(s.track) == nullptr) confirmed_other = true;
+  }
+  if (confirmed_other) {
     for (State& s : states_) {
-      if (s.phase == Phase::open && !s.matched) close(s, out);
+      if (s.phase != Phase::open || s.matched || s.dead) continue;
+      bool taken_over = false;
+      for (const State& o : states_) {
+        taken_over |= ready(o) && o.track != s.track && open_state(o.track) == nullptr;
+      }
+      if (taken_over) close(s, out);
     }
   }
+  // Open confirmed candidates: at most one airing per track, the best-established offset.
   for (State& s : states_) {
-    if (s.matched && s.phase == Phase::pending && s.consecutive >= p_.confirm_windows &&
-        s.last_q - s.first_q >= p_.min_span_s) {
-      open(s, out);
+    if (!ready(s) || open_state(s.track) != nullptr) continue;
+    State* best = &s;
+    for (State& o : states_) {
+      if (&o != &s && o.track == s.track && ready(o) &&
+          (o.windows > best->windows || (o.windows == best->windows && o.votes > best->votes)))
+        best = &o;
     }
+    open(*best, out);
   }
   if (p_.progress_interval_s > 0) {
     for (State& s : states_) {
@@ -97,23 +149,38 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       out.push_back(e);
     }
   }
-  // Forget pending states that missed, and closed ones once they stop matching: a closed
-  // airing absorbs its own tail so that it cannot open a second time.
+  // Forget pending states that missed, merged ones, and closed ones once they stop matching:
+  // a closed airing absorbs its own tail so that it cannot open a second time.
   std::erase_if(states_, [&](const State& s) {
+    if (s.dead) return true;
     if (s.phase == Phase::pending) return !s.matched;
     if (s.phase == Phase::closed) return s.misses >= p_.end_windows;
     return false;
   });
 }
 
+void Decision::adopt(State& s, State& other) {
+  s.offset_s = other.offset_s;
+  s.first_q = std::min(s.first_q, other.first_q);
+  s.last_q = std::max(s.last_q, other.last_q);
+  s.last_ref = other.last_ref;
+  s.first_ref = s.first_q + s.offset_s;
+  s.start_s = std::min(s.start_s, start_of(other));
+  s.ref_start_s = s.start_s + s.offset_s;
+  s.windows += other.windows;
+  s.conf_sum += other.conf_sum;
+  s.last_conf = other.last_conf;
+  s.matched = true;
+  s.misses = 0;
+  s.consecutive = other.consecutive;
+  s.votes = other.votes;
+  other.dead = true;
+}
+
 void Decision::open(State& s, std::vector<AiringEvent>& out) {
   s.phase = Phase::open;
-  if (s.first_ref <= p_.snap_s) {
-    s.start_s = -s.offset_s;  // where the reference's start falls
-  } else {
-    s.start_s = s.first_q - p_.start_bias_s;
-  }
-  s.start_s = std::max(0.0, s.start_s);
+  s.start_s = start_of(s);
+  s.detected_s = std::max(now_s_, s.last_q);
   s.ref_start_s = s.start_s + s.offset_s;
   s.last_progress_q = s.last_q;
   AiringEvent e = event(AiringEvent::Kind::start, s, s.last_q);
@@ -132,6 +199,7 @@ AiringEvent Decision::event(AiringEvent::Kind kind, const State& s, double end_s
   e.end_s = end_s;
   e.ref_end_s = end_s + s.offset_s;
   e.track_duration_s = s.duration;
+  e.detected_s = s.detected_s;
   return e;
 }
 
@@ -139,7 +207,8 @@ double Decision::end_of(const State& s) const {
   if (s.duration > 0 && s.duration - s.last_ref <= p_.snap_s) {
     return std::max(s.last_q, s.duration - s.offset_s);  // where the reference's end falls
   }
-  return s.last_q + p_.end_bias_s;
+  // Evidence of the track at another offset (a repeat) after its own also means it was on air.
+  return std::max(s.last_q, s.alt_last_q) + p_.end_bias_s;
 }
 
 void Decision::close(State& s, std::vector<AiringEvent>& out) {

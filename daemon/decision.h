@@ -8,6 +8,14 @@
 // are not window-granular: they come from the frame times of the first and last matched hashes,
 // snapped to where the reference's start or end falls when the match reaches that close to it.
 //
+// Music repeats itself: a chorus or a loop matches its own track at several offsets at once.
+// So a track has at most one open airing. While it is open, matches of the same track at
+// other offsets keep it alive (the track is still on air) instead of opening a second airing.
+// When another offset of the track has been confirmed and the open airing's own offset has
+// not matched for `jump_windows` windows, the airing either adopts that offset (their matched
+// spans overlap: it was the same play, first locked onto a repeat) or closes and the other
+// opens as a new airing (the station jumped within the track or played it again).
+//
 // Pure logic: no threads, no I/O, no clocks. One Decision per source; one thread at a time.
 // Times are in seconds of the source's sample clock ("source time"); reference times are in
 // seconds from the start of the indexed track.
@@ -37,8 +45,11 @@ struct WindowMatch {
 static_assert(std::is_trivially_copyable_v<WindowMatch>);
 
 struct DecisionParams {
-  int confirm_windows = 2;           ///< consecutive matching windows before an airing opens
-  int end_windows = 2;               ///< consecutive windows without it before it closes
+  int confirm_windows = 1;  ///< consecutive matching windows before an airing opens
+  int end_windows = 2;      ///< consecutive windows without it before it closes
+  /// Windows an open airing waits at its own offset, while its track matches elsewhere,
+  /// before another confirmed offset of the track takes over.
+  int jump_windows = 4;
   double min_span_s = 3.0;           ///< first-to-last matched hash before it opens, in seconds
   double progress_interval_s = 0;    ///< airing_progress period, in seconds; 0 = off
   double offset_tolerance_s = 0.05;  ///< windows at offsets this close belong to one airing
@@ -59,6 +70,7 @@ struct AiringEvent {
   uint32_t track = 0;
   double start_s = 0;      ///< source time where the airing began
   double end_s = 0;        ///< end: where it ended; progress: latest matched position
+  double detected_s = 0;   ///< source time at which the airing was confirmed (start, end)
   double ref_start_s = 0;  ///< reference time at start_s
   double ref_end_s = 0;    ///< reference time at end_s
   double track_duration_s = 0;
@@ -72,10 +84,12 @@ class Decision {
  public:
   explicit Decision(const DecisionParams& p = {});
 
-  /// Feeds the accepted matches of one window (any order, at most one airing per track is
-  /// considered: the best-voted match of each track). Appends events to `out`: ends first,
-  /// then starts, then progress. Allocation-free after warm-up when `out` has capacity.
-  void step(std::span<const WindowMatch> matches, std::vector<AiringEvent>& out);
+  /// Feeds the accepted matches of one window (any order; several offsets of one track may
+  /// match). `at_s` is the source time at which the window's audio was all available (when
+  /// the decision is made, for detection latency); negative: the latest matched position.
+  /// Appends events to `out`: ends first, then starts, then progress. Allocation-free after
+  /// warm-up when `out` has capacity.
+  void step(std::span<const WindowMatch> matches, std::vector<AiringEvent>& out, double at_s = -1);
 
   /// Closes every open airing (end of stream, source down) and forgets pending ones.
   void finish(std::vector<AiringEvent>& out);
@@ -89,6 +103,7 @@ class Decision {
   struct State {
     Phase phase = Phase::pending;
     bool matched = false;  // matched in the current window
+    bool dead = false;     // merged into another state; erased at the end of the step
     uint32_t track = 0;
     int consecutive = 0;
     int misses = 0;
@@ -100,9 +115,16 @@ class Decision {
     float last_conf = 0;
     double last_progress_q = 0;
     double start_s = 0, ref_start_s = 0;
+    double detected_s = 0;
+    double alt_last_q = 0;  // open: latest evidence of the track at another offset
+    uint32_t votes = 0;     // of the latest matching window
   };
 
   State* find(uint32_t track, double offset_s);
+  State* open_state(uint32_t track);
+  bool ready(const State& s) const;
+  double start_of(const State& s) const;
+  void adopt(State& open, State& other);
   void open(State& s, std::vector<AiringEvent>& out);
   void close(State& s, std::vector<AiringEvent>& out);
   double end_of(const State& s) const;
@@ -111,7 +133,7 @@ class Decision {
 
   DecisionParams p_;
   std::vector<State> states_;
-  std::vector<WindowMatch> best_;
+  double now_s_ = 0;
 };
 
 }  // namespace aircheck::daemon

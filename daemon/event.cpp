@@ -90,6 +90,8 @@ std::string to_json_line(const Event& e) {
   switch (e.type) {
     case EventType::airing_start:
       j["start_cut"] = e.start_cut;
+      j["detected_utc"] = utc_iso8601(e.detected_utc);
+      j["detected_pos_s"] = ms3(e.detected_pos_s);
       break;
     case EventType::airing_progress:
       j["pos_utc"] = utc_iso8601(e.utc);

@@ -5,6 +5,8 @@
 //   every event   type, schema, source, emitted_utc (when the daemon produced it)
 //   airing_*      track_id, title, artist, external_id, track_source, track_duration_s,
 //                 start_utc, start_pos_s, ref_start_s, confidence, speed
+//   airing_start  + start_cut, detected_utc, detected_pos_s (when the airing was confirmed:
+//                 detection latency = detected_pos_s - start_pos_s)
 //   airing_progress  + pos_utc, pos_s, ref_pos_s, duration_s
 //   airing_end    + end_utc, end_pos_s, ref_end_s, duration_s, start_cut, end_cut, whole,
 //                 windows, clip (when an evidence clip was written)
@@ -55,6 +57,8 @@ struct Event {
   double track_duration_s = 0;
   double start_utc = 0, end_utc = 0;      ///< Unix seconds
   double start_pos_s = 0, end_pos_s = 0;  ///< source time, in seconds
+  double detected_utc = 0;                ///< airing_start: when it was confirmed (Unix s)
+  double detected_pos_s = 0;              ///< airing_start: the same in source time
   double ref_start_s = 0, ref_end_s = 0;  ///< seconds into the reference track
   double duration_s = 0;
   double confidence = 0;

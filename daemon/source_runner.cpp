@@ -259,7 +259,11 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
     ctx.reader->end();
   }
   ctx.airings.clear();
-  decision_.step(ctx.matches, ctx.airings);
+  // The window can be decided once the hashes of its last frames are final: lag_frames_ of
+  // audio after its end (less at the end of a stream).
+  const int64_t decided_frame = std::min(end_frame + lag_frames_, last_frame_);
+  decision_.step(ctx.matches, ctx.airings,
+                 static_cast<double>(decided_frame) * params_.frame_seconds());
   emit_airings(ctx);
 }
 
@@ -374,6 +378,8 @@ void SourceRunner::emit_airings(WorkerContext& ctx) {
     e.speed = a.speed;
     e.start_cut = a.start_cut;
     e.end_cut = a.end_cut;
+    e.detected_pos_s = a.detected_s;
+    e.detected_utc = source_->utc_of(to_pos(a.detected_s));
     e.windows = a.windows;
     publish(ctx, e);
   }

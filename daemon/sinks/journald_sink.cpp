@@ -87,6 +87,7 @@ bool JournaldSink::write(const Event& e) {
       add("AIRCHECK_REF_START", num(e.ref_start_s));
       add("AIRCHECK_CONFIDENCE", num(e.confidence));
       add("AIRCHECK_SPEED", num(e.speed, "%.4f"));
+      if (e.type == EventType::airing_start) add("AIRCHECK_DETECTED_POS", num(e.detected_pos_s));
       if (e.type == EventType::airing_end) {
         add("AIRCHECK_END_UTC", utc_iso8601(e.end_utc));
         add("AIRCHECK_END_POS", num(e.end_pos_s));

@@ -85,11 +85,12 @@ TEST(Decision, StartIsBackDatedNotWhenConfirmed) {
   const std::vector<Play> plays = {{3, 20.0, 40.0, 60.0, 200.0}};
   double confirmed_at = -1;
   for (double end = 1; end <= 100 && confirmed_at < 0; end += 1) {
-    d.step(window(plays, end), ev);
+    d.step(window(plays, end), ev, end + 1.5);  // decided 1.5 s after the window's end
     if (!ev.empty()) confirmed_at = end;
   }
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_GT(confirmed_at, 22.0);
+  EXPECT_NEAR(ev[0].detected_s, confirmed_at + 1.5, 1e-9);
   EXPECT_NEAR(ev[0].start_s, 20.05 - d.params().start_bias_s,
               1e-9);  // the first matched hash, not the window
   EXPECT_NEAR(ev[0].ref_start_s, 40.05 - d.params().start_bias_s, 1e-9);
@@ -118,7 +119,9 @@ TEST(Decision, ShortMatchBelowMinimumSpanIsIgnored) {
 }
 
 TEST(Decision, SingleWindowFlickerIsIgnored) {
-  Decision d;
+  DecisionParams p;
+  p.confirm_windows = 2;
+  Decision d(p);
   std::vector<AiringEvent> ev;
   WindowMatch m{5, 100.0, 10.0, 15.5, 110.0, 115.5, 40, 0.9f, 300.0};
   d.step(std::span(&m, 1), ev);
@@ -214,6 +217,70 @@ TEST(Decision, WeakerEchoOfTheSameTrackIsIgnored) {
   ASSERT_EQ(ev.size(), 2u);
   EXPECT_NEAR(ev[1].start_s, 0.0, 1e-9);
   EXPECT_NEAR(ev[1].end_s, 60.0, 1e-9);
+}
+
+TEST(Decision, StrongerRepeatOfTheTrackDoesNotSplitTheAiring) {
+  Decision d;
+  // Track 8 plays 0..120 s from its start. Its chorus at 40..70 s repeats at 80..110 s, so the
+  // matcher also sees it 40 s later in the reference during 40..70 s, with more votes, and in
+  // 50..58 s only there.
+  const std::vector<Play> plays = {{8, 0.0, 0.0, 120.0, 120.0}};
+  const std::vector<Play> echo = {{8, 40.0, 80.0, 30.0, 120.0, 30}};
+  std::vector<AiringEvent> ev;
+  for (double end = 1; end <= 130; end += 1) {
+    auto w = window(end > 50 && end < 58 ? echo : plays, end);
+    if (!(end > 50 && end < 58)) {
+      for (const WindowMatch& m : window(echo, end)) w.push_back(m);
+    }
+    d.step(w, ev);
+  }
+  d.finish(ev);
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[1].kind, Kind::end);
+  EXPECT_NEAR(ev[1].start_s, 0.0, 1e-9);
+  EXPECT_NEAR(ev[1].end_s, 120.0, 1e-9);
+  EXPECT_NEAR(ev[1].ref_end_s, 120.0, 1e-9);
+  EXPECT_FALSE(ev[1].start_cut);
+  EXPECT_FALSE(ev[1].end_cut);
+}
+
+TEST(Decision, AiringLockedOntoARepeatAdoptsTheTrueOffset) {
+  Decision d;
+  // Track 5 starts mid-way (ref 30 s at source 10 s). For its first seconds only a repeat of
+  // that audio (ref 90 s) is seen, which confirms first; then the true offset takes over.
+  const std::vector<Play> truth = {{5, 10.0, 30.0, 60.0, 200.0}};
+  const std::vector<Play> repeat = {{5, 10.0, 90.0, 8.0, 200.0}};
+  std::vector<AiringEvent> ev;
+  for (double end = 1; end <= 90; end += 1) {
+    auto w = window(repeat, end);
+    if (end > 17) {
+      for (const WindowMatch& m : window(truth, end)) w.push_back(m);
+    }
+    d.step(w, ev);
+  }
+  d.finish(ev);
+  const auto starts = of_kind(ev, Kind::start);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(starts.size(), 1u);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_NEAR(starts[0].ref_start_s, 90.0 - d.params().start_bias_s + 0.05, 1e-9);  // provisional
+  EXPECT_NEAR(ends[0].start_s, 10.05 - d.params().start_bias_s, 1e-9);
+  EXPECT_NEAR(ends[0].ref_start_s, 30.05 - d.params().start_bias_s, 1e-9);  // corrected
+  EXPECT_NEAR(ends[0].end_s, 70.0 - 0.05 + d.params().end_bias_s, 1e-9);
+  EXPECT_NEAR(ends[0].ref_end_s, 90.0 - 0.05 + d.params().end_bias_s, 1e-9);
+}
+
+TEST(Decision, JumpWithinTheTrackIsANewAiring) {
+  Decision d;
+  // Track 3 plays ref 0..30 s, then the station jumps to ref 100 s and plays on to 60 s.
+  const auto ev = run(d, {{3, 0.0, 0.0, 30.0, 200.0}, {3, 30.0, 100.0, 30.0, 200.0}}, 80);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(ends.size(), 2u);
+  EXPECT_NEAR(ends[0].start_s, 0.0, 1e-9);
+  EXPECT_NEAR(ends[0].end_s, 29.95 + d.params().end_bias_s, 1e-9);
+  EXPECT_NEAR(ends[1].start_s, 30.05 - d.params().start_bias_s, 1e-9);
+  EXPECT_NEAR(ends[1].ref_start_s, 100.05 - d.params().start_bias_s, 1e-9);
+  EXPECT_NEAR(ends[1].end_s, 59.95 + d.params().end_bias_s, 1e-9);
 }
 
 TEST(Decision, ProgressEveryInterval) {
