@@ -85,4 +85,30 @@ std::string content_hash(const std::vector<float>& pcm) {
 
 bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
 
+std::vector<double> parse_speeds(const std::string& text, const std::string& option) {
+  std::vector<double> out;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', pos), text.size());
+    const std::string item = text.substr(pos, comma - pos);
+    pos = comma + 1;
+    if (item.empty()) continue;
+    std::size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || !(v >= 0.8 && v <= 1.25)) {
+      throw CliError(kUsage, option + ": '" + item + "' is not a playback speed in [0.8, 1.25]");
+    }
+    out.push_back(v);
+  }
+  if (out.empty())
+    throw CliError(kUsage,
+                   option + ": no speed given (e.g. 1 or " + std::string(kDefaultSpeeds) + ")");
+  return out;
+}
+
 }  // namespace aircheck::cli

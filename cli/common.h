@@ -51,4 +51,10 @@ std::string content_hash(const std::vector<float>& pcm);
 
 bool stderr_is_terminal();
 
+/// Default speed hypotheses of a query ("1,0.98,1.02,0.96,1.04").
+inline constexpr const char* kDefaultSpeeds = "1,0.98,1.02,0.96,1.04";
+
+/// "1,0.98,1.02" -> speeds; throws CliError(kUsage) naming `option` and the bad item.
+std::vector<double> parse_speeds(const std::string& text, const std::string& option);
+
 }  // namespace aircheck::cli

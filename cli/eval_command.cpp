@@ -31,6 +31,7 @@ struct Shared {
       "speed:1.02,speed:1.03,speed:1.05,tempo:0.97,tempo:1.03,band:tel,band:am,compress,reverb,"
       "speech:-6";
   int n = 100;
+  std::string speeds = kDefaultSpeeds;
   int speech_negatives = -1;
   bool no_plots = false;
   bool details = false;
@@ -133,6 +134,9 @@ void add_eval_commands(CLI::App& app) {
                 "compress, reverb[:RT60], speech:DB");
   q->add_option("--speech-negatives", s->speech_negatives,
                 "generated speech excerpts per length (default n/4)");
+  q->add_option("--speeds", s->speeds,
+                "playback speeds tried per query until one is decided (default " +
+                    std::string(kDefaultSpeeds) + "; 1 = normal speed only)");
   q->add_flag("--no-plots", s->no_plots, "skip the PNG plots");
   q->add_flag("--details", s->details, "also write queries.tsv, one line per query");
   q->callback([s, q] {
@@ -146,6 +150,7 @@ void add_eval_commands(CLI::App& app) {
       o.n = s->n;
       o.lengths = parse_lengths(s->lengths);
       o.conditions = eval::parse_conditions(s->conditions);
+      o.identify.speeds = parse_speeds(s->speeds, "--speeds");
       o.speech_negatives = s->speech_negatives;
       o.out = s->out;
       o.threads = s->threads;

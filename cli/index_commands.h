@@ -28,6 +28,7 @@ struct QueryOptions {
   unsigned top = 3;        ///< matches shown per query
   uint32_t min_votes = 0;  ///< 0 = default decision rule
   float min_confidence = -1;
+  std::vector<double> speeds;  ///< speed hypotheses; empty = the default set
 };
 int query(const std::filesystem::path& dir, const QueryOptions& opts);
 

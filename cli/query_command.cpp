@@ -7,6 +7,7 @@
 #include "cli/index_commands.h"
 #include "dsp/decode/decoder.h"
 #include "dsp/fingerprinter.h"
+#include "matcher/identify.h"
 #include "matcher/matcher.h"
 
 namespace aircheck::cli {
@@ -35,12 +36,13 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
   if (o.min_votes > 0) mp.min_votes = o.min_votes;
   if (o.min_confidence >= 0) mp.min_confidence = o.min_confidence;
   mp.top_k = std::max(1u, o.top);
-  matcher::Matcher m(params(), mp);
-  dsp::Fingerprinter fp(params(), dsp::Side::query);
+  matcher::IdentifyOptions io;
+  if (!o.speeds.empty()) io.speeds = o.speeds;
+  matcher::Identifier id(params(), mp, io);
+  const matcher::Matcher& m = id.matcher();
   const double fs = params().frame_seconds();
   int rc = kOk;
   std::vector<float> pcm;
-  std::vector<dsp::TimedHash> hashes;
   for (const auto& file : o.files) {
     try {
       dsp::decode::OpenOptions opts;
@@ -59,12 +61,9 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
       rc = kSomeFailed;
       continue;
     }
-    hashes.clear();
-    fp.reset();
-    fp.feed(pcm, hashes);
-    fp.flush(hashes);
     reader->begin();
-    const auto cands = m.match(hashes, *reader);
+    const matcher::Identification& found = id.identify(pcm, *reader);
+    const auto& cands = found.candidates;
     json matches = json::array();
     for (const auto& c : cands) {
       if (!m.accepted(c)) continue;
@@ -80,6 +79,7 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
           {"score", c.votes},
           {"confidence", c.confidence},
           {"matched_s", (c.ref_last - c.ref_first + 1) * fs},
+          {"speed", std::round(c.speed * 10000.0) / 10000.0},
       });
     }
     reader->end();
@@ -87,7 +87,8 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
       std::cout << json{{"query", file}, {"matches", matches}}.dump() << std::endl;
       continue;
     }
-    std::cout << file << "  (" << secs << " s, " << hashes.size() << " hashes)\n";
+    std::cout << file << "  (" << secs << " s, " << found.hashes << " hashes, " << found.tried
+              << (found.tried == 1 ? " speed" : " speeds") << " tried)\n";
     if (matches.empty()) {
       if (!cands.empty())
         std::printf(
@@ -97,14 +98,15 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
         std::printf("  no match\n");
       continue;
     }
-    std::printf("  %-3s %-6s %-32s %-12s %6s %5s %8s\n", "#", "track", "title", "offset", "score",
-                "conf", "matched");
+    std::printf("  %-3s %-6s %-32s %-12s %6s %5s %8s %7s\n", "#", "track", "title", "offset",
+                "score", "conf", "matched", "speed");
     int rank = 0;
     for (const auto& j : matches) {
-      std::printf("  %-3d %-6u %-32.32s %-12s %6u %5.2f %6.1f s\n", ++rank,
+      std::printf("  %-3d %-6u %-32.32s %-12s %6u %5.2f %6.1f s %7.4f\n", ++rank,
                   j["track_id"].get<unsigned>(), j["title"].get<std::string>().c_str(),
                   clock_text(j["offset_s"].get<double>()).c_str(), j["score"].get<unsigned>(),
-                  j["confidence"].get<double>(), j["matched_s"].get<double>());
+                  j["confidence"].get<double>(), j["matched_s"].get<double>(),
+                  j["speed"].get<double>());
     }
   }
   return rc;

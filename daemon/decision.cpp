@@ -7,13 +7,21 @@ namespace aircheck::daemon {
 
 Decision::Decision(const DecisionParams& p) : p_(p) { states_.reserve(32); }
 
-Decision::State* Decision::find(uint32_t track, double offset_s) {
+Decision::State* Decision::find(const WindowMatch& m) {
+  // A state's offset drifts at its measured speed: predict it across the time since its last
+  // match, with a tolerance that grows with that time.
   State* best = nullptr;
+  double best_d = 0;
   for (State& s : states_) {
-    if (s.dead || s.track != track) continue;
-    const double d = std::abs(s.offset_s - offset_s);
-    if (d <= p_.offset_tolerance_s && (best == nullptr || d < std::abs(best->offset_s - offset_s)))
+    if (s.dead || s.track != m.track) continue;
+    const double elapsed = std::max(0.0, m.query_last_s - s.last_q);
+    const double speed = s.windows > 0 ? s.speed_sum / s.windows : 1.0;
+    const double d = std::abs(s.offset_s + (speed - 1.0) * elapsed - m.offset_s);
+    if (d <= p_.offset_tolerance_s + p_.speed_tolerance * elapsed &&
+        (best == nullptr || d < best_d)) {
       best = &s;
+      best_d = d;
+    }
   }
   return best;
 }
@@ -42,7 +50,8 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
   // Each match feeds the state of its track at that offset (several offsets of one track may
   // match in one window: repeats); a window's best match per state wins.
   for (const WindowMatch& m : matches) {
-    State* s = find(m.track, m.offset_s);
+    State* s = find(m);
+    if (m.weak && (s == nullptr || s->phase != Phase::open)) continue;
     if (s == nullptr) {
       State fresh;
       fresh.track = m.track;
@@ -70,9 +79,12 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       ++s->consecutive;
       ++s->windows;
       s->conf_sum += m.confidence;
+      s->speed_sum += m.speed;
     } else {
       s->conf_sum += m.confidence - s->last_conf;  // a better match of the same window
+      s->speed_sum += m.speed - s->last_speed;
     }
+    s->last_speed = m.speed;
     s->matched = true;
     s->votes = m.votes;
     s->last_conf = m.confidence;
@@ -169,6 +181,7 @@ void Decision::adopt(State& s, State& other) {
   s.ref_start_s = s.start_s + s.offset_s;
   s.windows += other.windows;
   s.conf_sum += other.conf_sum;
+  s.speed_sum += other.speed_sum;
   s.last_conf = other.last_conf;
   s.matched = true;
   s.misses = 0;
@@ -200,6 +213,9 @@ AiringEvent Decision::event(AiringEvent::Kind kind, const State& s, double end_s
   e.ref_end_s = end_s + s.offset_s;
   e.track_duration_s = s.duration;
   e.detected_s = s.detected_s;
+  // Mean of the windows' measurements, to 0.1 %: a window's own estimate is that coarse.
+  const double speed = s.windows > 0 ? s.speed_sum / s.windows : 1.0;
+  e.speed = std::round(speed * 1000.0) / 1000.0;
   return e;
 }
 

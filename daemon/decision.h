@@ -41,6 +41,11 @@ struct WindowMatch {
   uint32_t votes = 0;
   float confidence = 0;
   double track_duration_s = 0;  ///< length of the reference track, in seconds (0 = unknown)
+  float speed = 1.0f;           ///< playback speed relative to the reference, as measured
+  /// Below the decision rule, but at the offset of an open airing of its track: evidence only
+  /// for keeping that airing going (a chosen cell needs far less evidence than the best of all
+  /// cells), never for opening one.
+  bool weak = false;
 };
 static_assert(std::is_trivially_copyable_v<WindowMatch>);
 
@@ -53,6 +58,8 @@ struct DecisionParams {
   double min_span_s = 3.0;           ///< first-to-last matched hash before it opens, in seconds
   double progress_interval_s = 0;    ///< airing_progress period, in seconds; 0 = off
   double offset_tolerance_s = 0.05;  ///< windows at offsets this close belong to one airing
+  /// Speed uncertainty allowed when predicting a drifting offset across missed windows.
+  double speed_tolerance = 0.005;
   /// When the first (last) matched reference time is within this of the track's start (end),
   /// the boundary is placed where the reference's start (end) falls instead.
   double snap_s = 1.5;
@@ -112,7 +119,9 @@ class Decision {
     double first_q = 0, last_q = 0, first_ref = 0, last_ref = 0;
     double duration = 0;
     double conf_sum = 0;
+    double speed_sum = 0;  // over matched windows
     float last_conf = 0;
+    float last_speed = 1;
     double last_progress_q = 0;
     double start_s = 0, ref_start_s = 0;
     double detected_s = 0;
@@ -120,7 +129,7 @@ class Decision {
     uint32_t votes = 0;     // of the latest matching window
   };
 
-  State* find(uint32_t track, double offset_s);
+  State* find(const WindowMatch& m);
   State* open_state(uint32_t track);
   bool ready(const State& s) const;
   double start_of(const State& s) const;

@@ -13,6 +13,12 @@ namespace {
 /// Blocks read per service() call: bounds the time one source holds its worker.
 constexpr int kBlocksPerService = 8;
 
+/// Confidence a window match needs to keep an open airing of its track going at its offset.
+/// The decision rule's confidence is for the best of all (track, offset) cells; the chance
+/// that one cell named in advance gets as many anchors is smaller by about the number of
+/// cells, so this much lower bar is still far from chance.
+constexpr float kContinueConfidence = 0.5f;
+
 SourceKind kind_of(const std::string& k) {
   if (k == "file") return SourceKind::file;
   if (k == "alsa") return SourceKind::alsa;
@@ -240,7 +246,11 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
     ctx.reader->begin();
     const auto candidates = ctx.matcher->match(ctx.window, *ctx.reader);
     for (const matcher::Candidate& c : candidates) {
-      if (!ctx.matcher->accepted(c)) continue;
+      // Weak candidates can only continue an open airing of their track at their offset.
+      const bool weak = !ctx.matcher->accepted(c);
+      if (weak && (c.votes < match_params_.min_votes || c.confidence < kContinueConfidence ||
+                   decision_.open_count() == 0))
+        continue;
       const store::TrackInfo* info = track_info(c.track, ctx);
       uint32_t first = c.query_first, last = c.query_last;
       refine(c, ctx, first, last);
@@ -253,6 +263,8 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
       m.ref_last_s = std::max(c.ref_last * frame_s, m.query_last_s + m.offset_s);
       m.votes = c.votes;
       m.confidence = c.confidence;
+      m.speed = c.speed;
+      m.weak = weak;
       m.track_duration_s = info != nullptr ? info->duration_s : 0.0;
       ctx.matches.push_back(m);
     }

@@ -17,6 +17,9 @@ constexpr int32_t key_offset(uint64_t k) {
 static_assert(key_offset(vote_key(3, -5)) == -5 && key_track(vote_key(3, -5)) == 3);
 static_assert(vote_key(1, -1) < vote_key(1, 0) && vote_key(1, 7) < vote_key(2, -7));
 
+/// Queries shorter than this (in frames, ~1 s) drift too little to be worth skew scoring.
+constexpr uint32_t kMinSkewSpan = 60;
+
 }  // namespace
 
 Matcher::Matcher(const dsp::Params& params, const MatchParams& mp) : params_(params), mp_(mp) {}
@@ -97,7 +100,11 @@ std::span<const Candidate> Matcher::match(std::span<const dsp::TimedHash> hashes
 
   const double log_votes = std::log(std::max(1.0, static_cast<double>(votes_.size())));
 
-  for (std::size_t r = 0; r < want && candidates_.size() < mp_.top_k; ++r) {
+  // With skew scoring, more candidates are scored than kept: a drifting alignment spreads its
+  // votes over several cells, and scoring along lines can lift it above others.
+  const bool skew = mp_.max_skew > 0 && qmax - qmin >= kMinSkewSpan;
+  const std::size_t scored = skew ? 2 * mp_.top_k : mp_.top_k;
+  for (std::size_t r = 0; r < want && candidates_.size() < scored; ++r) {
     const Cell& cell = cells_[order_[r]];
     const uint32_t track = key_track(cell.key);
     const int32_t off = key_offset(cell.key);
@@ -106,6 +113,7 @@ std::span<const Candidate> Matcher::match(std::span<const dsp::TimedHash> hashes
       if (k.track == track && std::abs(k.offset - off) <= 2) dup = true;
     if (dup) continue;
     Candidate cand{};
+    cand.speed = 1.0f;
     cand.track = track;
     cand.offset = off;
     cand.votes = cell.score;
@@ -134,7 +142,117 @@ std::span<const Candidate> Matcher::match(std::span<const dsp::TimedHash> hashes
     cand.confidence = log_p >= 0 ? 0.0f : static_cast<float>(-std::expm1(log_p));
     candidates_.push_back(cand);
   }
+  if (skew) {
+    for (Candidate& c : candidates_) rescore_skewed(c, qmin, qmax, log_votes);
+    std::stable_sort(candidates_.begin(), candidates_.end(),
+                     [](const Candidate& a, const Candidate& b) {
+                       if (a.anchors != b.anchors) return a.anchors > b.anchors;
+                       return a.votes > b.votes;
+                     });
+    // Cells of one drifting alignment converge on one line: keep its best.
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < candidates_.size(); ++i) {
+      bool dup = false;
+      for (std::size_t k = 0; k < kept; ++k) {
+        dup |= candidates_[k].track == candidates_[i].track &&
+               std::abs(candidates_[k].offset - candidates_[i].offset) <= 2;
+      }
+      if (!dup) candidates_[kept++] = candidates_[i];
+    }
+    candidates_.resize(std::min<std::size_t>(kept, mp_.top_k));
+  }
   return candidates_;
+}
+
+// A query played at speed s against its reference has ref_t = s * q_t + c: the offset
+// ref_t - q_t drifts by (s - 1) per query frame. For the slopes b = k / span (one frame of drift
+// across the query per step, |b| <= max_skew) the votes of the candidate's track near its
+// offset are counted along the line offset = o + b * (q_t - mid); the best line's distinct
+// anchors are the evidence. Trying 2K + 1 slopes is 2K + 1 chances for noise, so the chance
+// probability is multiplied by that before it is compared with the straight cell's.
+void Matcher::rescore_skewed(Candidate& c, uint32_t qmin, uint32_t qmax, double log_votes) {
+  const double span = static_cast<double>(qmax - qmin);
+  const int k_max = static_cast<int>(std::ceil(mp_.max_skew * span));
+  const int reach = k_max + 2;  // largest offset change across the query, in frames
+  const double mid = 0.5 * (qmin + qmax);
+  const auto lo =
+      std::lower_bound(votes_.begin(), votes_.end(), vote_key(c.track, c.offset - reach),
+                       [](const Vote& v, uint64_t k) { return v.key < k; });
+  const auto hi = std::upper_bound(lo, votes_.end(), vote_key(c.track, c.offset + reach),
+                                   [](uint64_t k, const Vote& v) { return k < v.key; });
+  if (hi - lo < 4) return;
+  const int width = 4 * reach + 3;  // adjusted offsets relative to c.offset, shifted by 2*reach
+  int best_k = 0, best_center = 0;
+  uint32_t best_score = 0;
+  for (int k = -k_max; k <= k_max; ++k) {
+    const double b = k / span;
+    hist_.assign(static_cast<std::size_t>(width), 0);
+    for (auto it = lo; it != hi; ++it) {
+      const double adj = key_offset(it->key) - c.offset - b * (it->qt - mid);
+      const long i = std::lround(adj) + 2 * reach;
+      if (i >= 0 && i < width) ++hist_[static_cast<std::size_t>(i)];
+    }
+    for (int i = 1; i + 1 < width; ++i) {
+      const uint32_t s = hist_[i - 1] + hist_[i] + hist_[i + 1];
+      if (s > best_score || (s == best_score && std::abs(k) < std::abs(best_k))) {
+        best_score = s;
+        best_k = k;
+        best_center = i - 2 * reach;
+      }
+    }
+  }
+  // The inliers of the best line: distinct anchors, spans and a least-squares slope.
+  const double b = best_k / span;
+  qts_.clear();
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  uint32_t q_first = UINT32_MAX, q_last = 0;
+  int64_t r_first = INT64_MAX, r_last = INT64_MIN;
+  for (auto it = lo; it != hi; ++it) {
+    const double adj = key_offset(it->key) - c.offset - b * (it->qt - mid);
+    if (std::abs(std::lround(adj) - best_center) > 1) continue;
+    qts_.push_back(it->qt);
+    const double x = it->qt - mid;
+    const double y = key_offset(it->key);
+    sx += x;
+    sy += y;
+    sxx += x * x;
+    sxy += x * y;
+    q_first = std::min(q_first, it->qt);
+    q_last = std::max(q_last, it->qt);
+    const int64_t rt = static_cast<int64_t>(it->qt) + key_offset(it->key);
+    r_first = std::min(r_first, rt);
+    r_last = std::max(r_last, rt);
+  }
+  const auto n = static_cast<double>(qts_.size());
+  std::sort(qts_.begin(), qts_.end());
+  const auto anchors = static_cast<uint32_t>(std::unique(qts_.begin(), qts_.end()) - qts_.begin());
+  const double var = sxx - sx * sx / n;
+  const double slope = var > 0 ? (sxy - sx * sy / n) / var : b;
+  // The least-squares slope refines the grid's within the band's resolution; with few or
+  // bunched inliers it can wander, and the grid's slope is kept.
+  const double inlier_span = std::max(1.0, static_cast<double>(q_last) - q_first);
+  const double fitted = std::abs(slope - b) <= 2.0 / inlier_span ? slope : b;
+  c.speed = static_cast<float>(1.0 + fitted);
+  if (anchors <= c.anchors) return;
+  const double log_p =
+      log_votes + std::log(2.0 * k_max + 1) + mp_.chance_a - mp_.chance_b * anchors;
+  const float confidence = log_p >= 0 ? 0.0f : static_cast<float>(-std::expm1(log_p));
+  // Offset at query frame 0: the median over the inliers of their offset moved along the line.
+  at_zero_.clear();
+  for (auto it = lo; it != hi; ++it) {
+    const double adj = key_offset(it->key) - c.offset - b * (it->qt - mid);
+    if (std::abs(std::lround(adj) - best_center) > 1) continue;
+    at_zero_.push_back(key_offset(it->key) - fitted * it->qt);
+  }
+  std::nth_element(at_zero_.begin(), at_zero_.begin() + at_zero_.size() / 2, at_zero_.end());
+  c.offset = static_cast<int32_t>(std::lround(at_zero_[at_zero_.size() / 2]));
+  c.votes = best_score;
+  c.anchors = anchors;
+  c.confidence = std::max(c.confidence, confidence);
+  c.query_first = q_first;
+  c.query_last = q_last;
+  c.ref_first = static_cast<uint32_t>(std::max<int64_t>(0, r_first));
+  c.ref_last = static_cast<uint32_t>(std::max<int64_t>(0, r_last));
 }
 
 }  // namespace aircheck::matcher

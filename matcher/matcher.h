@@ -26,6 +26,9 @@ struct Candidate {
   uint32_t query_first;  ///< first / last query frame among the agreeing hashes
   uint32_t query_last;
   float confidence;  ///< 0..1: 1 - probability that chance alone explains the anchors
+  /// Playback speed of the query relative to the reference (1.02: 2 % fast), from the drift
+  /// of the agreeing hashes' offsets across the query; 1 when not measured.
+  float speed;
 };
 static_assert(std::is_trivially_copyable_v<Candidate>);
 
@@ -45,6 +48,10 @@ struct MatchParams {
   uint32_t max_postings_per_hash = 4000;
   /// Candidates kept after ranking.
   uint32_t top_k = 5;
+  /// Speed changes up to this fraction are voted for: a query played faster or slower than
+  /// the reference drifts across offset cells, so the best candidates are also scored along
+  /// offset lines of every slope up to this (the speed estimate). 0 turns this off.
+  double max_skew = 0.035;
 };
 
 /// Work counters of the last match() call.
@@ -93,6 +100,11 @@ class Matcher {
   std::vector<uint32_t> order_;
   std::vector<uint32_t> qts_;
   std::vector<Candidate> candidates_;
+  std::vector<uint32_t> hist_;
+  std::vector<double> at_zero_;
+
+  /// Scores `c` along drifting offset lines; updates it when that explains more anchors.
+  void rescore_skewed(Candidate& c, uint32_t qmin, uint32_t qmax, double log_votes);
 };
 
 }  // namespace aircheck::matcher

@@ -48,9 +48,6 @@ double power(std::span<const float> x) {
   return s / static_cast<double>(x.size());
 }
 
-// Fits `v` to exactly `n` samples (cut or zero-pad at the end).
-void fit_length(std::vector<float>& v, std::size_t n) { v.resize(n, 0.0f); }
-
 // ---- biquads (RBJ cookbook), transposed direct form II in double ----
 
 struct Biquad {
@@ -171,42 +168,6 @@ std::vector<float> add_white_noise(std::span<const float> x, double snr, uint64_
   const double pn = power(noise);
   const double g = std::sqrt(px / (std::pow(10.0, snr / 10.0) * pn));
   for (std::size_t i = 0; i < out.size(); ++i) out[i] += static_cast<float>(g * noise[i]);
-  return out;
-}
-
-std::vector<float> resample(std::span<const float> x, int from_rate, int to_rate) {
-  const auto want =
-      static_cast<std::size_t>(std::llround(static_cast<double>(x.size()) * to_rate / from_rate));
-  if (from_rate == to_rate) return {x.begin(), x.end()};
-  if (x.empty()) return {};
-  AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
-  SwrContext* swr = nullptr;
-  check_av(swr_alloc_set_opts2(&swr, &mono, AV_SAMPLE_FMT_FLT, to_rate, &mono, AV_SAMPLE_FMT_FLT,
-                               from_rate, 0, nullptr),
-           "resample: swr_alloc_set_opts2");
-  struct SwrFree {
-    SwrContext* s;
-    ~SwrFree() { swr_free(&s); }
-  } guard{swr};
-  check_av(swr_init(swr), "resample: swr_init");
-  std::vector<float> out(want + 4096);
-  std::size_t got = 0;
-  constexpr std::size_t kChunk = 1 << 16;
-  std::size_t pos = 0;
-  for (;;) {
-    const std::size_t n = std::min(kChunk, x.size() - pos);
-    const int cap = swr_get_out_samples(swr, static_cast<int>(n)) + 256;
-    if (out.size() < got + static_cast<std::size_t>(cap)) out.resize(got + cap);
-    auto* dst = reinterpret_cast<uint8_t*>(out.data() + got);
-    const auto* src = reinterpret_cast<const uint8_t*>(x.data() + pos);
-    const int rc = swr_convert(swr, &dst, cap, n ? &src : nullptr, static_cast<int>(n));
-    check_av(rc, "resample: swr_convert");
-    got += static_cast<std::size_t>(rc);
-    pos += n;
-    if (n == 0 && rc == 0) break;  // flushed
-  }
-  out.resize(got);
-  fit_length(out, want);
   return out;
 }
 

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "dsp/decode/resample.h"
+
 namespace aircheck::eval {
 
 /// Root-mean-square level (linear, full scale 1.0). 0 for an empty span.
@@ -24,9 +26,7 @@ double snr_db(std::span<const float> signal, std::span<const float> noise);
 /// over the whole span), is `snr_db`. A silent input is returned unchanged.
 std::vector<float> add_white_noise(std::span<const float> x, double snr_db, uint64_t seed);
 
-/// Band-limited resampling through libswresample; time-aligned (output sample k is at time
-/// k/to_rate of the input). Output length is round(x.size() * to_rate / from_rate).
-std::vector<float> resample(std::span<const float> x, int from_rate, int to_rate);
+using dsp::decode::resample;  // dsp/decode/resample.h
 
 /// Plays `x` `ratio` times faster, tempo and pitch together (a turntable or a radio station
 /// running its playout fast): the duration becomes x.size()/ratio. ratio 1.03 = 3 % faster.

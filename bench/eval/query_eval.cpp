@@ -34,29 +34,24 @@ using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
 
 QueryProbe::QueryProbe(const dsp::Params& params, const matcher::MatchParams& mp,
-                       store::Index& index)
-    : fp_(params, dsp::Side::query), matcher_(params, mp), reader_(index.reader()) {
+                       const matcher::IdentifyOptions& io, store::Index& index)
+    : id_(params, mp, io), reader_(index.reader()) {
   reader_->begin();
 }
 
 QueryProbe::~QueryProbe() { reader_->end(); }
 
 QueryOutcome QueryProbe::run(std::span<const float> pcm) {
+  const matcher::Identification& r = id_.identify(pcm, *reader_);
   QueryOutcome q;
-  const auto t0 = Clock::now();
-  hashes_.clear();
-  fp_.reset();
-  fp_.feed(pcm, hashes_);
-  fp_.flush(hashes_);
-  const auto t1 = Clock::now();
-  const auto cands = matcher_.match(hashes_, *reader_);
-  const auto t2 = Clock::now();
-  q.candidates.assign(cands.begin(), cands.end());
-  q.accepted = !cands.empty() && matcher_.accepted(cands.front());
-  q.fingerprint_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
-  q.match_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
-  q.hashes = hashes_.size();
-  q.postings = matcher_.stats().postings;
+  q.candidates = r.candidates;
+  q.accepted = r.accepted;
+  q.fingerprint_ms = r.fingerprint_ms;
+  q.match_ms = r.match_ms;
+  q.hashes = r.hashes;
+  q.postings = r.postings;
+  q.speed = r.candidates.empty() ? 1.0 : r.candidates.front().speed;
+  q.tried = r.tried;
   return q;
 }
 
@@ -84,6 +79,8 @@ struct Result {
   double match_ms = 0;
   double postings = 0;
   double hashes = 0;
+  double speed_err_pct = kNaN;  // of the best candidate when it is correct: |est - true| / true
+  double tried = 1;             // speed hypotheses tried
   bool done = false;
 };
 
@@ -136,6 +133,7 @@ struct CellStats {
   std::size_t n = 0;
   double top1 = kNaN, top5 = kNaN, mrr = kNaN, detected = kNaN, top1_track = kNaN;
   double offset_p50 = kNaN, postings = kNaN, hashes = kNaN, votes_p50 = kNaN, latency_p50 = kNaN;
+  double speed_err_p50 = kNaN, speed_err_p95 = kNaN, tried = kNaN;
   std::vector<double> cmc;  // k = 1..5
 };
 
@@ -144,13 +142,14 @@ CellStats cell_stats(const std::vector<const Result*>& rs) {
   c.n = rs.size();
   if (rs.empty()) return c;
   double t1 = 0, t5 = 0, rr = 0, det = 0, trk = 0;
-  std::vector<double> off, post, hs, votes, lat;
+  std::vector<double> off, post, hs, votes, lat, speed_err, tried;
   c.cmc.assign(5, 0.0);
   for (const auto* r : rs) {
     if (r->rank == 1) {
       ++t1;
       off.push_back(r->offset_err_ms);
       votes.push_back(r->votes);
+      speed_err.push_back(r->speed_err_pct);
       if (r->accepted) ++det;
     }
     if (r->rank >= 1 && r->rank <= 5) ++t5;
@@ -162,6 +161,7 @@ CellStats cell_stats(const std::vector<const Result*>& rs) {
     post.push_back(r->postings);
     hs.push_back(r->hashes);
     lat.push_back(r->latency_ms);
+    tried.push_back(r->tried);
   }
   const auto n = static_cast<double>(rs.size());
   c.top1 = t1 / n;
@@ -172,6 +172,9 @@ CellStats cell_stats(const std::vector<const Result*>& rs) {
   for (auto& v : c.cmc) v /= n;
   c.offset_p50 = percentile(off, 0.5);
   c.votes_p50 = percentile(votes, 0.5);
+  c.speed_err_p50 = percentile(speed_err, 0.5);
+  c.speed_err_p95 = percentile(speed_err, 0.95);
+  c.tried = mean(tried);
   c.postings = mean(post);
   c.hashes = mean(hs);
   c.latency_p50 = percentile(lat, 0.5);
@@ -252,7 +255,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
   std::string first_error;
 
   auto score = [&](const QueryOutcome& q, uint32_t track, double true_off, double drift,
-                   Result& r) {
+                   double true_speed, Result& r) {
     const double lo = true_off + std::min(0.0, drift), hi = true_off + std::max(0.0, drift);
     for (std::size_t k = 0; k < q.candidates.size(); ++k) {
       const auto& c = q.candidates[k];
@@ -262,6 +265,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
       if (dist <= 1.0) {
         r.rank = static_cast<int>(k + 1);
         r.offset_err_ms = dist * frame_ms;
+        r.speed_err_pct = 100 * std::abs(c.speed - true_speed) / true_speed;
         break;
       }
     }
@@ -275,6 +279,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
     }
     r.accepted = q.accepted;
     r.latency_ms = q.fingerprint_ms + q.match_ms;
+    r.tried = q.tried;
     r.match_ms = q.match_ms;
     r.postings = static_cast<double>(q.postings);
     r.hashes = static_cast<double>(q.hashes);
@@ -283,7 +288,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
 
   auto worker = [&] {
     try {
-      QueryProbe probe(opt.params, opt.match, index);
+      QueryProbe probe(opt.params, opt.match, opt.identify, index);
       dsp::decode::OpenOptions dopt;
       dopt.sample_rate = kEvalRate;
       for (;;) {
@@ -297,7 +302,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
             const auto& ex = neg[e];
             const auto x = cut(pcm, ex.start_s, opt.lengths[ex.length]);
             const auto q = probe.run(resample(x, kEvalRate, opt.params.sample_rate));
-            score(q, std::numeric_limits<uint32_t>::max(), 0, 0, neg_results[e]);
+            score(q, std::numeric_limits<uint32_t>::max(), 0, 0, 1, neg_results[e]);
             continue;
           }
           const auto& ex = pos[e];
@@ -318,7 +323,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
             if (late) z = apply_condition(cond, z, opt.params.sample_rate, seed, &speech);
             const double q_frames = static_cast<double>(z.size()) / opt.params.hop;
             const auto q = probe.run(z);
-            score(q, indexed.ids[ex.ref], true_off, q_frames * (f - 1), results[e * nc + ci]);
+            score(q, indexed.ids[ex.ref], true_off, q_frames * (f - 1), f, results[e * nc + ci]);
           }
         }
         const auto d = done_items.fetch_add(1) + 1;
@@ -343,7 +348,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
   std::vector<Result> speech_results;
   std::vector<std::size_t> speech_len;
   {
-    QueryProbe probe(opt.params, opt.match, index);
+    QueryProbe probe(opt.params, opt.match, opt.identify, index);
     for (std::size_t li = 0; li < opt.lengths.size(); ++li) {
       for (int i = 0; i < speech_n; ++i) {
         const auto n = static_cast<std::size_t>(opt.lengths[li] * kEvalRate);
@@ -351,7 +356,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
             speech.excerpt(mix64(mix64(opt.seed, 0x5e), mix64(li, static_cast<uint64_t>(i))), n);
         const auto q = probe.run(resample(x, kEvalRate, opt.params.sample_rate));
         Result r;
-        score(q, std::numeric_limits<uint32_t>::max(), 0, 0, r);
+        score(q, std::numeric_limits<uint32_t>::max(), 0, 0, 1, r);
         speech_results.push_back(r);
         speech_len.push_back(li);
       }
@@ -423,7 +428,10 @@ void run_query_eval(const QueryEvalOptions& opt) {
                             {"votes_p50", jnum(c.votes_p50)},
                             {"postings_mean", jnum(c.postings)},
                             {"hashes_mean", jnum(c.hashes)},
-                            {"latency_ms_p50", jnum(c.latency_p50)}});
+                            {"latency_ms_p50", jnum(c.latency_p50)},
+                            {"speed_err_pct_p50", jnum(c.speed_err_p50)},
+                            {"speed_err_pct_p95", jnum(c.speed_err_p95)},
+                            {"hypotheses_mean", jnum(c.tried)}});
     }
   }
   j["negatives"] = {
@@ -474,7 +482,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
     std::ofstream f(opt.out / "queries.tsv");
     f << "length_s\tcondition\tref\tstart_s\ttrack\ttrue_offset\trank\taccepted\tbest_track\tbest_"
          "offset\tvotes"
-         "\tconfidence\thashes\tpostings\tlatency_ms\n";
+         "\tconfidence\thashes\tpostings\tlatency_ms\tspeed_err_pct\thypotheses\n";
     for (std::size_t e = 0; e < pos.size(); ++e) {
       for (std::size_t ci = 0; ci < nc; ++ci) {
         const auto& r = results[e * nc + ci];
@@ -482,7 +490,8 @@ void run_query_eval(const QueryEvalOptions& opt) {
           << refs[pos[e].ref].id << "\t" << pos[e].start_s << "\t" << indexed.ids[pos[e].ref]
           << "\t" << r.true_offset << "\t" << r.rank << "\t" << r.accepted << "\t" << r.best_track
           << "\t" << r.best_offset << "\t" << r.votes << "\t" << r.confidence << "\t" << r.hashes
-          << "\t" << r.postings << "\t" << r.latency_ms << "\n";
+          << "\t" << r.postings << "\t" << r.latency_ms << "\t" << r.speed_err_pct << "\t"
+          << r.tried << "\n";
       }
     }
     for (std::size_t e = 0; e < neg.size(); ++e) {
@@ -540,6 +549,12 @@ void run_query_eval(const QueryEvalOptions& opt) {
         [](const CellStats& c) { return format_fixed(c.offset_p50, 1); });
   table("Matcher work: postings read per query (mean)",
         [](const CellStats& c) { return format_fixed(c.postings, 0); });
+  table("Speed hypotheses tried per query (mean; 1 = decided at normal speed)",
+        [](const CellStats& c) { return format_fixed(c.tried, 2); });
+  table("Speed estimate error of correct matches, p50 / p95 (% of the true speed)",
+        [](const CellStats& c) {
+          return format_fixed(c.speed_err_p50, 2) + " / " + format_fixed(c.speed_err_p95, 2);
+        });
 
   md << "### Beside the literature (landmark method, 1000 songs, top-1 %, white noise)\n\n"
      << "| length | SNR | literature | aircheck (track + offset) | aircheck (track only) "
@@ -594,7 +609,21 @@ void run_query_eval(const QueryEvalOptions& opt) {
   }
   md << "| all | " << format_fixed(percentile(lat, 0.5), 2) << " | "
      << format_fixed(percentile(lat, 0.99), 2) << " | " << format_fixed(percentile(mlat, 0.5), 2)
-     << " |\n\n";
+     << " |\n";
+  {
+    // Audio that matches nothing tries every speed hypothesis: the costliest queries.
+    std::vector<double> l, m;
+    for (const auto* v : {&neg_results, &speech_results}) {
+      for (const Result& r : *v) {
+        l.push_back(r.latency_ms);
+        m.push_back(r.match_ms);
+      }
+    }
+    md << "| negatives (all lengths) | " << format_fixed(percentile(l, 0.5), 2) << " | "
+       << format_fixed(percentile(l, 0.99), 2) << " | " << format_fixed(percentile(m, 0.5), 2)
+       << " |\n";
+  }
+  md << "\n";
 
   md << "### How to read this\n\n"
      << "- An excerpt (track, start) is drawn per length from the seed; every condition degrades "

@@ -14,6 +14,7 @@
 #include "bench/eval/condition.h"
 #include "dsp/fingerprinter.h"
 #include "dsp/params.h"
+#include "matcher/identify.h"
 #include "matcher/matcher.h"
 #include "store/index.h"
 
@@ -40,6 +41,7 @@ struct QueryEvalOptions {
   std::string command_line;  ///< recorded in the report
   dsp::Params params;
   matcher::MatchParams match;
+  matcher::IdentifyOptions identify;  ///< speed hypotheses tried per query
 };
 
 /// One query's outcome.
@@ -50,6 +52,8 @@ struct QueryOutcome {
   double match_ms = 0;                         ///< wall time of matching
   uint64_t hashes = 0;                         ///< query hashes
   uint64_t postings = 0;                       ///< postings the matcher read
+  double speed = 1;                            ///< speed estimate of the best candidate
+  int tried = 1;                               ///< speed hypotheses tried
 };
 
 /// Fingerprints (query side) and matches PCM at the fingerprint rate against an index. Holds
@@ -57,15 +61,14 @@ struct QueryOutcome {
 /// uses it or hand it over; not shareable.
 class QueryProbe {
  public:
-  QueryProbe(const dsp::Params& params, const matcher::MatchParams& mp, store::Index& index);
+  QueryProbe(const dsp::Params& params, const matcher::MatchParams& mp,
+             const matcher::IdentifyOptions& io, store::Index& index);
   ~QueryProbe();
   QueryOutcome run(std::span<const float> pcm);
 
  private:
-  dsp::Fingerprinter fp_;
-  matcher::Matcher matcher_;
+  matcher::Identifier id_;
   std::unique_ptr<store::Reader> reader_;
-  std::vector<dsp::TimedHash> hashes_;
 };
 
 /// Runs the evaluation and writes the reports. Deterministic in everything but timings for

@@ -102,7 +102,7 @@ void run_speed_eval(const SpeedEvalOptions& opt) {
     // Queries: 5 s excerpts of indexed references, half clean, half at 10 dB SNR.
     std::vector<double> lat, mlat, post;
     {
-      QueryProbe probe(p, opt.match, *r.index);
+      QueryProbe probe(p, opt.match, {}, *r.index);
       std::size_t last_file = SIZE_MAX;
       std::vector<float> pcm;
       std::vector<std::pair<std::size_t, double>> draws;
