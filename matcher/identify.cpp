@@ -63,7 +63,7 @@ const Identification& Identifier::identify(std::span<const float> pcm,
     // clearly better (chance probability kPreferNormal times smaller): most audio is at normal
     // speed, and a wrong hypothesis can outscore a weak right answer by a little.
     const double chance = std::max(1e-30, 1.0 - static_cast<double>(cands.front().confidence));
-    const double score = -std::log(chance) - (speed == 1.0 ? std::log(kPreferNormal) : 0.0);
+    const double score = -std::log(chance) + (speed == 1.0 ? std::log(kPreferNormal) : 0.0);
     if (accepted || score > best_score) {
       best_score = score;
       best_hyp = speed;
