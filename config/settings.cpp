@@ -199,6 +199,11 @@ void read_evidence(const Reader& r, const YAML::Node& node, EvidenceSettings& e)
                  e.max_s = r.number(v, w, 1, 3600);
              });
   if (e.enabled && e.dir.empty()) r.fail(node, "evidence: 'dir' is required when enabled is true");
+  if (e.pre_roll_s >= e.max_s) {
+    r.fail(node, "evidence: pre_roll_s (" + std::to_string(e.pre_roll_s) +
+                     ") must be less than max_s (" + std::to_string(e.max_s) +
+                     "), which includes it");
+  }
 }
 
 void read_sinks(const Reader& r, const YAML::Node& node, SinkSettings& s) {

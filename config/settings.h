@@ -12,8 +12,8 @@
 //     music: {min_votes: 8, min_confidence: 0.999, confirm_windows: 1, end_windows: 2,
 //             min_span_s: 4, window_s: 6, hop_s: 1}
 //   silence: {enabled: true, threshold_dbfs: -50, min_duration_s: 5}
-//   evidence: {enabled: false, dir: /var/lib/aircheck/clips, format: ogg,
-//              pre_roll_s: 3, max_s: 120}
+//   evidence: {enabled: false, dir: /var/lib/aircheck/clips, format: ogg,   # ogg | flac
+//              pre_roll_s: 3, max_s: 120}      # pre_roll_s 0..60 < max_s 1..3600
 //   sinks:
 //     queue: 4096                         # events buffered per sink before dropping
 //     journald: {enabled: true}
@@ -81,8 +81,8 @@ struct SilenceSettings {
 struct EvidenceSettings {
   bool enabled = false;
   std::string dir;             ///< folder for clips; required when enabled
-  std::string format = "ogg";  ///< "ogg" (Opus) or "flac"
-  double pre_roll_s = 3.0;     ///< audio kept before an airing's start, in seconds
+  std::string format = "ogg";  ///< "ogg" (Ogg/Opus, files named .opus) or "flac"
+  double pre_roll_s = 3.0;     ///< audio kept before an airing's start, in seconds (< max_s)
   double max_s = 120.0;        ///< longest clip, in seconds (pre-roll included)
   friend bool operator==(const EvidenceSettings&, const EvidenceSettings&) = default;
 };

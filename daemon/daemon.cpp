@@ -9,12 +9,14 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <thread>
 
 #include "daemon/event_bus.h"
+#include "daemon/evidence/clip_writer.h"
 #include "daemon/notify.h"
 #include "daemon/sinks/sink.h"
 #include "daemon/source_runner.h"
@@ -81,13 +83,26 @@ class SignalFd {
 
 store::Format format_of(const dsp::Params& p) { return store::Format{p.digest(), p.describe()}; }
 
+/// Creates the evidence folder ahead of the first clip, so that a folder that cannot be made is
+/// named at start. Not fatal: monitoring runs on, and each clip that fails is reported.
+void prepare_evidence_dir(const config::EvidenceSettings& e) {
+  if (!e.enabled) return;
+  std::error_code ec;
+  std::filesystem::create_directories(e.dir, ec);
+  if (ec) {
+    log_line(LogLevel::warning, "evidence: cannot create " + e.dir + ": " + ec.message() +
+                                    "; clips will fail until it can be written");
+  }
+}
+
 class Daemon {
  public:
   explicit Daemon(const Options& o) : opts_(o), bus_(4096) {}
   int run();
 
  private:
-  std::shared_ptr<SourceRunner> make_runner(const config::SourceSettings& s);
+  std::shared_ptr<SourceRunner> make_runner(const config::SourceSettings& s,
+                                            const config::EvidenceSettings& evidence);
   void stop_runner(const std::shared_ptr<SourceRunner>& r);
   void reload();
   void shutdown(const std::string& why);
@@ -99,14 +114,16 @@ class Daemon {
   dsp::Params params_;
   std::shared_ptr<store::Index> index_;
   EventBus bus_;
+  std::unique_ptr<ClipWriter> clips_;  // after bus_: it reports to it; before the runners
   std::unique_ptr<WorkerPool> pool_;
   std::map<std::string, std::shared_ptr<SourceRunner>> runners_;
   Notifier notifier_;
 };
 
-std::shared_ptr<SourceRunner> Daemon::make_runner(const config::SourceSettings& s) {
+std::shared_ptr<SourceRunner> Daemon::make_runner(const config::SourceSettings& s,
+                                                  const config::EvidenceSettings& evidence) {
   auto source = make_source(to_spec(s), params_.sample_rate);
-  return std::make_shared<SourceRunner>(s, std::move(source), params_);
+  return std::make_shared<SourceRunner>(s, std::move(source), params_, evidence, clips_.get());
 }
 
 void Daemon::report_down(const std::string& id, const std::string& reason) {
@@ -143,6 +160,11 @@ std::string Daemon::status() const {
   os << live << "/" << runners_.size() << " sources running, " << open << " airing(s) open, "
      << started << " airing(s) so far, " << bus_.published() << " events";
   if (const uint64_t d = bus_.dropped(); d > 0) os << " (" << d << " dropped by slow sinks)";
+  if (clips_ && settings_.evidence.enabled) {
+    os << ", " << clips_->written() << " clip(s) written";
+    if (const uint64_t f = clips_->failed() + clips_->dropped(); f > 0)
+      os << " (" << f << " failed or dropped)";
+  }
   return os.str();
 }
 
@@ -177,10 +199,14 @@ void Daemon::reload() {
   } else {
     bus_.reopen();
   }
-  // Sources: stop removed and changed ones, start new and changed ones, keep the rest.
+  // Sources: stop removed and changed ones, start new and changed ones, keep the rest. Sources
+  // with evidence also restart when the evidence section changed (their clips follow it).
+  const bool evidence_changed = !(next.evidence == settings_.evidence);
+  if (evidence_changed) prepare_evidence_dir(next.evidence);
   for (auto it = runners_.begin(); it != runners_.end();) {
     const config::SourceSettings* s = next.source(it->first);
-    if (s == nullptr || !(*s == it->second->settings())) {
+    if (s == nullptr || !(*s == it->second->settings()) ||
+        (evidence_changed && (s->evidence || it->second->settings().evidence))) {
       log_line(LogLevel::info,
                "source '" + it->first + (s ? "' changed: restarting" : "' removed: stopping"));
       stop_runner(it->second);
@@ -192,7 +218,7 @@ void Daemon::reload() {
   for (const config::SourceSettings& s : next.sources) {
     if (runners_.count(s.id)) continue;
     try {
-      auto r = make_runner(s);
+      auto r = make_runner(s, next.evidence);
       r->start();
       pool_->add(r);
       runners_[s.id] = std::move(r);
@@ -218,6 +244,8 @@ void Daemon::shutdown(const std::string& why) {
   pool_->stop();
   runners_.clear();
   pool_.reset();
+  // The drain above closed the open airings: write their clips before the sinks stop.
+  if (clips_) clips_->stop(ClipWriter::kStopTimeout);
   bus_.stop();
 }
 
@@ -239,11 +267,17 @@ int Daemon::run() {
   } catch (const std::exception& e) {
     throw StartupError(kExitIndex, e.what());
   }
+  // evidence clips: one writer thread for every source; failures go to the sinks and stderr
+  clips_ = std::make_unique<ClipWriter>([this](const Event& e) {
+    bus_.publish(e);
+    log_line(LogLevel::warning, to_text(e));
+  });
+  prepare_evidence_dir(settings_.evidence);
   // dsp plans (one fingerprinter per source; sources are created, not started)
   std::vector<std::shared_ptr<SourceRunner>> fresh;
   for (const config::SourceSettings& s : settings_.sources) {
     try {
-      fresh.push_back(make_runner(s));
+      fresh.push_back(make_runner(s, settings_.evidence));
     } catch (const std::exception& e) {
       throw StartupError(kExitSources, "source '" + s.id + "': " + e.what());
     }
@@ -356,6 +390,11 @@ config::Settings build_settings(const Options& o) {
     src.match = s.profiles.at("default");
     src.silence = s.silence;
     s.sources.push_back(std::move(src));
+  }
+  if (!o.evidence_dir.empty()) {
+    s.evidence.enabled = true;
+    s.evidence.dir = o.evidence_dir;
+    for (config::SourceSettings& src : s.sources) src.evidence = true;
   }
   return s;
 }

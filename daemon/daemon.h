@@ -3,11 +3,13 @@
 // Bring-up, in order: settings (config file + command line) -> index (store::Index, read
 // only) -> dsp plans (one Fingerprinter per source) -> sinks -> sources (capture starts) ->
 // workers. Then READY=1. The control thread waits on a signalfd:
-//   SIGTERM, SIGINT  stop capture, drain what is buffered, close open airings, flush the sinks,
-//                    STOPPING=1, return kExitOk;
+//   SIGTERM, SIGINT  stop capture, drain what is buffered, close open airings, write the
+//                    queued evidence clips (bounded: ClipWriter::kStopTimeout), flush the
+//                    sinks, STOPPING=1, return kExitOk;
 //   SIGHUP           re-read the config file, validate it whole, then apply the difference:
 //                    start new sources, stop removed ones, restart changed ones, leave the rest
-//                    running; rebuild sinks whose settings changed, else reopen their files.
+//                    running (a change of the evidence section restarts the sources with
+//                    evidence); rebuild sinks whose settings changed, else reopen their files.
 // Every ~250 ms it sends WATCHDOG=1 if every worker's heartbeat is fresh, and STATUS= with a
 // live summary every status_interval_s. When every source was finite (file) and has ended, it
 // shuts down by itself as for SIGTERM.
@@ -53,6 +55,9 @@ struct Options {
   std::string index;        ///< overrides index:
   std::vector<std::pair<std::string, std::string>> sources;  ///< --source ID=SPEC, added
   std::string jsonl;                                         ///< overrides sinks.jsonl.path
+  /// Non-empty: evidence clips into this folder for every source (evidence.enabled, .dir and
+  /// each source's evidence: true).
+  std::string evidence_dir;
   std::optional<bool> journald;
   std::optional<config::ConsoleFormat> console;
   std::optional<unsigned> threads;

@@ -31,6 +31,8 @@ std::string_view event_name(EventType t) {
       return "overflow";
     case EventType::events_dropped:
       return "events_dropped";
+    case EventType::clip_failed:
+      return "clip_failed";
   }
   return "unknown";
 }
@@ -108,7 +110,13 @@ std::string to_json_line(const Event& e) {
       j["end_cut"] = e.end_cut;
       j["whole"] = !e.start_cut && !e.end_cut;
       j["windows"] = e.windows;
-      if (!e.clip.empty()) j["clip"] = e.clip;
+      if (!e.clip.empty()) {
+        j["clip"] = e.clip;
+        j["clip_start_utc"] = utc_iso8601(e.clip_start_utc);
+        j["clip_start_pos_s"] = ms3(e.clip_start_pos_s);
+        j["clip_duration_s"] = ms3(e.clip_duration_s);
+        j["clip_capped"] = e.clip_capped;
+      }
       break;
     case EventType::source_up:
     case EventType::source_down:
@@ -139,6 +147,12 @@ std::string to_json_line(const Event& e) {
       j["sink"] = e.sink;
       j["count"] = e.count;
       break;
+    case EventType::clip_failed:
+      j["track_id"] = e.track_id;
+      j["start_utc"] = utc_iso8601(e.start_utc);
+      j["clip"] = e.clip;
+      j["reason"] = e.reason;
+      break;
   }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -161,7 +175,8 @@ std::string to_text(const Event& e) {
                     e.start_pos_s, e.end_pos_s, e.duration_s, e.ref_start_s, e.ref_end_s,
                     (!e.start_cut && !e.end_cut) ? "whole" : "partial", e.confidence);
       return "[" + e.source + "] airing_end " + what + " " + utc_iso8601(e.start_utc) + " to " +
-             utc_iso8601(e.end_utc) + buf + (e.clip.empty() ? "" : " clip " + e.clip);
+             utc_iso8601(e.end_utc) + buf + (e.clip.empty() ? "" : " clip " + e.clip) +
+             (e.clip_capped ? " (capped)" : "");
     case EventType::source_up:
     case EventType::source_finished:
       return "[" + e.source + "] " + std::string(event_name(e.type)) + " " + utc_iso8601(e.utc);
@@ -178,6 +193,9 @@ std::string to_text(const Event& e) {
              " samples dropped (workers fell behind)";
     case EventType::events_dropped:
       return "sink " + e.sink + " dropped " + std::to_string(e.count) + " events (it fell behind)";
+    case EventType::clip_failed:
+      return "[" + e.source + "] clip_failed " + what + " " + utc_iso8601(e.start_utc) + ": " +
+             e.reason;
   }
   return "";
 }

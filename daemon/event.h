@@ -9,12 +9,18 @@
 //                 detection latency = detected_pos_s - start_pos_s)
 //   airing_progress  + pos_utc, pos_s, ref_pos_s, duration_s
 //   airing_end    + end_utc, end_pos_s, ref_end_s, duration_s, start_cut, end_cut, whole,
-//                 windows, clip (when an evidence clip was written)
+//                 windows; with an evidence clip (daemon/evidence/clip_writer.h): clip (its
+//                 final path; the file appears once written, or a clip_failed follows),
+//                 clip_start_utc, clip_start_pos_s (its first sample: normally start_pos_s
+//                 minus the pre-roll, later when that audio was no longer held),
+//                 clip_duration_s, clip_capped (true: cut short at evidence.max_s)
 //   source_up / source_down / source_finished   utc, pos_s, reason (down)
 //   silence_start utc, pos_s, threshold_dbfs
 //   silence_end   utc, pos_s, start_utc, start_pos_s, duration_s, threshold_dbfs
 //   overflow      utc, pos_s, samples_dropped
 //   events_dropped  sink, count  (events this sink had to drop because it fell behind)
+//   clip_failed   track_id, start_utc, clip, reason  (an evidence clip was not written: queue
+//                 full, disk error, encoder error; no file exists under that path)
 // Times: *_utc are ISO 8601 UTC with milliseconds ("2026-01-01T12:00:00.123Z"); *_pos_s are
 // seconds of the source's own sample clock since the source started; ref_* are seconds into
 // the indexed track.
@@ -39,6 +45,7 @@ enum class EventType : uint8_t {
   silence_end,
   overflow,
   events_dropped,
+  clip_failed,
 };
 
 /// The event's name as written in logs ("airing_start", ...). Static storage.
@@ -65,10 +72,14 @@ struct Event {
   double speed = 1.0;
   bool start_cut = false, end_cut = false;
   uint32_t windows = 0;
-  std::string clip;  ///< evidence clip path, if one is written
+  std::string clip;             ///< evidence clip path, if one is written (airing_end, clip_failed)
+  double clip_start_utc = 0;    ///< Unix seconds of the clip's first sample
+  double clip_start_pos_s = 0;  ///< source time of the clip's first sample
+  double clip_duration_s = 0;   ///< length of the clip, in seconds
+  bool clip_capped = false;     ///< the clip stops at evidence.max_s, before the airing's end
 
   // health
-  std::string reason;
+  std::string reason;  ///< source_down, clip_failed: why
   uint64_t count = 0;  ///< overflow: samples dropped; events_dropped: events
   double threshold_dbfs = 0;
   std::string sink;  ///< events_dropped: which sink

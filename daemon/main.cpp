@@ -63,6 +63,9 @@ int main(int argc, char** argv) {
   app.add_option("--index", o.index, "index folder (overrides index:)");
   app.add_option("--source", sources, "ID=SPEC, repeatable (added to the config's sources)");
   app.add_option("--jsonl", o.jsonl, "JSON-lines event log (overrides sinks.jsonl.path)");
+  app.add_option("--evidence-dir", o.evidence_dir,
+                 "write an evidence clip of every airing of every source into this folder "
+                 "(sets evidence.enabled and evidence.dir)");
   app.add_flag("--journald", journald, "send events to journald");
   app.add_flag("--no-journald", no_journald, "do not send events to journald");
   app.add_option("--stdout-format", console, "text or json (with --foreground)")

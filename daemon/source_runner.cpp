@@ -48,7 +48,8 @@ DecisionParams decision_params(const config::SourceSettings& s) {
 }
 
 SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_ptr<Source> source,
-                           const dsp::Params& params)
+                           const dsp::Params& params, const config::EvidenceSettings& evidence,
+                           ClipWriter* clips)
     : settings_(settings),
       source_(std::move(source)),
       params_(params),
@@ -69,6 +70,18 @@ SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_p
   next_window_end_ = hop_frames_;
   fresh_.reserve(4096 * fp_.max_hashes_per_frame() / static_cast<std::size_t>(hop_) + 256);
   silence_changes_.reserve(16);
+  if (settings.evidence && evidence.enabled && clips != nullptr) {
+    // How far behind the newest audio an airing's start can lie when airing_start is decided:
+    // the decided window lags the audio by lag_frames_ and reaches back window_s; confirming
+    // takes more windows (or as many as min_span_s needs); the start may snap to where the
+    // reference begins; a start adjusted later may reach back a few windows more.
+    const config::MatchProfile& m = settings.match;
+    const double latency_s = 2 * m.window_s + (m.confirm_windows + m.end_windows + 6) * m.hop_s +
+                             m.min_span_s + static_cast<double>(lag_frames_) * frame_s +
+                             decision_.params().snap_s;
+    clips_ = std::make_unique<ClipRecorder>(evidence, settings.id, rate_, latency_s);
+    clip_writer_ = clips;
+  }
 }
 
 SourceRunner::~SourceRunner() {
@@ -163,6 +176,7 @@ void SourceRunner::drain_health(WorkerContext& ctx) {
 }
 
 void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
+  if (clips_) clips_->feed(b.pos, b.samples);
   if (!have_pos_ || b.pos != next_pos_) {
     if (have_pos_) {
       // A gap in the sample clock: end the segment and start a new one at the gap's end.
@@ -358,6 +372,7 @@ void SourceRunner::emit_airings(WorkerContext& ctx) {
       case AiringEvent::Kind::start:
         e.type = EventType::airing_start;
         started_.fetch_add(1, std::memory_order_relaxed);
+        if (clips_) clips_->started(a.track, a.start_s);
         break;
       case AiringEvent::Kind::progress:
         e.type = EventType::airing_progress;
@@ -393,6 +408,7 @@ void SourceRunner::emit_airings(WorkerContext& ctx) {
     e.detected_pos_s = a.detected_s;
     e.detected_utc = source_->utc_of(to_pos(a.detected_s));
     e.windows = a.windows;
+    if (clips_ && a.kind == AiringEvent::Kind::end) clips_->ended(a, *source_, *clip_writer_, e);
     publish(ctx, e);
   }
   open_.store(static_cast<int>(decision_.open_count()), std::memory_order_relaxed);

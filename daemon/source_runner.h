@@ -3,6 +3,7 @@
 //   Source::read_block ─▶ Fingerprinter(Side::query) ─▶ hash history (absolute frames)
 //     ─▶ every hop: window of the last window_s ─▶ Matcher + store::Reader ─▶ Decision ─▶ events
 //   Source::poll_health ─▶ source_up / source_down / overflow;  PCM ─▶ SilenceDetector
+//   PCM ─▶ ClipRecorder (evidence on) ─▶ at airing_end: ClipJob ─▶ ClipWriter (clip thread)
 //
 // Audio is fingerprinted once, as it arrives; windows only select hashes from the history.
 // Hash times are kept on the source's sample clock: a gap in the clock (overflow, outage)
@@ -24,6 +25,7 @@
 #include "config/settings.h"
 #include "daemon/decision.h"
 #include "daemon/event.h"
+#include "daemon/evidence/clip_recorder.h"
 #include "daemon/silence_detector.h"
 #include "daemon/source.h"
 #include "dsp/fingerprinter.h"
@@ -33,6 +35,7 @@
 namespace aircheck::daemon {
 
 class EventBus;
+class ClipWriter;
 
 /// Per-worker resources a runner borrows while being serviced.
 struct WorkerContext {
@@ -52,8 +55,11 @@ class SourceRunner {
  public:
   /// Builds the fingerprinter (plans FFTW: control thread) and the decision stage. Takes
   /// ownership of `source`, which must not be started yet. Throws what the Fingerprinter throws.
+  /// With settings.evidence, evidence.enabled and a `clips` writer (which must outlive the
+  /// runner), it also keeps the source's recent audio and queues a clip of every airing.
   SourceRunner(const config::SourceSettings& settings, std::unique_ptr<Source> source,
-               const dsp::Params& params);
+               const dsp::Params& params, const config::EvidenceSettings& evidence = {},
+               ClipWriter* clips = nullptr);
   ~SourceRunner();
 
   /// Starts the source's capture. Control thread. Throws std::runtime_error when the source
@@ -77,6 +83,11 @@ class SourceRunner {
   /// Airings currently open (any thread).
   int open_airings() const { return open_.load(std::memory_order_relaxed); }
   uint64_t airings_started() const { return started_.load(std::memory_order_relaxed); }
+
+  /// Memory held for evidence clips of this source (the audio history), in bytes; 0 when off.
+  std::size_t evidence_bytes() const {
+    return clips_ ? clips_->history().capacity() * sizeof(float) : 0;
+  }
 
   const config::SourceSettings& settings() const { return settings_; }
   const std::string& id() const { return settings_.id; }
@@ -121,6 +132,8 @@ class SourceRunner {
   std::deque<HistHash> history_;
   std::vector<dsp::TimedHash> fresh_;
   std::vector<SilenceDetector::Change> silence_changes_;
+  std::unique_ptr<ClipRecorder> clips_;  // evidence clips; null when off for this source
+  ClipWriter* clip_writer_ = nullptr;
   bool up_reported_ = false;
 
   std::atomic<bool> draining_{false};

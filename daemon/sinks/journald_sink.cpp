@@ -29,6 +29,8 @@ std::string_view message_id(EventType t) {
       return "76077ca35d3245bf91c15a95a256bac7";
     case EventType::events_dropped:
       return "fbd9484862864396a9d7a9d25a9d1401";
+    case EventType::clip_failed:
+      return "7fcc2173f86844be853535e4671bed01";
   }
   return "00000000000000000000000000000000";
 }
@@ -40,6 +42,7 @@ int priority_of(EventType t) {
     case EventType::source_down:
     case EventType::overflow:
     case EventType::events_dropped:
+    case EventType::clip_failed:
       return 4;  // warning
     case EventType::silence_start:
     case EventType::silence_end:
@@ -94,7 +97,12 @@ bool JournaldSink::write(const Event& e) {
         add("AIRCHECK_REF_END", num(e.ref_end_s));
         add("AIRCHECK_DURATION", num(e.duration_s));
         add("AIRCHECK_WHOLE", (!e.start_cut && !e.end_cut) ? "1" : "0");
-        if (!e.clip.empty()) add("AIRCHECK_CLIP", e.clip);
+        if (!e.clip.empty()) {
+          add("AIRCHECK_CLIP", e.clip);
+          add("AIRCHECK_CLIP_START_POS", num(e.clip_start_pos_s));
+          add("AIRCHECK_CLIP_DURATION", num(e.clip_duration_s));
+          add("AIRCHECK_CLIP_CAPPED", e.clip_capped ? "1" : "0");
+        }
       }
       break;
     case EventType::source_down:
@@ -113,6 +121,12 @@ bool JournaldSink::write(const Event& e) {
     case EventType::events_dropped:
       add("AIRCHECK_SINK", e.sink);
       add("AIRCHECK_COUNT", std::to_string(e.count));
+      break;
+    case EventType::clip_failed:
+      add("AIRCHECK_TRACK_ID", std::to_string(e.track_id));
+      add("AIRCHECK_START_UTC", utc_iso8601(e.start_utc));
+      add("AIRCHECK_CLIP", e.clip);
+      add("AIRCHECK_REASON", e.reason);
       break;
   }
   std::vector<iovec> iov(fields_.size());

@@ -294,10 +294,14 @@ std::vector<float> decode_all(const std::string& url, const OpenOptions& opts, M
 }
 
 void encode_file(const std::string& path, std::span<const float> pcm, int sample_rate,
-                 int64_t bitrate) {
+                 int64_t bitrate, const std::string& format) {
   quiet_ffmpeg_logs();
   AVFormatContext* raw = nullptr;
-  int rc = avformat_alloc_output_context2(&raw, nullptr, nullptr, path.c_str());
+  const AVOutputFormat* guessed =
+      format.empty() ? nullptr : av_guess_format(nullptr, ("x." + format).c_str(), nullptr);
+  int rc = format.empty() || guessed
+               ? avformat_alloc_output_context2(&raw, guessed, nullptr, path.c_str())
+               : AVERROR_MUXER_NOT_FOUND;
   if (rc < 0 || !raw)
     fail(path, "unknown output format (use .wav, .flac, .ogg, .opus, .mp3, .m4a)", rc);
   auto free_out = [](AVFormatContext* f) {
@@ -306,7 +310,7 @@ void encode_file(const std::string& path, std::span<const float> pcm, int sample
   };
   std::unique_ptr<AVFormatContext, decltype(free_out)> out(raw, free_out);
   AVCodecID id = out->oformat->audio_codec;
-  const std::string ext = path.substr(path.find_last_of('.') + 1);
+  const std::string ext = format.empty() ? path.substr(path.find_last_of('.') + 1) : format;
   if (ext == "ogg" || ext == "oga") id = AV_CODEC_ID_VORBIS;
   if (ext == "opus") id = AV_CODEC_ID_OPUS;
   if (ext == "wav") id = AV_CODEC_ID_PCM_S16LE;

@@ -69,9 +69,11 @@ std::vector<float> decode_all(const std::string& url, const OpenOptions& opts = 
                               Metadata* meta = nullptr);
 
 /// Writes mono float PCM to a file through FFmpeg, format chosen by extension
-/// (.wav, .flac, .ogg/.opus, .mp3, .m4a/.aac). Used for evidence clips and test media.
-/// `bitrate` in bit/s for lossy codecs, 0 = encoder default. Throws DecodeError.
+/// (.wav, .flac, .ogg (Vorbis), .opus (Ogg/Opus), .mp3, .m4a/.aac). Used for evidence clips and
+/// test media. `bitrate` in bit/s for lossy codecs, 0 = encoder default. `format`, when not
+/// empty, is the extension to choose by instead of the path's own ("opus" for "clip.opus.part").
+/// Throws DecodeError; a partly written file is left in place (the caller removes it).
 void encode_file(const std::string& path, std::span<const float> pcm, int sample_rate,
-                 int64_t bitrate = 0);
+                 int64_t bitrate = 0, const std::string& format = "");
 
 }  // namespace aircheck::dsp::decode

@@ -145,6 +145,11 @@ TEST(Settings, BadFilesNameThePlace) {
        "stdout)"},
       {"index: /x\nevidence: {enabled: true}\n",
        "bad.yaml:2:11: evidence: 'dir' is required when enabled is true"},
+      {"index: /x\nevidence: {enabled: false, format: mp3}\n",
+       "bad.yaml:2:36: evidence.format: expected one of ogg, flac, got 'mp3'"},
+      {"index: /x\nevidence: {pre_roll_s: 10, max_s: 5}\n",
+       "bad.yaml:2:11: evidence: pre_roll_s (10.000000) must be less than max_s (5.000000), which "
+       "includes it"},
       {"index: /x\nsources:\n  - {id: a, kind: file, address: /a.wav, evidence: true}\n",
        "bad.yaml:3:5: sources[0].evidence: needs the top-level evidence section with enabled: "
        "true"},

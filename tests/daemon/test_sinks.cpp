@@ -100,6 +100,41 @@ TEST(Event, AiringEndJsonCarriesTheStableFields) {
   EXPECT_FALSE(j.contains("clip"));
 }
 
+TEST(Event, AiringEndNamesItsEvidenceClip) {
+  Event e = airing_end();
+  e.clip = "/clips/fm1/20260101T000000.123Z_42.opus";
+  e.clip_start_utc = 1767225597.123;
+  e.clip_start_pos_s = 9.3456;
+  e.clip_duration_s = 120.0;
+  e.clip_capped = true;
+  const auto j = nlohmann::json::parse(to_json_line(e));
+  EXPECT_EQ(j["clip"], e.clip);
+  EXPECT_EQ(j["clip_start_utc"], "2025-12-31T23:59:57.123Z");
+  EXPECT_DOUBLE_EQ(j["clip_start_pos_s"].get<double>(), 9.346);
+  EXPECT_DOUBLE_EQ(j["clip_duration_s"].get<double>(), 120.0);
+  EXPECT_EQ(j["clip_capped"], true);
+  EXPECT_NE(to_text(e).find("clip " + e.clip + " (capped)"), std::string::npos) << to_text(e);
+}
+
+TEST(Event, ClipFailedSaysWhichClipAndWhy) {
+  Event e;
+  e.type = EventType::clip_failed;
+  e.source = "fm1";
+  e.track_id = 42;
+  e.start_utc = 1767225600.123;
+  e.clip = "/clips/fm1/20260101T000000.123Z_42.opus";
+  e.reason = "disk full";
+  const auto j = nlohmann::json::parse(to_json_line(e));
+  EXPECT_EQ(j["type"], "clip_failed");
+  EXPECT_EQ(j["source"], "fm1");
+  EXPECT_EQ(j["track_id"], 42);
+  EXPECT_EQ(j["start_utc"], "2026-01-01T00:00:00.123Z");
+  EXPECT_EQ(j["clip"], e.clip);
+  EXPECT_EQ(j["reason"], "disk full");
+  EXPECT_FALSE(j.contains("title"));
+  EXPECT_EQ(to_text(e), "[fm1] clip_failed track 42 2026-01-01T00:00:00.123Z: disk full");
+}
+
 TEST(Event, AiringStartHasNoEnd) {
   Event e = airing_end();
   e.type = EventType::airing_start;
@@ -276,7 +311,7 @@ TEST(JournaldSink, FieldsReadBackWithJournalctl) {
 
 TEST(JournaldSink, MessageIdsAreDistinct) {
   std::vector<std::string_view> ids;
-  for (int t = 0; t <= static_cast<int>(EventType::events_dropped); ++t) {
+  for (int t = 0; t <= static_cast<int>(EventType::clip_failed); ++t) {
     const auto id = message_id(static_cast<EventType>(t));
     EXPECT_EQ(id.size(), 32u);
     EXPECT_EQ(std::count(ids.begin(), ids.end(), id), 0);
