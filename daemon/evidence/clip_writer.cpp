@@ -13,6 +13,7 @@
 #include <system_error>
 #include <utility>
 
+#include "daemon/event.h"
 #include "dsp/decode/decoder.h"
 
 namespace aircheck::daemon {
@@ -50,21 +51,11 @@ std::string clip_path(const std::string& dir, const std::string& source, double 
     folder += ok ? c : '_';
   }
   if (folder.empty() || folder[0] == '.') folder.insert(folder.begin(), '_');
-  const auto ms_total = static_cast<int64_t>(std::floor(start_utc * 1000.0));
-  int64_t secs = ms_total / 1000;
-  int64_t ms = ms_total % 1000;
-  if (ms < 0) {
-    ms += 1000;
-    secs -= 1;
-  }
-  const auto t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char stamp[48];
-  std::snprintf(stamp, sizeof stamp, "%04d%02d%02dT%02d%02d%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  const std::string name = std::string(stamp) + "_" + std::to_string(track_id) + "." +
-                           std::string(clip_extension(format));
+  // The event time without its separators: "2026-11-21T14:30:05.120Z" -> "20261121T143005.120Z".
+  std::string stamp = utc_iso8601(start_utc);
+  std::erase_if(stamp, [](char c) { return c == '-' || c == ':'; });
+  const std::string name =
+      stamp + "_" + std::to_string(track_id) + "." + std::string(clip_extension(format));
   return (fs::path(dir) / folder / name).string();
 }
 

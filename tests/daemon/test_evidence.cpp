@@ -24,36 +24,8 @@
 #include "daemon/source.h"
 #include "dsp/decode/decoder.h"
 
-// Counting global allocator: allocations made on a thread whose flag is set are counted.
-namespace {
-thread_local bool g_count_here = false;
-std::atomic<uint64_t> g_allocations{0};
-
-void* counted_alloc(std::size_t n) {
-  if (g_count_here) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* counted_alloc_aligned(std::size_t n, std::align_val_t a) {
-  if (g_count_here) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  const auto al = static_cast<std::size_t>(a);
-  if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
-  throw std::bad_alloc();
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return counted_alloc(n); }
-void* operator new[](std::size_t n) { return counted_alloc(n); }
-void* operator new(std::size_t n, std::align_val_t a) { return counted_alloc_aligned(n, a); }
-void* operator new[](std::size_t n, std::align_val_t a) { return counted_alloc_aligned(n, a); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+#include "tests/support/counting_allocator.h"  // counts allocations; defines operator new
+#include "tests/support/files.h"
 
 namespace aircheck::daemon {
 namespace {
@@ -210,17 +182,7 @@ class TempDir {
   fs::path path_;
 };
 
-std::size_t count_files(const fs::path& dir, const std::string& suffix) {
-  std::size_t n = 0;
-  if (!fs::exists(dir)) return 0;
-  for (const auto& f : fs::recursive_directory_iterator(dir)) {
-    const std::string p = f.path().string();
-    if (f.is_regular_file() && p.size() >= suffix.size() &&
-        p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0)
-      ++n;
-  }
-  return n;
-}
+using aircheck::test::count_files;
 
 /// Collects reported events (any thread).
 struct Reports {

@@ -24,6 +24,7 @@
 #include "matcher/matcher.h"
 #include "store/index.h"
 #include "tests/daemon/aircheckd_harness.h"
+#include "tests/support/files.h"
 
 namespace {
 
@@ -31,18 +32,6 @@ using namespace aircheck::e2e;
 
 constexpr double kPreRoll = 2.0;  // seconds, in the configurations below
 constexpr double kMax = 20.0;     // seconds
-
-std::size_t files_ending(const fs::path& dir, const std::string& suffix) {
-  std::size_t n = 0;
-  if (!fs::exists(dir)) return 0;
-  for (const auto& f : fs::recursive_directory_iterator(dir)) {
-    const std::string p = f.path().string();
-    if (f.is_regular_file() && p.size() >= suffix.size() &&
-        p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0)
-      ++n;
-  }
-  return n;
-}
 
 std::vector<float> decode(const std::string& path) {
   aircheck::dsp::decode::OpenOptions o;
@@ -152,9 +141,9 @@ class EvidenceClips : public ::testing::Test {
     EXPECT_EQ(of_type(events, "airing_end", "plain").size(), truth_.size());
     for (const json& e : of_type(events, "airing_end", "plain")) EXPECT_FALSE(e.contains("clip"));
     EXPECT_FALSE(fs::exists(clips / "plain"));
-    EXPECT_EQ(files_ending(clips, ".part"), 0u) << "a .part was left behind";
+    EXPECT_EQ(aircheck::test::count_files(clips, ".part"), 0u) << "a .part was left behind";
     const std::string ext = format == "ogg" ? ".opus" : ".flac";
-    EXPECT_EQ(files_ending(clips, ext), ends.size());
+    EXPECT_EQ(aircheck::test::count_files(clips, ext), ends.size());
 
     const aircheck::dsp::Params params;
     auto index = aircheck::store::Index::open(dir_ / "index", {params.digest(), params.describe()},
@@ -316,7 +305,7 @@ TEST_F(EvidenceClips, SigtermWritesTheClipOfTheAiringItCloses) {
   const std::string path = e["clip"];
   EXPECT_EQ(path.substr(path.size() - 5), ".opus");  // the default format
   ASSERT_TRUE(fs::exists(path)) << "the clip was not written before exit";
-  EXPECT_EQ(files_ending(clips, ".part"), 0u);
+  EXPECT_EQ(aircheck::test::count_files(clips, ".part"), 0u);
   // Default pre-roll 3 s, reaching back to the start of the file at most.
   const double start = e["start_pos_s"], end = e["end_pos_s"];
   const double want = end - std::max(0.0, start - 3.0);

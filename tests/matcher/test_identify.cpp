@@ -10,26 +10,13 @@
 #include "bench/eval/synth.h"
 #include "dsp/fingerprinter.h"
 #include "matcher/identify.h"
+#include "tests/matcher/map_index.h"
 
 using namespace aircheck;
 
 namespace {
 
-struct MapIndex : store::PostingLookup {
-  std::map<uint32_t, std::vector<store::Posting>> m;
-  uint64_t frames = 0;
-  void add(uint32_t track, const std::vector<dsp::TimedHash>& hs) {
-    for (auto h : hs) m[h.hash].push_back({track, h.t});
-    if (!hs.empty()) frames += hs.back().t + 1;
-  }
-  std::size_t lookup(uint32_t h, std::vector<store::Posting>& out) override {
-    auto it = m.find(h);
-    if (it == m.end()) return 0;
-    out.insert(out.end(), it->second.begin(), it->second.end());
-    return it->second.size();
-  }
-  uint64_t indexed_frames() override { return frames; }
-};
+using test::MapIndex;
 
 constexpr int kRate = 8000;
 

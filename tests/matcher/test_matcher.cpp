@@ -6,27 +6,12 @@
 #include "bench/eval/synth.h"
 #include "dsp/fingerprinter.h"
 #include "matcher/matcher.h"
+#include "tests/matcher/map_index.h"
 
 using namespace aircheck;
 
 namespace {
-// A plain map of postings: the matcher's unit tests check voting logic, not storage (the real
-// LMDB index is exercised by the CLI and store tests).
-struct MapIndex : store::PostingLookup {
-  std::map<uint32_t, std::vector<store::Posting>> m;
-  uint64_t frames = 0;
-  void add(uint32_t track, const std::vector<dsp::TimedHash>& hs) {
-    for (auto h : hs) m[h.hash].push_back({track, h.t});
-    if (!hs.empty()) frames += hs.back().t + 1;
-  }
-  std::size_t lookup(uint32_t h, std::vector<store::Posting>& out) override {
-    auto it = m.find(h);
-    if (it == m.end()) return 0;
-    out.insert(out.end(), it->second.begin(), it->second.end());
-    return it->second.size();
-  }
-  uint64_t indexed_frames() override { return frames; }
-};
+using test::MapIndex;
 
 std::vector<dsp::TimedHash> shift(std::vector<dsp::TimedHash> hs, int32_t by) {
   for (auto& h : hs) h.t = static_cast<uint32_t>(static_cast<int32_t>(h.t) + by);
