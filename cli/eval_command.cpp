@@ -8,6 +8,7 @@
 #include <string>
 
 #include "bench/eval/condition.h"
+#include "bench/eval/param_overrides.h"
 #include "bench/eval/programme_eval.h"
 #include "bench/eval/query_eval.h"
 #include "bench/eval/speed_eval.h"
@@ -21,6 +22,7 @@ namespace fs = std::filesystem;
 struct Shared {
   std::string index, refs, out;
   std::vector<std::string> negatives;
+  std::vector<std::string> set;  // fingerprint parameter overrides, KEY=VALUE
   uint64_t seed = 1;
   int threads = 0;
   bool quiet = false;
@@ -137,6 +139,10 @@ void add_eval_commands(CLI::App& app) {
   q->add_option("--speeds", s->speeds,
                 "playback speeds tried per query until one is decided (default " +
                     std::string(kDefaultSpeeds) + "; 1 = normal speed only)");
+  q->add_option("--set", s->set,
+                "fingerprint parameter KEY=VALUE instead of this build's default, repeatable "
+                "(e.g. --set index_peaks=18 --set query_fanout=10); index-side keys need an "
+                "--index built for them: give each set its own folder");
   q->add_flag("--no-plots", s->no_plots, "skip the PNG plots");
   q->add_flag("--details", s->details, "also write queries.tsv, one line per query");
   q->callback([s, q] {
@@ -158,7 +164,12 @@ void add_eval_commands(CLI::App& app) {
       o.details = s->details;
       o.verbose = !s->quiet;
       o.command_line = s->command_line;
-      o.params = params();
+      try {
+        o.params = eval::with_overrides(params(), s->set);
+      } catch (const std::invalid_argument& e) {
+        throw CliError(kUsage, std::string("--set: ") + e.what());
+      }
+      o.overrides = s->set;
       eval::run_query_eval(o);
     });
   });

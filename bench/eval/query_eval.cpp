@@ -17,6 +17,7 @@
 
 #include "bench/eval/degrade.h"
 #include "bench/eval/indexing.h"
+#include "bench/eval/param_overrides.h"
 #include "bench/eval/plot.h"
 #include "bench/eval/random.h"
 #include "bench/eval/refs.h"
@@ -208,7 +209,20 @@ void run_query_eval(const QueryEvalOptions& opt) {
     auto v = list_refs(d);
     negs.insert(negs.end(), v.begin(), v.end());
   }
-  auto indexed = ensure_indexed(opt.index_dir, refs, opt.params, threads, opt.verbose);
+  IndexedRefs indexed;
+  try {
+    indexed = ensure_indexed(opt.index_dir, refs, opt.params, threads, opt.verbose);
+  } catch (const store::FormatMismatchError& e) {
+    std::string set;
+    for (const auto& o : opt.overrides) set += " " + o;
+    throw store::FormatMismatchError(
+        "eval queries: the index in " + opt.index_dir.string() +
+        " was built with other fingerprint parameters than this run's" +
+        (set.empty() ? std::string(" (the defaults)") : " (--set" + set + ")") +
+        "; give every parameter set its own --index folder (a new one is created and filled "
+        "from --refs). " +
+        e.what());
+  }
   store::Index& index = *indexed.index;
 
   double factor = 1.1;
@@ -458,14 +472,32 @@ void run_query_eval(const QueryEvalOptions& opt) {
   }
   double ref_hours = 0;
   for (const auto& r : refs) ref_hours += r.duration_s / 3600;
+  const store::Stats istats = index.stats();
+  std::string overrides;
+  for (const auto& o : opt.overrides) overrides += (overrides.empty() ? "" : " ") + o;
+  const double index_hours = istats.seconds / 3600;
+  const double bytes_per_hour =
+      index_hours > 0 ? static_cast<double>(istats.bytes_used) / index_hours : kNaN;
+  j["index"] = {
+      {"tracks", istats.tracks},
+      {"hours", index_hours},
+      {"postings", istats.postings},
+      {"distinct_hashes", istats.distinct_hashes},
+      {"bytes_used", istats.bytes_used},
+      {"bytes_on_disk", istats.bytes_on_disk},
+      {"bytes_used_per_hour", jnum(bytes_per_hour)},
+      {"postings_per_hour",
+       jnum(index_hours > 0 ? static_cast<double>(istats.postings) / index_hours : kNaN)}};
   j["setup"] = {{"seed", opt.seed},
                 {"n", opt.n},
                 {"refs", refs.size()},
                 {"refs_hours", ref_hours},
                 {"negative_files", negs.size()},
-                {"index_tracks", index.stats().tracks},
+                {"index_tracks", istats.tracks},
                 {"indexed_now", indexed.added},
                 {"params", opt.params.describe()},
+                {"params_query_side", describe_query_side(opt.params)},
+                {"overrides", opt.overrides},
                 {"min_votes", opt.match.min_votes},
                 {"min_confidence", opt.match.min_confidence},
                 {"speech", speech.espeak() ? "espeak-ng" : "synth_babble"},
@@ -514,13 +546,19 @@ void run_query_eval(const QueryEvalOptions& opt) {
   md << "# aircheck eval queries\n\n"
      << "`" << opt.command_line << "`\n\n"
      << "- references: " << refs.size() << " files, " << format_fixed(ref_hours, 2) << " h ("
-     << opt.refs_dir.string() << "); index: " << index.stats().tracks << " tracks\n"
+     << opt.refs_dir.string() << ")\n"
      << "- negatives: " << negs.size() << " files, " << neg_music.n << " music excerpts + "
      << neg_speech.n << " speech excerpts (" << (speech.espeak() ? "espeak-ng" : "synth_babble")
      << ")\n"
      << "- seed " << opt.seed << ", n = " << opt.n
      << " excerpts per cell (the same excerpts for every condition)\n"
-     << "- fingerprint: `" << opt.params.describe() << "`\n"
+     << "- fingerprint: `" << opt.params.describe() << "`; query side: `"
+     << describe_query_side(opt.params) << "`"
+     << (overrides.empty() ? std::string(" (defaults)") : " (set: `" + overrides + "`)") << "\n"
+     << "- index: " << istats.tracks << " tracks, " << format_fixed(index_hours, 2) << " h, "
+     << istats.postings << " postings, "
+     << format_fixed(static_cast<double>(istats.bytes_used) / 1e6, 1) << " MB used ("
+     << format_fixed(bytes_per_hour / 1e6, 2) << " MB per hour of audio)\n"
      << "- decision: min_votes " << opt.match.min_votes << ", min_confidence "
      << opt.match.min_confidence << "\n"
      << "- " << threads << " thread(s), " << format_fixed(wall_s, 0) << " s wall\n\n";

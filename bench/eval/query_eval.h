@@ -39,7 +39,10 @@ struct QueryEvalOptions {
   bool details = false;  ///< also write queries.tsv: one line per query
   bool verbose = true;
   std::string command_line;  ///< recorded in the report
+  /// Fingerprint parameters: the index in index_dir must be (or is made) of this format.
   dsp::Params params;
+  /// The "KEY=VALUE" overrides `params` was made with (see param_overrides.h), for the report.
+  std::vector<std::string> overrides;
   matcher::MatchParams match;
   matcher::IdentifyOptions identify;  ///< speed hypotheses tried per query
 };
@@ -72,8 +75,9 @@ class QueryProbe {
 };
 
 /// Runs the evaluation and writes the reports. Deterministic in everything but timings for
-/// given options and input files. Throws on unusable inputs (no refs, decode errors,
-/// index format mismatch) with a one-line message.
+/// given options and input files. Throws on unusable inputs (no refs, decode errors) with a
+/// one-line message; store::FormatMismatchError when index_dir holds an index of other
+/// fingerprint parameters than `params`.
 void run_query_eval(const QueryEvalOptions& opt);
 
 }  // namespace aircheck::eval

@@ -17,6 +17,7 @@
 
 #include "bench/eval/synth.h"
 #include "dsp/decode/decoder.h"
+#include "dsp/params.h"
 #include "store/index.h"
 
 using namespace aircheck;
@@ -280,4 +281,71 @@ TEST_F(Cli, KilledIngestLeavesAConsistentIndex) {
     return;
   }
   GTEST_SKIP() << "ingest finished before every kill attempt; nothing to check";
+}
+
+TEST_F(Cli, EvalQueriesWithOtherParametersBuildsItsOwnIndexAndRefusesAnotherFormat) {
+  const fs::path eidx = dir / "eval-index-set";
+  const std::string base = "eval queries --refs " + (dir / "songs").string() +
+                           " --n 3 --lengths 5 --conditions clean,white:10 --speeds 1 "
+                           "--speech-negatives 0 --no-plots -q -j 1";
+  const fs::path out = dir / "eval-set";
+  Result r = run(base + " --index " + eidx.string() + " --out " + out.string() +
+                     " --set index_peaks=10 --set query_fanout=6",
+                 dir);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  json rep = json::parse(slurp(out / "report.json"));
+  const std::string params = rep["setup"]["params"].get<std::string>();
+  EXPECT_NE(params.find("density=31/10 "), std::string::npos) << params;
+  EXPECT_EQ(rep["setup"]["params_query_side"], "query_peaks=28 query_fanout=6");
+  EXPECT_EQ(rep["setup"]["overrides"], json({"index_peaks=10", "query_fanout=6"}));
+  EXPECT_EQ(rep["setup"]["indexed_now"].get<int>(), kSongs);
+  EXPECT_EQ(rep["index"]["tracks"].get<int>(), kSongs);
+  EXPECT_GT(rep["index"]["bytes_used_per_hour"].get<double>(), 0);
+  const std::string md = slurp(out / "report.md");
+  EXPECT_NE(md.find("query side: `query_peaks=28 query_fanout=6` (set: `index_peaks=10 "
+                    "query_fanout=6`)"),
+            std::string::npos)
+      << md;
+  // The excerpts are found with these parameters: clean and 10 dB, 5 s, all right.
+  for (const auto& c : rep["cells"]) EXPECT_EQ(c["top1"].get<double>(), 1.0) << c.dump();
+  // The index holds index_peaks=10 postings: fewer than the defaults' index of the same songs.
+  const auto dflt = store::Index::open(dir / "index", store::Format{dsp::Params{}.digest(), ""},
+                                       store::OpenMode::read_only);
+  EXPECT_LT(rep["index"]["postings"].get<uint64_t>(), dflt->stats().postings);
+
+  // Another query side on the same index: reused, nothing indexed again.
+  r = run(base + " --index " + eidx.string() + " --out " + (dir / "eval-set2").string() +
+              " --set index_peaks=10 --set query_peaks=36",
+          dir);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  rep = json::parse(slurp(dir / "eval-set2" / "report.json"));
+  EXPECT_EQ(rep["setup"]["indexed_now"].get<int>(), 0);
+  EXPECT_EQ(rep["setup"]["params_query_side"], "query_peaks=36 query_fanout=8");
+
+  // Other index-side parameters on that index, or the defaults' index with --set: refused,
+  // naming the parameters, with the index error code.
+  r = run(base + " --index " + eidx.string() + " --out " + (dir / "eval-set3").string() +
+              " --set index_peaks=12",
+          dir);
+  EXPECT_EQ(r.rc, 3);
+  EXPECT_NE(r.err.find("other fingerprint parameters"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--set index_peaks=12"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("density=31/10 "), std::string::npos) << "the index's format: " << r.err;
+  r = run(base + " " + idx() + " --out " + (dir / "eval-set3").string() + " --set min_level=1.5",
+          dir);
+  EXPECT_EQ(r.rc, 3);
+  EXPECT_NE(r.err.find("other fingerprint parameters"), std::string::npos) << r.err;
+  // Bad --set: usage error naming the key and the allowed keys; nothing is run.
+  r = run(base + " --index " + eidx.string() + " --out " + (dir / "eval-set4").string() +
+              " --set index_peak=12",
+          dir);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("unknown key 'index_peak'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("allowed keys: sample_rate,"), std::string::npos) << r.err;
+  r = run(base + " --index " + eidx.string() + " --out " + (dir / "eval-set4").string() +
+              " --set band_weight=lots",
+          dir);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("band_weight takes a decimal number"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "eval-set4"));
 }
