@@ -182,7 +182,7 @@ void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
       // A gap in the sample clock: end the segment and start a new one at the gap's end.
       fresh_.clear();
       fp_.flush(fresh_);
-      for (const dsp::TimedHash& h : fresh_) history_.push_back({h.hash, seg_base_frame_ + h.t});
+      for (const dsp::TimedHash& h : fresh_) votes_.add(h.hash, seg_base_frame_ + h.t);
       fp_.reset();
     }
     seg_base_frame_ = static_cast<int64_t>((b.pos + static_cast<uint64_t>(hop_ / 2)) /
@@ -192,7 +192,7 @@ void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
   fresh_.clear();
   fp_.feed(b.samples, fresh_);
   for (const dsp::TimedHash& h : fresh_) {
-    history_.push_back({h.hash, seg_base_frame_ + h.t});
+    votes_.add(h.hash, seg_base_frame_ + h.t);
     final_frame_ = std::max(final_frame_, seg_base_frame_ + static_cast<int64_t>(h.t));
   }
   const int64_t analysed = seg_base_frame_ + static_cast<int64_t>(fp_.frames());
@@ -226,7 +226,7 @@ void SourceRunner::run_windows(WorkerContext& ctx, bool at_end) {
   if (at_end) {
     fresh_.clear();
     fp_.flush(fresh_);
-    for (const dsp::TimedHash& h : fresh_) history_.push_back({h.hash, seg_base_frame_ + h.t});
+    for (const dsp::TimedHash& h : fresh_) votes_.add(h.hash, seg_base_frame_ + h.t);
     fp_.reset();
     have_pos_ = false;
     final_frame_ = std::max(final_frame_, last_frame_);
@@ -235,9 +235,6 @@ void SourceRunner::run_windows(WorkerContext& ctx, bool at_end) {
   while (next_window_end_ <= limit) {
     match_window(next_window_end_, ctx);
     next_window_end_ += hop_frames_;
-    // Hashes older than the next window are no longer needed.
-    const int64_t keep_from = next_window_end_ - window_frames_;
-    while (!history_.empty() && history_.front().frame < keep_from) history_.pop_front();
   }
   if (at_end) {
     // A restarted segment continues with windows from its own audio.
@@ -247,18 +244,15 @@ void SourceRunner::run_windows(WorkerContext& ctx, bool at_end) {
 
 void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
   const int64_t base = end_frame - window_frames_;
-  ctx.window.clear();
-  for (const HistHash& h : history_) {
-    if (h.frame >= base && h.frame < end_frame) {
-      ctx.window.push_back({h.hash, static_cast<uint32_t>(h.frame - base)});
-    }
-  }
   ctx.matches.clear();
-  if (!ctx.window.empty()) {
+  ctx.reader->begin();
+  // The hashes that arrived since the last window are looked up once, here; the window then
+  // merges the votes of the last window_s.
+  votes_.seal(end_frame, base, *ctx.reader, ctx.seal);
+  if (!votes_.votes().empty()) {
     ctx.matcher->set_match_params(match_params_);
     const double frame_s = params_.frame_seconds();
-    ctx.reader->begin();
-    const auto candidates = ctx.matcher->match(ctx.window, *ctx.reader);
+    const auto candidates = ctx.matcher->match(votes_);
     for (const matcher::Candidate& c : candidates) {
       // Weak candidates can only continue an open airing of their track at their offset.
       const bool weak = !ctx.matcher->accepted(c);
@@ -282,8 +276,8 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
       m.track_duration_s = info != nullptr ? info->duration_s : 0.0;
       ctx.matches.push_back(m);
     }
-    ctx.reader->end();
   }
+  ctx.reader->end();
   ctx.airings.clear();
   // The window can be decided once the hashes of its last frames are final: lag_frames_ of
   // audio after its end (less at the end of a stream).
@@ -304,22 +298,15 @@ void SourceRunner::refine(const matcher::Candidate& c, WorkerContext& ctx, uint3
                           uint32_t& last) {
   constexpr uint32_t kCluster = 19;  // frames (0.3 s at 16 ms)
   const auto span = static_cast<uint32_t>(params_.dt_max + 1);
-  const auto agrees = [&](const dsp::TimedHash& h) {
-    ctx.postings.clear();
-    ctx.reader->lookup(h.hash, ctx.postings);
-    const int64_t want = static_cast<int64_t>(h.t) + c.offset;
-    for (const store::Posting& p : ctx.postings) {
-      if (p.track == c.track && std::abs(static_cast<int64_t>(p.t) - want) <= 1) return true;
-    }
-    return false;
-  };
+  // Agreeing hashes as (anchor, target) pairs, from the votes of the window just matched.
+  ctx.pairs.clear();
+  ctx.matcher->agreeing(c, ctx.pairs);
+  std::sort(ctx.pairs.begin(), ctx.pairs.end());
   // Start.
   ctx.anchors.clear();
-  for (const dsp::TimedHash& h : ctx.window) {
-    if (h.t >= c.query_first && h.t <= c.query_first + span && agrees(h))
-      ctx.anchors.push_back(h.t);
+  for (const auto& [t, target] : ctx.pairs) {
+    if (t >= c.query_first && t <= c.query_first + span) ctx.anchors.push_back(t);
   }
-  std::sort(ctx.anchors.begin(), ctx.anchors.end());
   ctx.anchors.erase(std::unique(ctx.anchors.begin(), ctx.anchors.end()), ctx.anchors.end());
   for (std::size_t i = 0; i + 2 < ctx.anchors.size(); ++i) {
     if (ctx.anchors[i + 2] - ctx.anchors[i] <= kCluster) {
@@ -327,30 +314,27 @@ void SourceRunner::refine(const matcher::Candidate& c, WorkerContext& ctx, uint3
       break;
     }
   }
-  // End: agreeing hashes as (anchor, target) pairs.
+  // End: the agreeing pairs anchored in the last dt_max frames of the evidence.
   const uint32_t from = c.query_last > span ? c.query_last - span : 0;
-  ctx.pairs.clear();
-  for (const dsp::TimedHash& h : ctx.window) {
-    if (h.t >= from && h.t <= c.query_last && agrees(h))
-      ctx.pairs.push_back({h.t, h.t + (h.hash & 0xffu)});
-  }
-  std::sort(ctx.pairs.begin(), ctx.pairs.end());
+  const auto lo = std::lower_bound(ctx.pairs.begin(), ctx.pairs.end(), std::pair{from, 0u});
+  const auto hi = std::upper_bound(lo, ctx.pairs.end(), std::pair{c.query_last, UINT32_MAX});
   uint32_t best = 0;
   bool found = false;
-  for (std::size_t i = 0; i < ctx.pairs.size(); ++i) {
-    const uint32_t t = ctx.pairs[i].first;
+  for (auto i = lo; i != hi; ++i) {
+    const uint32_t t = i->first;
     // Evidence only from an anchor with another agreeing anchor within kCluster frames.
     bool neighbour = false;
-    for (std::size_t j = i; j-- > 0 && !neighbour;) {
-      if (t - ctx.pairs[j].first > kCluster) break;
-      neighbour = ctx.pairs[j].first != t;
+    for (auto j = i; j != lo && !neighbour;) {
+      --j;
+      if (t - j->first > kCluster) break;
+      neighbour = j->first != t;
     }
-    for (std::size_t j = i + 1; j < ctx.pairs.size() && !neighbour; ++j) {
-      if (ctx.pairs[j].first - t > kCluster) break;
-      neighbour = ctx.pairs[j].first != t;
+    for (auto j = i + 1; j != hi && !neighbour; ++j) {
+      if (j->first - t > kCluster) break;
+      neighbour = j->first != t;
     }
     if (!neighbour) continue;
-    best = std::max(best, ctx.pairs[i].second);
+    best = std::max(best, i->second);
     found = true;
   }
   if (found) last = std::max(last, best);
@@ -419,7 +403,7 @@ void SourceRunner::finalize(WorkerContext& ctx) {
   ctx.airings.clear();
   decision_.finish(ctx.airings);
   emit_airings(ctx);
-  history_.clear();
+  votes_.clear();
 }
 
 }  // namespace aircheck::daemon

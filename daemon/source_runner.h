@@ -5,7 +5,8 @@
 //   Source::poll_health ─▶ source_up / source_down / overflow;  PCM ─▶ SilenceDetector
 //   PCM ─▶ ClipRecorder (evidence on) ─▶ at airing_end: ClipJob ─▶ ClipWriter (clip thread)
 //
-// Audio is fingerprinted once, as it arrives; windows only select hashes from the history.
+// Audio is fingerprinted once, as it arrives; each hash is looked up once, when the first
+// window that contains it is matched (matcher::StreamVotes), and windows merge their votes.
 // Hash times are kept on the source's sample clock: a gap in the clock (overflow, outage)
 // flushes and resets the fingerprinter and the next segment continues at the gap's end.
 //
@@ -15,7 +16,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -30,6 +30,7 @@
 #include "daemon/source.h"
 #include "dsp/fingerprinter.h"
 #include "matcher/matcher.h"
+#include "matcher/stream_votes.h"
 #include "store/index.h"
 
 namespace aircheck::daemon {
@@ -43,10 +44,9 @@ struct WorkerContext {
   store::Reader* reader = nullptr;
   EventBus* bus = nullptr;
   std::map<uint32_t, store::TrackInfo> tracks;       ///< metadata cache (ids are never reused)
-  std::vector<dsp::TimedHash> window;                ///< scratch
+  matcher::SealScratch seal;                         ///< scratch of StreamVotes::seal
   std::vector<WindowMatch> matches;                  ///< scratch
   std::vector<AiringEvent> airings;                  ///< scratch
-  std::vector<store::Posting> postings;              ///< scratch
   std::vector<uint32_t> anchors;                     ///< scratch
   std::vector<std::pair<uint32_t, uint32_t>> pairs;  ///< scratch
 };
@@ -93,11 +93,6 @@ class SourceRunner {
   const std::string& id() const { return settings_.id; }
 
  private:
-  struct HistHash {
-    uint32_t hash;
-    int64_t frame;  // absolute frame on the source clock (pos / hop)
-  };
-
   void consume(const Block& b, WorkerContext& ctx);
   void drain_health(WorkerContext& ctx);
   void run_windows(WorkerContext& ctx, bool at_end);
@@ -126,10 +121,10 @@ class SourceRunner {
   bool have_pos_ = false;
   uint64_t next_pos_ = 0;        // expected position of the next block, in samples
   int64_t seg_base_frame_ = 0;   // absolute frame of the fingerprinter's frame 0
-  int64_t final_frame_ = 0;      // every hash anchored before this frame is in history_
+  int64_t final_frame_ = 0;      // every hash anchored before this frame is in votes_
   int64_t next_window_end_ = 0;  // absolute frame
   int64_t last_frame_ = 0;       // end of the audio seen so far, in absolute frames
-  std::deque<HistHash> history_;
+  matcher::StreamVotes votes_;   // the votes of the hashes of the last window_s (and later ones)
   std::vector<dsp::TimedHash> fresh_;
   std::vector<SilenceDetector::Change> silence_changes_;
   std::unique_ptr<ClipRecorder> clips_;  // evidence clips; null when off for this source

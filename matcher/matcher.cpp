@@ -1,21 +1,11 @@
 #include "matcher/matcher.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace aircheck::matcher {
 namespace {
-
-// A vote sorts by (track, offset); the query frame rides along for span reporting.
-constexpr uint64_t vote_key(uint32_t track, int32_t offset) {
-  return uint64_t{track} << 32 | (static_cast<uint32_t>(offset) ^ 0x80000000u);
-}
-constexpr uint32_t key_track(uint64_t k) { return static_cast<uint32_t>(k >> 32); }
-constexpr int32_t key_offset(uint64_t k) {
-  return static_cast<int32_t>(static_cast<uint32_t>(k) ^ 0x80000000u);
-}
-static_assert(key_offset(vote_key(3, -5)) == -5 && key_track(vote_key(3, -5)) == 3);
-static_assert(vote_key(1, -1) < vote_key(1, 0) && vote_key(1, 7) < vote_key(2, -7));
 
 /// Queries shorter than this (in frames, ~1 s) drift too little to be worth skew scoring.
 constexpr uint32_t kMinSkewSpan = 60;
@@ -34,6 +24,7 @@ std::span<const Candidate> Matcher::match(std::span<const dsp::TimedHash> hashes
   stats_.query_hashes = hashes.size();
   candidates_.clear();
   votes_.clear();
+  cur_ = {};
   if (hashes.empty()) return {};
 
   // Batch: one lookup per distinct hash, in key order for locality in the B-tree.
@@ -57,38 +48,93 @@ std::span<const Candidate> Matcher::match(std::span<const dsp::TimedHash> hashes
         qmax = std::max(qmax, qt);
         for (const store::Posting& p : postings_) {
           const int32_t off = static_cast<int32_t>(static_cast<int64_t>(p.t) - qt);
-          votes_.push_back(Vote{vote_key(p.track, off), qt});
+          votes_.push_back(Vote{vote_key(p.track, off), qt, sorted_[q].hash & 0xffu});
         }
       }
       stats_.postings += n * (j - i);
     }
     i = j;
   }
+  cur_ = votes_;
   if (votes_.empty()) return {};
   std::sort(votes_.begin(), votes_.end(), [](const Vote& a, const Vote& b) {
     return a.key != b.key ? a.key < b.key : a.qt < b.qt;
   });
+  return rank(qmin, qmax);
+}
 
-  // Histogram cells (track, offset) with their counts, in key order.
-  cells_.clear();
-  for (std::size_t i = 0; i < votes_.size();) {
-    std::size_t j = i;
-    while (j < votes_.size() && votes_[j].key == votes_[i].key) ++j;
-    cells_.push_back(Cell{votes_[i].key, static_cast<uint32_t>(j - i), static_cast<uint32_t>(i)});
-    i = j;
+std::span<const Candidate> Matcher::match(const StreamVotes& votes) {
+  stats_ = MatchStats{};
+  candidates_.clear();
+  const auto frames = votes.frames();
+  stats_.query_hashes = frames.size();
+  stats_.capped_hashes = votes.capped();
+  stats_.postings = votes.votes().size();
+  cur_ = votes.votes();
+  if (cur_.empty()) return {};
+  return rank(frames.front(), frames.back());
+}
+
+void Matcher::agreeing(const Candidate& c, std::vector<std::pair<uint32_t, uint32_t>>& out) const {
+  const uint64_t lo = vote_key(c.track, c.offset - 1), hi = vote_key(c.track, c.offset + 1);
+  auto it = std::lower_bound(cur_.begin(), cur_.end(), lo,
+                             [](const Vote& v, uint64_t k) { return v.key < k; });
+  for (; it != cur_.end() && it->key <= hi; ++it) out.emplace_back(it->qt, it->qt + it->dt);
+}
+
+std::span<const Candidate> Matcher::rank(uint32_t qmin, uint32_t qmax) {
+  // Histogram cells (track, offset) with their counts, in key order, scored with the votes
+  // within +-1 frame of their offset. Most cells hold one chance vote and can only matter when
+  // fewer than `want` cells score more: they are counted, and kept only then (a second pass).
+  const std::size_t best = mp_.top_k * 4 + 8;
+  std::size_t singles = 0;
+  for (const uint32_t min_score : {2u, 1u}) {
+    cells_.clear();
+    singles = 0;
+    Cell prev{}, cur{};
+    bool have_prev = false, have_cur = false;
+    const auto emit = [&](const Cell& next, bool have_next) {
+      uint32_t score = cur.count;
+      if (have_prev && prev.key + 1 == cur.key) score += prev.count;
+      if (have_next && next.key == cur.key + 1) score += next.count;
+      if (score >= min_score) {
+        cells_.push_back(cur);
+        cells_.back().score = score;
+      } else {
+        ++singles;
+      }
+    };
+    for (std::size_t i = 0; i < cur_.size();) {
+      std::size_t j = i + 1;
+      while (j < cur_.size() && cur_[j].key == cur_[i].key) ++j;
+      const Cell next{cur_[i].key, static_cast<uint32_t>(j - i), static_cast<uint32_t>(i)};
+      if (have_cur) emit(next, true);
+      prev = cur;
+      have_prev = have_cur;
+      cur = next;
+      have_cur = true;
+      i = j;
+    }
+    if (have_cur) emit(Cell{}, false);
+    if (cells_.size() >= std::min(best, cells_.size() + singles)) break;
   }
-  // Score = votes within +-1 frame of the cell's offset.
+  // Only cells that can be among the `want` best are sorted: those scoring at least the
+  // highest score that `want` cells reach (most cells hold one chance vote).
+  const std::size_t want = std::min(cells_.size(), best);
+  std::array<uint32_t, 64> per_score{};
+  for (const Cell& c : cells_) ++per_score[std::min<uint32_t>(c.score, 63)];
+  uint32_t floor = 0;
+  for (std::size_t s = per_score.size(), at_least = 0; s-- > 1;) {
+    at_least += per_score[s];
+    if (at_least >= want) {
+      floor = static_cast<uint32_t>(s);
+      break;
+    }
+  }
+  order_.clear();
   for (std::size_t c = 0; c < cells_.size(); ++c) {
-    uint32_t s = cells_[c].count;
-    if (c > 0 && cells_[c - 1].key + 1 == cells_[c].key) s += cells_[c - 1].count;
-    if (c + 1 < cells_.size() && cells_[c + 1].key == cells_[c].key + 1) s += cells_[c + 1].count;
-    cells_[c].score = s;
+    if (cells_[c].score >= floor) order_.push_back(static_cast<uint32_t>(c));
   }
-  // Best cells first; a cell within +-2 frames of a better one on the same track is the same
-  // alignment and is suppressed.
-  order_.resize(cells_.size());
-  for (std::size_t c = 0; c < cells_.size(); ++c) order_[c] = static_cast<uint32_t>(c);
-  const std::size_t want = std::min<std::size_t>(cells_.size(), mp_.top_k * 4 + 8);
   std::partial_sort(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(want),
                     order_.end(), [&](uint32_t a, uint32_t b) {
                       if (cells_[a].score != cells_[b].score)
@@ -98,7 +144,7 @@ std::span<const Candidate> Matcher::match(std::span<const dsp::TimedHash> hashes
                       return cells_[a].key < cells_[b].key;
                     });
 
-  const double log_votes = std::log(std::max(1.0, static_cast<double>(votes_.size())));
+  const double log_votes = std::log(std::max(1.0, static_cast<double>(cur_.size())));
 
   // With skew scoring, more candidates are scored than kept: a drifting alignment spreads its
   // votes over several cells, and scoring along lines can lift it above others.
@@ -121,11 +167,11 @@ std::span<const Candidate> Matcher::match(std::span<const dsp::TimedHash> hashes
     cand.query_last = 0;
     // Spans from the votes of the cell and its two neighbours.
     const uint64_t lo_key = cell.key - 1, hi_key = cell.key + 1;
-    auto it = std::lower_bound(votes_.begin(), votes_.end(), lo_key,
+    auto it = std::lower_bound(cur_.begin(), cur_.end(), lo_key,
                                [](const Vote& v, uint64_t k) { return v.key < k; });
     int64_t ref_first = INT64_MAX, ref_last = INT64_MIN;
     qts_.clear();
-    for (; it != votes_.end() && it->key <= hi_key; ++it) {
+    for (; it != cur_.end() && it->key <= hi_key; ++it) {
       qts_.push_back(it->qt);
       cand.query_first = std::min(cand.query_first, it->qt);
       cand.query_last = std::max(cand.query_last, it->qt);
@@ -175,10 +221,9 @@ void Matcher::rescore_skewed(Candidate& c, uint32_t qmin, uint32_t qmax, double 
   const int k_max = static_cast<int>(std::ceil(mp_.max_skew * span));
   const int reach = k_max + 2;  // largest offset change across the query, in frames
   const double mid = 0.5 * (qmin + qmax);
-  const auto lo =
-      std::lower_bound(votes_.begin(), votes_.end(), vote_key(c.track, c.offset - reach),
-                       [](const Vote& v, uint64_t k) { return v.key < k; });
-  const auto hi = std::upper_bound(lo, votes_.end(), vote_key(c.track, c.offset + reach),
+  const auto lo = std::lower_bound(cur_.begin(), cur_.end(), vote_key(c.track, c.offset - reach),
+                                   [](const Vote& v, uint64_t k) { return v.key < k; });
+  const auto hi = std::upper_bound(lo, cur_.end(), vote_key(c.track, c.offset + reach),
                                    [](uint64_t k, const Vote& v) { return k < v.key; });
   if (hi - lo < 4) return;
   const int width = 4 * reach + 3;  // adjusted offsets relative to c.offset, shifted by 2*reach

@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <span>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "dsp/params.h"
 #include "dsp/types.h"
+#include "matcher/stream_votes.h"
 #include "store/posting.h"
 
 namespace aircheck::matcher {
@@ -71,6 +73,17 @@ class Matcher {
   std::span<const Candidate> match(std::span<const dsp::TimedHash> hashes,
                                    store::PostingLookup& index);
 
+  /// The same for the window of a stream that `votes` holds (sealed up to its end), from the
+  /// votes its hashes already cast. Candidates and spans are in frames from votes.origin(), as
+  /// if the window's hashes had been passed to the call above with t = frame - origin; the
+  /// ranking is the same. `votes` must stay unchanged while candidates are used.
+  std::span<const Candidate> match(const StreamVotes& votes);
+
+  /// The hashes of the last match() that agree with `c` (votes for c.track within +-1 frame of
+  /// c.offset): appends (query frame, query frame + dt), dt being the hash's anchor-to-target
+  /// distance, so the second is where the target peak lay.
+  void agreeing(const Candidate& c, std::vector<std::pair<uint32_t, uint32_t>>& out) const;
+
   /// Whether a candidate passes the decision rule (min_votes and min_confidence).
   bool accepted(const Candidate& c) const;
 
@@ -85,17 +98,14 @@ class Matcher {
   MatchStats stats_;
   std::vector<dsp::TimedHash> sorted_;
   std::vector<store::Posting> postings_;
-  struct Vote {
-    uint64_t key;  // track << 32 | biased offset
-    uint32_t qt;   // query frame
-  };
   struct Cell {
     uint64_t key;
     uint32_t count;
     uint32_t first;  // index of its first vote
     uint32_t score = 0;
   };
-  std::vector<Vote> votes_;
+  std::vector<Vote> votes_;    // the votes of match(hashes)
+  std::span<const Vote> cur_;  // the votes being ranked: votes_ or a stream's
   std::vector<Cell> cells_;
   std::vector<uint32_t> order_;
   std::vector<uint32_t> qts_;
@@ -103,6 +113,8 @@ class Matcher {
   std::vector<uint32_t> hist_;
   std::vector<double> at_zero_;
 
+  /// Ranks the candidates of cur_ (sorted by key) spanning query frames [qmin, qmax].
+  std::span<const Candidate> rank(uint32_t qmin, uint32_t qmax);
   /// Scores `c` along drifting offset lines; updates it when that explains more anchors.
   void rescore_skewed(Candidate& c, uint32_t qmin, uint32_t qmax, double log_votes);
 };
