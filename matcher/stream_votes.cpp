@@ -58,9 +58,9 @@ void StreamVotes::clear() {
 
 void StreamVotes::seal(int64_t end, int64_t from, store::PostingLookup& index,
                        SealScratch& scratch) {
-  std::vector<Vote>& fresh_ = scratch.fresh;
-  std::vector<uint32_t>& fresh_frames_ = scratch.frames;
-  std::vector<store::Posting>& postings_ = scratch.postings;
+  std::vector<Vote>& fresh = scratch.fresh;
+  std::vector<uint32_t>& fresh_frames = scratch.frames;
+  std::vector<store::Posting>& postings = scratch.postings;
   if (window_.empty() && frames_.empty()) origin_ = from;  // nothing to move: start anew here
   if (from < origin_) throw std::invalid_argument("stream window moved back");
   // Query frames are 32-bit from the origin: a window (and a hop) must stay far below that.
@@ -80,56 +80,61 @@ void StreamVotes::seal(int64_t end, int64_t from, store::PostingLookup& index,
   std::sort(pending_.begin(), pending_.end(), [](const Pending& a, const Pending& b) {
     return a.hash != b.hash ? a.hash < b.hash : a.frame < b.frame;
   });
-  fresh_.clear();
-  fresh_frames_.clear();
+  fresh.clear();
+  fresh_frames.clear();
   capped_ = 0;
   for (std::size_t i = 0; i < n;) {
     std::size_t j = i;
     while (j < n && pending_[j].hash == pending_[i].hash) ++j;
-    postings_.clear();
-    if (index.lookup(pending_[i].hash, postings_) > max_postings_) {
+    postings.clear();
+    if (index.lookup(pending_[i].hash, postings) > max_postings_) {
       ++capped_;
     } else {
       const uint32_t dt = pending_[i].hash & 0xffu;  // the landmark hash's low byte (dsp::Params)
       for (std::size_t q = i; q < j; ++q) {
         const auto qt = static_cast<uint32_t>(pending_[q].frame - from);
-        fresh_frames_.push_back(qt);
-        for (const store::Posting& p : postings_) {
+        fresh_frames.push_back(qt);
+        for (const store::Posting& p : postings) {
           const auto off = static_cast<int32_t>(static_cast<int64_t>(p.t) - qt);
-          fresh_.push_back(Vote{vote_key(p.track, off), qt, dt});
+          fresh.push_back(Vote{vote_key(p.track, off), qt, dt});
         }
       }
     }
     i = j;
   }
   pending_.swap(later_);
-  sort_by_key(fresh_, scratch.tmp);
-  std::sort(fresh_frames_.begin(), fresh_frames_.end());
+  sort_by_key(fresh, scratch.tmp);
+  std::sort(fresh_frames.begin(), fresh_frames.end());
 
   // The window's votes move to the new origin (offsets grow by the shift, query frames shrink
   // by it; the order holds), those anchored before it go, and the fresh ones are merged in.
   const auto shift = static_cast<uint32_t>(from - origin_);
-  std::vector<Vote>& merged = scratch.tmp;
-  merged.clear();
-  merged.reserve(window_.size() + fresh_.size());
-  auto f = fresh_.begin();
+  // In place, so that a stream's buffer only ever grows to its own largest window: first
+  // compact the survivors, then merge from the back.
+  std::size_t kept = 0;
   for (const Vote& v : window_) {
-    if (v.qt < shift) continue;
-    const Vote moved{v.key + shift, v.qt - shift, v.dt};
-    while (f != fresh_.end() && f->key < moved.key) merged.push_back(*f++);
-    merged.push_back(moved);
+    if (v.qt >= shift) window_[kept++] = Vote{v.key + shift, v.qt - shift, v.dt};
   }
-  merged.insert(merged.end(), f, fresh_.end());
-  window_.swap(merged);
-
+  window_.resize(kept + fresh.size());
+  // A burst of votes (a very common sound) does not pin its memory for good.
+  if (window_.capacity() > 4 * window_.size() + 65536) window_.shrink_to_fit();
+  std::size_t i = kept, j = fresh.size(), k = window_.size();
+  while (j > 0) {
+    // Equal keys: the window's (earlier) votes stay before the fresh ones.
+    if (i > 0 && window_[i - 1].key > fresh[j - 1].key) {
+      window_[--k] = window_[--i];
+    } else {
+      window_[--k] = fresh[--j];
+    }
+  }
   std::size_t keep = 0;
   for (const uint32_t q : frames_) {
     if (q >= shift) frames_[keep++] = q - shift;
   }
   frames_.resize(keep);
-  frames_.insert(frames_.end(), fresh_frames_.begin(), fresh_frames_.end());
+  frames_.insert(frames_.end(), fresh_frames.begin(), fresh_frames.end());
   // Fresh hashes normally all follow the window's (they arrived after its end).
-  if (keep > 0 && !fresh_frames_.empty() && frames_[keep - 1] > fresh_frames_.front())
+  if (keep > 0 && !fresh_frames.empty() && frames_[keep - 1] > fresh_frames.front())
     std::sort(frames_.begin(), frames_.end());
   origin_ = from;
   end_ = end;

@@ -46,7 +46,7 @@ static_assert(vote_key(4, -3) + 5 == vote_key(4, 2));
 /// Buffers seal() works in: a worker's, shared by the streams it serves in turn.
 struct SealScratch {
   std::vector<Vote> fresh;  ///< votes of the hashes being sealed
-  std::vector<Vote> tmp;    ///< radix-sort buffer; then the merged window
+  std::vector<Vote> tmp;    ///< radix-sort buffer
   std::vector<uint32_t> frames;
   std::vector<store::Posting> postings;
 };
@@ -65,7 +65,6 @@ class StreamVotes {
   /// Makes the window [from, end): looks up the pending hashes anchored before `end` (once per
   /// distinct hash, in hash order), merges their votes into the window's, and drops the votes
   /// of hashes anchored before `from`. Later hashes stay pending. `from` never moves back.
-  /// The window's buffer is swapped with one of `scratch`'s.
   void seal(int64_t end, int64_t from, store::PostingLookup& index, SealScratch& scratch);
 
   /// Forgets everything (a stream restarted from scratch).
