@@ -221,6 +221,8 @@ Programme make_programme(const std::vector<RefTrack>& refs, const std::vector<ui
     if (item.kind == "indexed") {
       prog.truth.back().start_s = item.start_s;
       prog.truth.back().end_s = item.end_s;
+      prog.truth.back().fade_in_s = static_cast<double>(fade_in) / r;
+      prog.truth.back().fade_out_s = static_cast<double>(xfade) / r;
     }
     item.effects.erase(0, item.effects.find_first_not_of(' '));
     prog.items.push_back(item);

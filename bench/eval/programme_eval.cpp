@@ -156,7 +156,9 @@ void run_programme_eval(const ProgrammeEvalOptions& opt) {
                    {"end_s", a.end_s},
                    {"ref_start_s", a.ref_start_s},
                    {"ref_end_s", a.ref_end_s},
-                   {"speed", a.speed}});
+                   {"speed", a.speed},
+                   {"fade_in_s", a.fade_in_s},
+                   {"fade_out_s", a.fade_out_s}});
     }
     json items = json::array();
     for (const auto& it : prog.items) {
@@ -202,6 +204,13 @@ void run_programme_eval(const ProgrammeEvalOptions& opt) {
   const auto detected = fs::exists(jsonl) ? parse_airings(jsonl) : std::vector<DetectedAiring>{};
   const auto s = score_programme(prog.truth, detected, prog.duration_s);
 
+  const auto edge_json = [](const ProgrammeScores::EdgeErrors& e) {
+    return json{{"n", e.n}, {"p50", jnum(e.p50)}, {"p95", jnum(e.p95)}};
+  };
+  const json edges = {{"start_cut", edge_json(s.start_cut)},
+                      {"start_fade", edge_json(s.start_fade)},
+                      {"end_cut", edge_json(s.end_cut)},
+                      {"end_fade", edge_json(s.end_fade)}};
   json j = {{"recall", s.recall},
             {"precision", s.precision},
             {"false_airings_per_hour", s.false_per_hour},
@@ -213,6 +222,7 @@ void run_programme_eval(const ProgrammeEvalOptions& opt) {
             {"fragments", s.fragments},
             {"start_err_s", {{"p50", jnum(s.start_err_p50)}, {"p95", jnum(s.start_err_p95)}}},
             {"end_err_s", {{"p50", jnum(s.end_err_p50)}, {"p95", jnum(s.end_err_p95)}}},
+            {"edge_err_s", edges},
             {"ref_offset_err_s", {{"p50", jnum(s.ref_err_p50)}, {"p95", jnum(s.ref_err_p95)}}},
             {"detection_latency_s",
              {{"n", s.latency_n}, {"p50", jnum(s.latency_p50)}, {"p95", jnum(s.latency_p95)}}},
@@ -233,6 +243,13 @@ void run_programme_eval(const ProgrammeEvalOptions& opt) {
     n_vo += it.effects.find("voice-over") != std::string::npos;
   }
   for (const auto& a : prog.truth) n_whole += a.ref_start_s == 0;
+  const auto edge_row = [](const char* what, const ProgrammeScores::EdgeErrors& e) {
+    return std::string("| ") + what + " p50 / p95 (n) | " +
+           (e.n ? format_fixed(e.p50, 2) + " / " + format_fixed(e.p95, 2) + " s (" +
+                      std::to_string(e.n) + ")"
+                : std::string("–")) +
+           " |\n";
+  };
   std::ostringstream md;
   md << "# aircheck eval programme\n\n`" << opt.command_line << "`\n\n"
      << "Programme: " << format_fixed(prog.duration_s / 60, 1) << " min, seed " << opt.seed << ", "
@@ -253,6 +270,10 @@ void run_programme_eval(const ProgrammeEvalOptions& opt) {
      << format_fixed(s.start_err_p95) << " s |\n"
      << "| end-time error p50 / p95 | " << format_fixed(s.end_err_p50) << " / "
      << format_fixed(s.end_err_p95) << " s |\n"
+     << edge_row("start-time error at cuts", s.start_cut)
+     << edge_row("start-time error at crossfades (fade-in start)", s.start_fade)
+     << edge_row("end-time error at cuts", s.end_cut)
+     << edge_row("end-time error at crossfades (fade-out end)", s.end_fade)
      << "| reference-offset error p50 / p95 | " << format_fixed(s.ref_err_p50, 2) << " / "
      << format_fixed(s.ref_err_p95, 2) << " s |\n"
      << "| detection latency p50 / p95 | "

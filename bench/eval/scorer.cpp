@@ -51,6 +51,7 @@ ProgrammeScores score_programme(std::span<const TruthAiring> truth,
   }
 
   std::vector<double> start_err, end_err, ref_err, latency;
+  std::vector<double> start_cut, start_fade, end_cut, end_fade;
   for (std::size_t t = 0; t < truth.size(); ++t) {
     const long f = s.first_detection[t];
     if (f < 0) continue;
@@ -60,6 +61,8 @@ ProgrammeScores score_programme(std::span<const TruthAiring> truth,
     const auto& lst = detected[static_cast<std::size_t>(last[t])];
     start_err.push_back(std::fabs(first.start_s - tr.start_s));
     end_err.push_back(std::fabs(lst.end_s - tr.end_s));
+    (tr.fade_in_s > 0 ? start_fade : start_cut).push_back(start_err.back());
+    (tr.fade_out_s > 0 ? end_fade : end_cut).push_back(end_err.back());
     const double ref_true = tr.ref_start_s + (first.start_s - tr.start_s) * tr.speed;
     ref_err.push_back(std::fabs(first.ref_start_s - ref_true));
     if (first.announced_s) latency.push_back(*first.announced_s - tr.start_s);
@@ -73,6 +76,13 @@ ProgrammeScores score_programme(std::span<const TruthAiring> truth,
   s.start_err_p95 = percentile(start_err, 0.95);
   s.end_err_p50 = percentile(end_err, 0.5);
   s.end_err_p95 = percentile(end_err, 0.95);
+  const auto edge = [](const std::vector<double>& v) {
+    return ProgrammeScores::EdgeErrors{v.size(), percentile(v, 0.5), percentile(v, 0.95)};
+  };
+  s.start_cut = edge(start_cut);
+  s.start_fade = edge(start_fade);
+  s.end_cut = edge(end_cut);
+  s.end_fade = edge(end_fade);
   s.ref_err_p50 = percentile(ref_err, 0.5);
   s.ref_err_p95 = percentile(ref_err, 0.95);
   s.latency_n = latency.size();

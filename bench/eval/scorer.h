@@ -19,6 +19,8 @@ struct TruthAiring {
   double ref_start_s = 0;  ///< reference position played at start_s
   double ref_end_s = 0;    ///< reference position played at end_s
   double speed = 1;        ///< playback speed ratio (1.02 = 2 % fast)
+  double fade_in_s = 0;    ///< length of its fade-in (a crossfade from the item before), 0: a cut
+  double fade_out_s = 0;   ///< length of its fade-out, 0: a cut
 };
 
 /// An airing reported by the monitor (e.g. one aircheckd airing_end event). Times in seconds.
@@ -55,6 +57,13 @@ struct ProgrammeScores {
   // minus the reference position truly playing at its start_s. NaN when nothing was found.
   double start_err_p50 = 0, start_err_p95 = 0;
   double end_err_p50 = 0, end_err_p95 = 0;
+  /// The same split by the kind of edge: a cut (the item starts or stops at full level) or a
+  /// fade (a crossfade, where the true edge is where the fade begins or ends, half-audible).
+  struct EdgeErrors {
+    std::size_t n = 0;
+    double p50 = 0, p95 = 0;
+  };
+  EdgeErrors start_cut, start_fade, end_cut, end_fade;
   double ref_err_p50 = 0, ref_err_p95 = 0;
   /// announced_s minus truth start_s over found airings whose first detection has
   /// announced_s; NaN when none has.

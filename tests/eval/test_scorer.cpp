@@ -36,8 +36,9 @@ DetectedAiring det(uint32_t track, double s, double e, double rs, std::optional<
 
 TEST(Scorer, CountsAToyProgrammeExactly) {
   // Three plays: track 1, then track 2 crossfading in at 55 s, then track 3 (sped up 2 %).
-  const std::vector<TruthAiring> t = {truth(1, 0, 60, 0), truth(2, 55, 120, 30),
-                                      truth(3, 130, 160, 10, 1.02)};
+  std::vector<TruthAiring> t = {truth(1, 0, 60, 0), truth(2, 55, 120, 30),
+                                truth(3, 130, 160, 10, 1.02)};
+  t[0].fade_out_s = t[1].fade_in_s = 5;
   const std::vector<DetectedAiring> d = {
       det(1, 2, 59, 2, 6.0),   // track 1: start +2 s, end -1 s, offset exact, announced after 6 s
       det(2, 58, 90, 34, 61),  // track 2 first part: start +3 s, reference 1 s late
@@ -60,6 +61,14 @@ TEST(Scorer, CountsAToyProgrammeExactly) {
   EXPECT_DOUBLE_EQ(s.ref_err_p50, 0.5);    // 0, 1
   EXPECT_EQ(s.latency_n, 2u);
   EXPECT_DOUBLE_EQ(s.latency_p50, 6.0);  // 6, 6
+  // Edges: track 1 starts at a cut and ends in the crossfade, track 2 the other way round.
+  EXPECT_EQ(s.start_cut.n, 1u);
+  EXPECT_DOUBLE_EQ(s.start_cut.p95, 2.0);
+  EXPECT_EQ(s.start_fade.n, 1u);
+  EXPECT_DOUBLE_EQ(s.start_fade.p95, 3.0);
+  EXPECT_EQ(s.end_cut.n, 1u);
+  EXPECT_DOUBLE_EQ(s.end_cut.p50, 1.0);
+  EXPECT_EQ(s.end_fade.n, 1u);
   EXPECT_EQ(s.first_detection, (std::vector<long>{0, 1, -1}));
   EXPECT_EQ(s.detection_truth, (std::vector<long>{0, 1, 1, -1, -1}));
 }
