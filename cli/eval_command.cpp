@@ -38,7 +38,7 @@ struct Shared {
   bool no_plots = false;
   bool details = false;
   double minutes = 30;
-  std::string aircheckd, work;
+  std::string aircheckd, work, daemon_config;
   bool keep_audio = false;
   double fp_minutes = 20;
   int steps = 4, queries = 200;
@@ -182,6 +182,9 @@ void add_eval_commands(CLI::App& app) {
   p->add_option("--aircheckd", s->aircheckd, "daemon binary (default: next to aircheck)");
   p->add_option("--work", s->work, "folder for the programme audio (default: a temp folder)");
   p->add_flag("--keep-audio", s->keep_audio, "keep the programme WAV");
+  p->add_option("--daemon-config", s->daemon_config,
+                "aircheckd configuration to run with (e.g. profiles.default.speeds)")
+      ->check(CLI::ExistingFile);
   p->callback([s, p] {
     guarded([&] {
       s->command_line = command_line(*p);
@@ -198,6 +201,7 @@ void add_eval_commands(CLI::App& app) {
       }
       o.work = s->work;
       o.keep_audio = s->keep_audio;
+      o.daemon_config = s->daemon_config;
       o.threads = s->threads;
       o.verbose = !s->quiet;
       o.command_line = s->command_line;

@@ -137,11 +137,27 @@ class Reader {
   std::string file_;
 };
 
+std::vector<double> read_speeds(const Reader& r, const YAML::Node& v, const std::string& w) {
+  if (!v.IsSequence()) r.fail(v, w + ": expected a list of playback speeds, e.g. [0.97, 1.03]");
+  std::vector<double> out;
+  for (const YAML::Node& x : v) {
+    const double s = r.number(x, w, 0.9, 1.1);
+    if (std::abs(s - 1.0) < 0.005) {
+      r.fail(x, w + ": 1 is normal speed, which is always matched; list only other speeds");
+    }
+    for (const double o : out) {
+      if (std::abs(o - s) < 0.005) r.fail(x, w + ": speeds closer than 0.005 to each other");
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
 void read_profile_fields(const Reader& r, const YAML::Node& node, const std::string& what,
                          MatchProfile& p) {
   r.each_key(node, what,
              {"min_votes", "min_confidence", "confirm_windows", "end_windows", "min_span_s",
-              "window_s", "hop_s"},
+              "window_s", "hop_s", "speeds"},
              [&](const std::string& k, const YAML::Node&, const YAML::Node& v) {
                const std::string w = what + "." + k;
                if (k == "min_votes")
@@ -158,6 +174,8 @@ void read_profile_fields(const Reader& r, const YAML::Node& node, const std::str
                  p.window_s = r.number(v, w, 1, 60);
                else if (k == "hop_s")
                  p.hop_s = r.number(v, w, 0.1, 60);
+               else if (k == "speeds")
+                 p.speeds = read_speeds(r, v, w);
              });
   if (p.hop_s > p.window_s) {
     r.fail(node, what + ": hop_s (" + std::to_string(p.hop_s) + ") must not exceed window_s (" +

@@ -68,6 +68,10 @@ struct MatchProfile {
   double min_span_s = 3.0;  ///< matched span (first to last matched hash), in seconds
   double window_s = 6.0;    ///< length of the matching window, in seconds
   double hop_s = 1.0;       ///< advance of the matching window, in seconds
+  /// Playback speeds matched besides normal speed, each on its own resampled copy of the
+  /// audio (e.g. [0.97, 1.03]: stations that speed tracks up or down by more than the ~2 %
+  /// that normal-speed matching follows). Each one costs about as much as matching itself.
+  std::vector<double> speeds;
   friend bool operator==(const MatchProfile&, const MatchProfile&) = default;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <tuple>
 
 #include "daemon/event_bus.h"
 
@@ -18,6 +19,9 @@ constexpr int kBlocksPerService = 8;
 /// that one cell named in advance gets as many anchors is smaller by about the number of
 /// cells, so this much lower bar is still far from chance.
 constexpr float kContinueConfidence = 0.5f;
+
+/// Matches of one track from two lanes this close in offset are one alignment, in seconds.
+constexpr double kSameAlignmentS = 0.1;
 
 SourceKind kind_of(const std::string& k) {
   if (k == "file") return SourceKind::file;
@@ -53,7 +57,6 @@ SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_p
     : settings_(settings),
       source_(std::move(source)),
       params_(params),
-      fp_(params, dsp::Side::query),
       decision_(decision_params(settings)),
       silence_(settings.silence, params.sample_rate),
       rate_(params.sample_rate),
@@ -68,7 +71,15 @@ SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_p
   lag_frames_ = params.density_frames + params.dt_max + 2 * params.peak_frames +
                 params.fft_size / params.hop + 2;
   next_window_end_ = hop_frames_;
-  fresh_.reserve(4096 * fp_.max_hashes_per_frame() / static_cast<std::size_t>(hop_) + 256);
+  // Normal speed, then one lane per speed hypothesis, on the audio resampled to undo it.
+  lanes_.push_back(std::make_unique<Lane>(1.0, params));
+  for (const double speed : settings.match.speeds) {
+    lanes_.push_back(std::make_unique<Lane>(speed, params));
+    lanes_.back()->resampler = std::make_unique<dsp::decode::StreamResampler>(
+        rate_, static_cast<int>(std::lround(rate_ * speed)));
+  }
+  fresh_.reserve(4096 * lanes_[0]->fp.max_hashes_per_frame() / static_cast<std::size_t>(hop_) +
+                 256);
   silence_changes_.reserve(16);
   if (settings.evidence && evidence.enabled && clips != nullptr) {
     // How far behind the newest audio an airing's start can lie when airing_start is decided:
@@ -178,25 +189,33 @@ void SourceRunner::drain_health(WorkerContext& ctx) {
 void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
   if (clips_) clips_->feed(b.pos, b.samples);
   if (!have_pos_ || b.pos != next_pos_) {
-    if (have_pos_) {
-      // A gap in the sample clock: end the segment and start a new one at the gap's end.
-      fresh_.clear();
-      fp_.flush(fresh_);
-      for (const dsp::TimedHash& h : fresh_) votes_.add(h.hash, seg_base_frame_ + h.t);
-      fp_.reset();
+    // A gap in the sample clock: end the segment and start a new one at the gap's end.
+    if (have_pos_) end_segment();
+    for (auto& lane : lanes_) {
+      // Lane sample n * speed is source sample n.
+      lane->seg_base = static_cast<int64_t>(
+          std::llround(static_cast<double>(b.pos) * lane->speed / static_cast<double>(hop_)));
     }
-    seg_base_frame_ = static_cast<int64_t>((b.pos + static_cast<uint64_t>(hop_ / 2)) /
-                                           static_cast<uint64_t>(hop_));
     have_pos_ = true;
   }
-  fresh_.clear();
-  fp_.feed(b.samples, fresh_);
-  for (const dsp::TimedHash& h : fresh_) {
-    votes_.add(h.hash, seg_base_frame_ + h.t);
-    final_frame_ = std::max(final_frame_, seg_base_frame_ + static_cast<int64_t>(h.t));
+  for (auto& lane : lanes_) {
+    std::span<const float> x = b.samples;
+    if (lane->resampler) {
+      stretched_.clear();
+      lane->resampler->process(b.samples, stretched_);
+      x = stretched_;
+    }
+    fresh_.clear();
+    lane->fp.feed(x, fresh_);
+    for (const dsp::TimedHash& h : fresh_) {
+      lane->votes.add(h.hash, lane->seg_base + h.t);
+      lane->final_frame = std::max(lane->final_frame, lane->seg_base + static_cast<int64_t>(h.t));
+    }
+    const int64_t analysed = lane->seg_base + static_cast<int64_t>(lane->fp.frames());
+    // The resampler holds back a few samples: one frame more covers them.
+    lane->final_frame =
+        std::max(lane->final_frame, analysed - lag_frames_ - (lane->resampler ? 1 : 0));
   }
-  const int64_t analysed = seg_base_frame_ + static_cast<int64_t>(fp_.frames());
-  final_frame_ = std::max(final_frame_, analysed - lag_frames_);
   next_pos_ = b.pos + b.samples.size();
   last_frame_ = static_cast<int64_t>(next_pos_ / static_cast<uint64_t>(hop_));
   pos_s_.store(pos_seconds(next_pos_), std::memory_order_relaxed);
@@ -222,16 +241,37 @@ void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
   }
 }
 
+void SourceRunner::end_segment() {
+  for (auto& lane : lanes_) {
+    fresh_.clear();
+    if (lane->resampler) {
+      stretched_.clear();
+      lane->resampler->flush(stretched_);
+      lane->fp.feed(stretched_, fresh_);
+    }
+    lane->fp.flush(fresh_);
+    for (const dsp::TimedHash& h : fresh_) lane->votes.add(h.hash, lane->seg_base + h.t);
+    lane->fp.reset();
+  }
+}
+
 void SourceRunner::run_windows(WorkerContext& ctx, bool at_end) {
   if (at_end) {
-    fresh_.clear();
-    fp_.flush(fresh_);
-    for (const dsp::TimedHash& h : fresh_) votes_.add(h.hash, seg_base_frame_ + h.t);
-    fp_.reset();
+    end_segment();
     have_pos_ = false;
-    final_frame_ = std::max(final_frame_, last_frame_);
+    for (auto& lane : lanes_) {
+      lane->final_frame = std::max(
+          lane->final_frame,
+          static_cast<int64_t>(std::llround(static_cast<double>(last_frame_) * lane->speed)));
+    }
   }
-  const int64_t limit = at_end ? last_frame_ + hop_frames_ : final_frame_;
+  // Windows (in source frames) whose hashes are final in every lane.
+  int64_t limit = lanes_[0]->final_frame;
+  for (std::size_t i = 1; i < lanes_.size(); ++i) {
+    limit = std::min(limit, static_cast<int64_t>(std::floor(
+                                static_cast<double>(lanes_[i]->final_frame) / lanes_[i]->speed)));
+  }
+  if (at_end) limit = last_frame_ + hop_frames_;
   while (next_window_end_ <= limit) {
     match_window(next_window_end_, ctx);
     next_window_end_ += hop_frames_;
@@ -244,16 +284,34 @@ void SourceRunner::run_windows(WorkerContext& ctx, bool at_end) {
 
 void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
   const int64_t base = end_frame - window_frames_;
+  const double frame_s = params_.frame_seconds();
   ctx.matches.clear();
   ctx.reader->begin();
-  // The hashes that arrived since the last window are looked up once, here; the window then
-  // merges the votes of the last window_s.
-  votes_.seal(end_frame, base, *ctx.reader, ctx.seal);
-  if (!votes_.votes().empty()) {
-    ctx.matcher->set_match_params(match_params_);
-    const double frame_s = params_.frame_seconds();
-    const auto candidates = ctx.matcher->match(votes_);
-    for (const matcher::Candidate& c : candidates) {
+  ctx.matcher->set_match_params(match_params_);
+  // Every speed lane is one more chance for noise: its chance probability is multiplied by the
+  // number of lanes, so that all the other lanes together add at most as many false matches
+  // as normal speed, which keeps its own threshold (most audio plays at normal speed).
+  const double lanes = static_cast<double>(lanes_.size());
+  for (auto& lane_ptr : lanes_) {
+    Lane& lane = *lane_ptr;
+    // The lane's window covers the same audio: source frame f is lane frame f * speed.
+    const auto end_l =
+        static_cast<int64_t>(std::llround(static_cast<double>(end_frame) * lane.speed));
+    const int64_t base_l = end_l - window_frames_;
+    // The hashes that arrived since the last window are looked up once, here; the window then
+    // merges the votes of the last window_s.
+    lane.votes.seal(end_l, base_l, *ctx.reader, ctx.seal);
+    if (lane.votes.votes().empty()) continue;
+    const auto candidates = ctx.matcher->match(lane.votes);
+    // Lane frame q (from base_l) is at source frame (base_l + q) / speed.
+    const auto source_s = [&](double q) {
+      return (static_cast<double>(base_l) + q) / lane.speed * frame_s;
+    };
+    for (matcher::Candidate c : candidates) {
+      if (lane.speed != 1.0) {
+        c.confidence = static_cast<float>(
+            std::max(0.0, 1.0 - (1.0 - static_cast<double>(c.confidence)) * lanes));
+      }
       // Weak candidates can only continue an open airing of their track at their offset.
       const bool weak = !ctx.matcher->accepted(c);
       if (weak && (c.votes < match_params_.min_votes || c.confidence < kContinueConfidence ||
@@ -264,17 +322,29 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
       refine(c, ctx, first, last);
       WindowMatch m;
       m.track = c.track;
-      m.offset_s = static_cast<double>(static_cast<int64_t>(c.offset) - base) * frame_s;
-      m.query_first_s = static_cast<double>(base + first) * frame_s;
-      m.query_last_s = static_cast<double>(base + last) * frame_s;
+      // Reference time minus source time at the window's start (source frame `base`), along
+      // the candidate's line: reference frame = c.offset + q * c.speed in lane frames.
+      const double q_base = static_cast<double>(base) * lane.speed - static_cast<double>(base_l);
+      const double ref_base = c.offset + q_base * c.speed;
+      m.offset_s = (ref_base - static_cast<double>(base)) * frame_s;
+      m.query_first_s = source_s(first);
+      m.query_last_s = source_s(last);
       m.ref_first_s = std::min(c.ref_first * frame_s, m.query_first_s + m.offset_s);
       m.ref_last_s = std::max(c.ref_last * frame_s, m.query_last_s + m.offset_s);
       m.votes = c.votes;
       m.confidence = c.confidence;
-      m.speed = c.speed;
+      m.speed = static_cast<float>(lane.speed * c.speed);
       m.weak = weak;
       m.track_duration_s = info != nullptr ? info->duration_s : 0.0;
-      ctx.matches.push_back(m);
+      // A play near two lanes' speeds matches in both: keep the better of the two.
+      bool merged = false;
+      for (WindowMatch& o : ctx.matches) {
+        if (o.track != m.track || std::abs(o.offset_s - m.offset_s) > kSameAlignmentS) continue;
+        if (std::tie(m.confidence, m.votes) > std::tie(o.confidence, o.votes)) o = m;
+        merged = true;
+        break;
+      }
+      if (!merged) ctx.matches.push_back(m);
     }
   }
   ctx.reader->end();
@@ -403,7 +473,7 @@ void SourceRunner::finalize(WorkerContext& ctx) {
   ctx.airings.clear();
   decision_.finish(ctx.airings);
   emit_airings(ctx);
-  votes_.clear();
+  for (auto& lane : lanes_) lane->votes.clear();
 }
 
 }  // namespace aircheck::daemon

@@ -28,6 +28,7 @@
 #include "daemon/evidence/clip_recorder.h"
 #include "daemon/silence_detector.h"
 #include "daemon/source.h"
+#include "dsp/decode/resample.h"
 #include "dsp/fingerprinter.h"
 #include "matcher/matcher.h"
 #include "matcher/stream_votes.h"
@@ -99,6 +100,7 @@ class SourceRunner {
   void match_window(int64_t end_frame, WorkerContext& ctx);
   void refine(const matcher::Candidate& c, WorkerContext& ctx, uint32_t& first, uint32_t& last);
   void finalize(WorkerContext& ctx);
+  void end_segment();
   void emit_airings(WorkerContext& ctx);
   void publish(WorkerContext& ctx, Event& e);
   const store::TrackInfo* track_info(uint32_t id, WorkerContext& ctx);
@@ -107,7 +109,6 @@ class SourceRunner {
   config::SourceSettings settings_;
   std::unique_ptr<Source> source_;
   dsp::Params params_;
-  dsp::Fingerprinter fp_;
   Decision decision_;
   SilenceDetector silence_;
   matcher::MatchParams match_params_;
@@ -120,11 +121,21 @@ class SourceRunner {
   // worker-side state
   bool have_pos_ = false;
   uint64_t next_pos_ = 0;        // expected position of the next block, in samples
-  int64_t seg_base_frame_ = 0;   // absolute frame of the fingerprinter's frame 0
-  int64_t final_frame_ = 0;      // every hash anchored before this frame is in votes_
   int64_t next_window_end_ = 0;  // absolute frame
   int64_t last_frame_ = 0;       // end of the audio seen so far, in absolute frames
-  matcher::StreamVotes votes_;   // the votes of the hashes of the last window_s (and later ones)
+  /// The audio at one playback-speed hypothesis: normal speed (lanes_[0]), or resampled to
+  /// undo a speed change (lane sample n * speed is source sample n). Frames are lane frames.
+  struct Lane {
+    Lane(double s, const dsp::Params& p) : speed(s), fp(p, dsp::Side::query) {}
+    double speed;
+    std::unique_ptr<dsp::decode::StreamResampler> resampler;  // null at normal speed
+    dsp::Fingerprinter fp;
+    matcher::StreamVotes votes;  // the votes of the last window_s of hashes (and later ones)
+    int64_t seg_base = 0;        // absolute lane frame of the fingerprinter's frame 0
+    int64_t final_frame = 0;     // every hash anchored before this frame is in votes
+  };
+  std::vector<std::unique_ptr<Lane>> lanes_;
+  std::vector<float> stretched_;  // resampled audio of one block
   std::vector<dsp::TimedHash> fresh_;
   std::vector<SilenceDetector::Change> silence_changes_;
   std::unique_ptr<ClipRecorder> clips_;  // evidence clips; null when off for this source

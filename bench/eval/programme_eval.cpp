@@ -179,14 +179,18 @@ void run_programme_eval(const ProgrammeEvalOptions& opt) {
   const fs::path log = opt.out / "aircheckd.log";
   std::error_code ec;
   fs::remove(jsonl, ec);
-  const std::vector<std::string> args = {opt.aircheckd.string(),
-                                         "--foreground",
-                                         "--index",
-                                         fs::absolute(opt.index_dir).string(),
-                                         "--source",
-                                         "prog=file:" + fs::absolute(wav).string() + "?pace=fast",
-                                         "--jsonl",
-                                         fs::absolute(jsonl).string()};
+  std::vector<std::string> args = {opt.aircheckd.string(),
+                                   "--foreground",
+                                   "--index",
+                                   fs::absolute(opt.index_dir).string(),
+                                   "--source",
+                                   "prog=file:" + fs::absolute(wav).string() + "?pace=fast",
+                                   "--jsonl",
+                                   fs::absolute(jsonl).string()};
+  if (!opt.daemon_config.empty()) {
+    args.push_back("--config");
+    args.push_back(fs::absolute(opt.daemon_config).string());
+  }
   if (opt.verbose)
     std::cerr << "running " << opt.aircheckd.string() << " (log: " << log.string() << ")\n";
   const auto t0 = std::chrono::steady_clock::now();

@@ -19,7 +19,9 @@ struct ProgrammeEvalOptions {
   double minutes = 30;
   std::filesystem::path out;        ///< programme.md, programme.json, truth.json, airings.jsonl
   std::filesystem::path aircheckd;  ///< the daemon binary
-  std::filesystem::path work;       ///< where the programme WAV goes; empty = a temp folder
+  /// A configuration file for the daemon (e.g. profiles.default.speeds); empty = defaults.
+  std::filesystem::path daemon_config;
+  std::filesystem::path work;  ///< where the programme WAV goes; empty = a temp folder
   bool keep_audio = false;
   int threads = 0;  ///< for indexing missing references; 0 = all cores
   bool verbose = true;

@@ -60,4 +60,45 @@ std::vector<float> resample(std::span<const float> x, int from_rate, int to_rate
   return out;
 }
 
+StreamResampler::StreamResampler(int from_rate, int to_rate)
+    : from_rate_(from_rate), to_rate_(to_rate) {
+  init();
+}
+
+StreamResampler::~StreamResampler() { swr_free(&swr_); }
+
+void StreamResampler::init() {
+  swr_free(&swr_);
+  AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
+  check(swr_alloc_set_opts2(&swr_, &mono, AV_SAMPLE_FMT_FLT, to_rate_, &mono, AV_SAMPLE_FMT_FLT,
+                            from_rate_, 0, nullptr),
+        "resample: swr_alloc_set_opts2");
+  check(swr_init(swr_), "resample: swr_init");
+}
+
+void StreamResampler::process(std::span<const float> x, std::vector<float>& out) {
+  if (x.empty()) return;
+  const int cap = swr_get_out_samples(swr_, static_cast<int>(x.size())) + 256;
+  const std::size_t at = out.size();
+  out.resize(at + static_cast<std::size_t>(cap));
+  auto* dst = reinterpret_cast<uint8_t*>(out.data() + at);
+  const auto* src = reinterpret_cast<const uint8_t*>(x.data());
+  const int rc = swr_convert(swr_, &dst, cap, &src, static_cast<int>(x.size()));
+  check(rc, "resample: swr_convert");
+  out.resize(at + static_cast<std::size_t>(rc));
+}
+
+void StreamResampler::flush(std::vector<float>& out) {
+  for (;;) {
+    const std::size_t at = out.size();
+    out.resize(at + 4096);
+    auto* dst = reinterpret_cast<uint8_t*>(out.data() + at);
+    const int rc = swr_convert(swr_, &dst, 4096, nullptr, 0);
+    check(rc, "resample: swr_convert");
+    out.resize(at + static_cast<std::size_t>(rc));
+    if (rc == 0) break;
+  }
+  init();
+}
+
 }  // namespace aircheck::dsp::decode

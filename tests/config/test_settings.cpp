@@ -30,7 +30,8 @@ index: /var/lib/aircheck/index
 threads: 3
 status_interval_s: 5
 profiles:
-  music: {min_votes: 12, min_confidence: 0.5, confirm_windows: 3, min_span_s: 4}
+  music: {min_votes: 12, min_confidence: 0.5, confirm_windows: 3, min_span_s: 4,
+          speeds: [0.97, 1.03]}
   spots:
     min_votes: 8
     window_s: 4
@@ -79,6 +80,8 @@ sources:
   EXPECT_EQ(fm.match.name, "music");
   EXPECT_EQ(fm.match.min_votes, 14u);      // source override
   EXPECT_EQ(fm.match.confirm_windows, 3);  // from the profile
+  EXPECT_EQ(fm.match.speeds, (std::vector<double>{0.97, 1.03}));
+  EXPECT_TRUE(s.sources[1].match.speeds.empty());
   EXPECT_EQ(fm.progress_interval_s, 10.0);
   EXPECT_TRUE(fm.evidence);
   EXPECT_EQ(fm.silence.threshold_dbfs, -55.0);  // top-level default inherited
@@ -131,6 +134,14 @@ TEST(Settings, BadFilesNameThePlace) {
        "bad.yaml:3:27: profiles.spots.min_confidence: 1.5 is out of range (expected 0 to 1)"},
       {"index: /x\nprofiles:\n  spots: {window_s: 2, hop_s: 3}\n",
        "bad.yaml:3:10: profiles.spots: hop_s (3.000000) must not exceed window_s (2.000000)"},
+      {"index: /x\nprofiles:\n  spots: {speeds: 1.03}\n",
+       "bad.yaml:3:19: profiles.spots.speeds: expected a list of playback speeds, e.g. [0.97, "
+       "1.03]"},
+      {"index: /x\nprofiles:\n  spots: {speeds: [0.98, 1]}\n",
+       "bad.yaml:3:26: profiles.spots.speeds: 1 is normal speed, which is always matched; list "
+       "only other speeds"},
+      {"index: /x\nprofiles:\n  spots: {speeds: [1.2]}\n",
+       "bad.yaml:3:20: profiles.spots.speeds: 1.2 is out of range (expected 0.9 to 1.1)"},
       {"index: /x\nprofiles:\n  spots: {window_s: abc}\n",
        "bad.yaml:3:21: profiles.spots.window_s: expected a number, got 'abc'"},
       {"index: /x\nsinks:\n  jsonl: {path: /l.jsonl, fsync: sometimes}\n",

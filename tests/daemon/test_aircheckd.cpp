@@ -19,6 +19,7 @@
 
 #include "bench/eval/synth.h"
 #include "dsp/decode/decoder.h"
+#include "dsp/decode/resample.h"
 #include "dsp/fingerprinter.h"
 #include "dsp/params.h"
 #include "store/index.h"
@@ -261,3 +262,51 @@ TEST_F(Aircheckd, CheckConfigAndExitCodes) {
 }
 
 }  // namespace
+
+TEST_F(Aircheckd, SpeedLanesFindPlaysSpedUpOrDownByThreePercent) {
+  // Two plays changed in speed by 3 % (tempo and pitch, as a station's pitch control does):
+  // beyond what normal-speed matching follows, within reach of the configured speed lanes.
+  const auto at_speed = [](const std::vector<float>& x, double speed) {
+    return aircheck::dsp::decode::resample(x, kRate, static_cast<int>(std::lround(kRate / speed)));
+  };
+  Programme p;
+  p.add(unindexed(9300, 8));
+  const double fast_start = p.now();
+  p.add(at_speed(songs_[1].pcm, 1.03));
+  const double fast_end = p.now();
+  p.add(babble(31, 6));
+  const double slow_start = p.now();
+  p.add(at_speed(songs_[4].pcm, 0.97));
+  const double slow_end = p.now();
+  p.add(unindexed(9301, 8));
+  const fs::path prog = dir_ / "speeds.flac";
+  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
+  const fs::path conf = dir_ / "speeds.yaml";
+  std::ofstream(conf) << "index: " << (dir_ / "index").string() << "\n"
+                      << "profiles:\n  default: {speeds: [0.97, 1.03]}\n"
+                      << "sinks: {journald: {enabled: false}}\n";
+  const fs::path log = dir_ / "speeds.jsonl";
+  Daemon d({"--config", conf.string(), "--source", "s=file:" + prog.string() + "?pace=fast",
+            "--jsonl", log.string()});
+  ASSERT_EQ(d.wait(std::chrono::seconds(240)), 0);
+  const auto ends = of_type(read_events(log), "airing_end");
+  const auto find = [&](const std::string& title) -> const json* {
+    for (const json& e : ends)
+      if (e["title"] == title) return &e;
+    return nullptr;
+  };
+  const json* fast = find(songs_[1].title);
+  const json* slow = find(songs_[4].title);
+  ASSERT_NE(fast, nullptr) << "the play 3 % fast was not found";
+  ASSERT_NE(slow, nullptr) << "the play 3 % slow was not found";
+  EXPECT_NEAR((*fast)["speed"].get<double>(), 1.03, 0.005);
+  EXPECT_NEAR((*slow)["speed"].get<double>(), 0.97, 0.005);
+  EXPECT_NEAR((*fast)["start_pos_s"].get<double>(), fast_start, 1.0);
+  EXPECT_NEAR((*fast)["end_pos_s"].get<double>(), fast_end, 1.0);
+  EXPECT_NEAR((*slow)["start_pos_s"].get<double>(), slow_start, 1.0);
+  EXPECT_NEAR((*slow)["end_pos_s"].get<double>(), slow_end, 1.0);
+  // The reference offset follows the speed: the fast play covers the whole song.
+  EXPECT_NEAR((*fast)["ref_end_s"].get<double>() - (*fast)["ref_start_s"].get<double>(),
+              static_cast<double>(songs_[1].pcm.size()) / kRate, 1.5);
+  EXPECT_EQ(ends.size(), 2u);
+}
