@@ -167,11 +167,14 @@ run_setting() {
 # and the reverse.
 paired() {
   [[ -f $1 && -f $2 ]] || { echo "–"; return; }
+  local a=$1 b=$2
+  [[ $a == /* ]] || a=./$a  # awk takes an argument like NAME=VALUE for an assignment
+  [[ $b == /* ]] || b=./$b
   awk -F'\t' '
     FNR == 1 || $2 == "negative" || $2 == "speech" { next }
     NR == FNR { base[$1 FS $2 FS $3 FS $4] = ($7 == 1); next }
     { k = $1 FS $2 FS $3 FS $4; c = ($7 == 1); if (c && !base[k]) w++; if (!c && base[k]) l++ }
-    END { printf "+%d / -%d", w, l }' "$1" "$2"
+    END { printf "+%d / -%d", w, l }' "$a" "$b"
 }
 
 # --- the table ---
