@@ -10,7 +10,8 @@
 #            this build's parameters
 #   OUTDIR   tune.md     the table (Markdown), with the command of every run
 #            tune.tsv    the same numbers, one line per setting
-#            subset/     the tuning references: refs.tsv and symlinks to every K-th reference
+#            subset/     the tuning references: refs.tsv and symlinks to every K-th reference,
+#                        and SUBSET, a line saying which
 #            index/NAME/ one scratch index per set of index-side parameters, reused by the
 #                        settings that differ only on the query side (query_peaks,
 #                        query_fanout) and by later runs
@@ -34,7 +35,8 @@
 #   --seed S          (default 1)
 #   -j N              threads for indexing and queries (default 2)
 #   --report-only     no runs: rewrite tune.md and tune.tsv from OUTDIR/runs (the SETTINGs
-#                     given, in that order, else every run there)
+#                     given, in that order, else every run there); lengths, conditions, seed
+#                     and n are read from the first run's report
 #
 # A setting whose runs/NAME/report.md exists is not run again: delete that folder to redo it.
 #
@@ -125,6 +127,7 @@ make_subset() {
     done
     rm -f "$sub/refs.tsv"
   fi
+  echo "one in $every of $(realpath "$refs")" >"$sub/SUBSET"
   echo "tune.sh: tuning subset of $(find "$sub/refs" -type l | wc -l) references in $sub" >&2
 }
 
@@ -180,9 +183,6 @@ paired() {
 # --- the table ---
 report() {
   local md=$out/tune.md tsv=$out/tune.tsv
-  local -a lens conds
-  IFS=',' read -ra lens <<<"$lengths"
-  IFS=',' read -ra conds <<<"$conditions"
   local -a runs=()
   local s
   if ((${#settings[@]})); then
@@ -195,13 +195,24 @@ report() {
     done
   fi
   ((${#runs[@]})) || { echo "tune.sh: no runs in $out/runs" >&2; return 1; }
+  # The protocol as the first run recorded it (--report-only may be given other options).
   local first=$out/runs/${runs[0]}/report.json
+  local lengths conditions
+  lengths=$(jq -r '[.cells[].length_s] | unique | map(tostring) | join(",")' "$first")
+  conditions=$(jq -r 'reduce .cells[].condition as $c ([]; if index([$c]) then . else . + [$c] end)
+    | join(",")' "$first")
+  local -a lens conds
+  IFS=',' read -ra lens <<<"$lengths"
+  IFS=',' read -ra conds <<<"$conditions"
   {
     echo "# Fingerprint parameter sweep"
     echo
     echo "Tuning subset: $(jq -r '.setup.refs' "$first") references ($(jq -r \
-      '.setup.refs_hours * 100 | round / 100' "$first") h, one in ${every} of $refs);" \
-      "seed $seed, n = $n excerpts per cell, speeds $speeds. Top-1 in %, right track and offset."
+      '.setup.refs_hours * 100 | round / 100' "$first") h, $(cat "$out/subset/SUBSET" 2>/dev/null ||
+      echo "$out/subset"));" \
+      "$(jq -r '"seed \(.setup.seed), n = \(.setup.n) excerpts per cell, speeds " +
+        ((.setup.command | capture("--speeds (?<s>[^ ]+)").s) // "default")' "$first")." \
+      "Top-1 in %, right track and offset."
     echo
     printf '| setting | index MB/h | index post/s | postings/s | hashes/s |'
     local heads
