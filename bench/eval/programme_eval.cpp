@@ -215,6 +215,18 @@ void run_programme_eval(const ProgrammeEvalOptions& opt) {
                       {"start_fade", edge_json(s.start_fade)},
                       {"end_cut", edge_json(s.end_cut)},
                       {"end_fade", edge_json(s.end_fade)}};
+  json per_airing = json::array();
+  for (std::size_t t = 0; t < prog.truth.size(); ++t) {
+    const auto& a = prog.truth[t];
+    per_airing.push_back({{"ref_id", a.ref_id},
+                          {"start_s", a.start_s},
+                          {"found", s.first_detection[t] >= 0},
+                          {"start_err_s", jnum(s.start_err[t])},
+                          {"end_err_s", jnum(s.end_err[t])},
+                          {"start_edge", a.fade_in_s > 0 ? "crossfade" : "cut"},
+                          {"end_edge", a.fade_out_s > 0 ? "crossfade" : "cut"},
+                          {"speed", a.speed}});
+  }
   json j = {{"recall", s.recall},
             {"precision", s.precision},
             {"false_airings_per_hour", s.false_per_hour},
@@ -227,6 +239,7 @@ void run_programme_eval(const ProgrammeEvalOptions& opt) {
             {"start_err_s", {{"p50", jnum(s.start_err_p50)}, {"p95", jnum(s.start_err_p95)}}},
             {"end_err_s", {{"p50", jnum(s.end_err_p50)}, {"p95", jnum(s.end_err_p95)}}},
             {"edge_err_s", edges},
+            {"airings", per_airing},
             {"ref_offset_err_s", {{"p50", jnum(s.ref_err_p50)}, {"p95", jnum(s.ref_err_p95)}}},
             {"detection_latency_s",
              {{"n", s.latency_n}, {"p50", jnum(s.latency_p50)}, {"p95", jnum(s.latency_p95)}}},

@@ -50,6 +50,8 @@ ProgrammeScores score_programme(std::span<const TruthAiring> truth,
     }
   }
 
+  s.start_err.assign(truth.size(), std::nan(""));
+  s.end_err.assign(truth.size(), std::nan(""));
   std::vector<double> start_err, end_err, ref_err, latency;
   std::vector<double> start_cut, start_fade, end_cut, end_fade;
   for (std::size_t t = 0; t < truth.size(); ++t) {
@@ -59,8 +61,10 @@ ProgrammeScores score_programme(std::span<const TruthAiring> truth,
     const auto& tr = truth[t];
     const auto& first = detected[static_cast<std::size_t>(f)];
     const auto& lst = detected[static_cast<std::size_t>(last[t])];
-    start_err.push_back(std::fabs(first.start_s - tr.start_s));
-    end_err.push_back(std::fabs(lst.end_s - tr.end_s));
+    s.start_err[t] = first.start_s - tr.start_s;
+    s.end_err[t] = lst.end_s - tr.end_s;
+    start_err.push_back(std::fabs(s.start_err[t]));
+    end_err.push_back(std::fabs(s.end_err[t]));
     (tr.fade_in_s > 0 ? start_fade : start_cut).push_back(start_err.back());
     (tr.fade_out_s > 0 ? end_fade : end_cut).push_back(end_err.back());
     const double ref_true = tr.ref_start_s + (first.start_s - tr.start_s) * tr.speed;

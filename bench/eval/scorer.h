@@ -71,6 +71,9 @@ struct ProgrammeScores {
   std::size_t latency_n = 0;
   /// For each truth airing, the index of its first correct detection, or -1.
   std::vector<long> first_detection;
+  /// For each truth airing, its signed start and end errors (detected - true, seconds); NaN
+  /// when it was not found.
+  std::vector<double> start_err, end_err;
   /// For each detection, the truth airing it is correct for, or -1.
   std::vector<long> detection_truth;
 };

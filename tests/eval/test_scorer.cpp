@@ -69,6 +69,10 @@ TEST(Scorer, CountsAToyProgrammeExactly) {
   EXPECT_EQ(s.end_cut.n, 1u);
   EXPECT_DOUBLE_EQ(s.end_cut.p50, 1.0);
   EXPECT_EQ(s.end_fade.n, 1u);
+  // Signed, per airing: track 1 started 2 s late and ended 1 s early; track 3 was not found.
+  EXPECT_DOUBLE_EQ(s.start_err[0], 2.0);
+  EXPECT_DOUBLE_EQ(s.end_err[0], -1.0);
+  EXPECT_TRUE(std::isnan(s.start_err[2]));
   EXPECT_EQ(s.first_detection, (std::vector<long>{0, 1, -1}));
   EXPECT_EQ(s.detection_truth, (std::vector<long>{0, 1, 1, -1, -1}));
 }
