@@ -33,9 +33,16 @@ Decision::State* Decision::open_state(uint32_t track) {
   return nullptr;
 }
 
+bool Decision::followed(uint32_t track) const {
+  for (const State& s : states_) {
+    if (!s.dead && s.track == track) return true;
+  }
+  return false;
+}
+
 bool Decision::ready(const State& s) const {
-  return !s.dead && s.matched && s.phase == Phase::pending && s.consecutive >= p_.confirm_windows &&
-         s.last_q - s.first_q >= p_.min_span_s;
+  return !s.dead && s.matched && s.decided && s.phase == Phase::pending &&
+         s.consecutive >= p_.confirm_windows && s.last_q - s.first_q >= p_.min_span_s;
 }
 
 double Decision::start_of(const State& s) const {
@@ -51,7 +58,11 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
   // match in one window: repeats); a window's best match per state wins.
   for (const WindowMatch& m : matches) {
     State* s = find(m);
-    if (m.weak && (s == nullptr || s->phase != Phase::open)) continue;
+    // Weak matches continue open airings, and lead into pending ones (which only a match
+    // passing the decision rule opens, back-dated to the start of the lead-in).
+    // A track already followed at another offset (on air, just off it, or pending) leads into
+    // nothing there: its weak matches at other offsets are repeats of its own audio.
+    if (m.weak && (s != nullptr ? s->phase == Phase::closed : followed(m.track))) continue;
     if (s == nullptr) {
       State fresh;
       fresh.track = m.track;
@@ -74,9 +85,10 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       }
       s->offset_s = m.offset_s;  // follows slow drift within the tolerance
     }
+    s->decided |= !m.weak;
     if (!s->matched) {
       s->misses = 0;
-      ++s->consecutive;
+      if (!m.weak) ++s->consecutive;
       ++s->windows;
       s->conf_sum += m.confidence;
       s->speed_sum += m.speed;

@@ -42,9 +42,11 @@ struct WindowMatch {
   float confidence = 0;
   double track_duration_s = 0;  ///< length of the reference track, in seconds (0 = unknown)
   float speed = 1.0f;           ///< playback speed relative to the reference, as measured
-  /// Below the decision rule, but at the offset of an open airing of its track: evidence only
-  /// for keeping that airing going (a chosen cell needs far less evidence than the best of all
-  /// cells), never for opening one.
+  /// Below the decision rule: evidence only for keeping an open airing of its track going at
+  /// its offset (a chosen cell needs far less evidence than the best of all cells), or for
+  /// leading into one (a run of weak windows followed, without a gap, by one that passes the
+  /// rule at the same offset back-dates that airing's start: speech over an intro), never for
+  /// opening one.
   bool weak = false;
 };
 static_assert(std::is_trivially_copyable_v<WindowMatch>);
@@ -111,6 +113,7 @@ class Decision {
     Phase phase = Phase::pending;
     bool matched = false;  // matched in the current window
     bool dead = false;     // merged into another state; erased at the end of the step
+    bool decided = false;  // has had a match passing the decision rule (not only weak ones)
     uint32_t track = 0;
     int consecutive = 0;
     int misses = 0;
@@ -132,6 +135,9 @@ class Decision {
   State* find(const WindowMatch& m);
   State* open_state(uint32_t track);
   bool ready(const State& s) const;
+  /// The track has a state: an open airing, a pending one, or one closed so recently that
+  /// its state is kept.
+  bool followed(uint32_t track) const;
   double start_of(const State& s) const;
   void adopt(State& open, State& other);
   void open(State& s, std::vector<AiringEvent>& out);

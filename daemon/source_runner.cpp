@@ -20,6 +20,11 @@ constexpr int kBlocksPerService = 8;
 /// cells, so this much lower bar is still far from chance.
 constexpr float kContinueConfidence = 0.5f;
 
+/// Confidence a window match needs to lead into an airing that a later window confirms (and
+/// back-date its start): speech over a track's first seconds leaves only weak evidence there.
+/// Higher than for continuing one: nothing is on air yet to say which track to expect.
+constexpr float kLeadInConfidence = 0.95f;
+
 /// Matches of one track from two lanes this close in offset are one alignment, in seconds.
 constexpr double kSameAlignmentS = 0.1;
 
@@ -312,10 +317,12 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
         c.confidence = static_cast<float>(
             std::max(0.0, 1.0 - (1.0 - static_cast<double>(c.confidence)) * lanes));
       }
-      // Weak candidates can only continue an open airing of their track at their offset.
+      // Weak candidates can only continue or lead into an airing of their track at their
+      // offset (Decision).
       const bool weak = !ctx.matcher->accepted(c);
-      if (weak && (c.votes < match_params_.min_votes || c.confidence < kContinueConfidence ||
-                   decision_.open_count() == 0))
+      if (weak &&
+          (c.votes < match_params_.min_votes ||
+           c.confidence < (decision_.open_count() > 0 ? kContinueConfidence : kLeadInConfidence)))
         continue;
       const store::TrackInfo* info = track_info(c.track, ctx);
       uint32_t first = c.query_first, last = c.query_last;

@@ -331,3 +331,52 @@ TEST(Decision, ConfirmWindowsIsRespected) {
 
 }  // namespace
 }  // namespace aircheck::daemon
+
+namespace aircheck::daemon {
+namespace {
+
+TEST(Decision, WeakLeadInBackDatesTheStartButNeverOpensAlone) {
+  // Track 4 from ref 30 s at source 20 s under speech: its first windows are below the
+  // decision rule (weak), then the music comes through.
+  const Play p{4, 20, 30, 40, 200};
+  const auto windows = [&](double voice_until, bool strong_after) {
+    Decision d;
+    std::vector<AiringEvent> ev;
+    for (double end = 1; end <= 40; end += 1) {
+      auto ms = window({p}, end);
+      for (WindowMatch& m : ms) m.weak = end <= voice_until || !strong_after;
+      d.step(ms, ev);
+    }
+    d.finish(ev);
+    return of_kind(ev, Kind::start);
+  };
+  const auto led = windows(30, true);
+  ASSERT_EQ(led.size(), 1u);
+  EXPECT_NEAR(led[0].start_s, 20.0, 0.2);  // from the lead-in, not from 24 s (30 - 6)
+  EXPECT_NEAR(led[0].ref_start_s, 30.0, 0.2);
+  EXPECT_NEAR(led[0].detected_s, 30.95, 0.1);  // decided by the first strong window
+  EXPECT_TRUE(windows(40, false).empty());     // weak windows alone open nothing
+}
+
+TEST(Decision, WeakEchoOfATrackOnAirOpensNothing) {
+  // Track 6 is on air at one offset; weak matches of it at another offset (a repeat of its own
+  // audio) must not start a second airing.
+  Decision d;
+  std::vector<AiringEvent> ev;
+  const Play play{6, 0, 0, 60, 120};
+  for (double end = 1; end <= 30; end += 1) {
+    auto ms = window({play}, end);
+    if (end >= 10 && end < 20) {
+      WindowMatch echo = ms.front();
+      echo.offset_s += 12;  // the chorus, 12 s later in the reference
+      echo.weak = true;
+      ms.push_back(echo);
+    }
+    d.step(ms, ev);
+  }
+  d.finish(ev);
+  EXPECT_EQ(of_kind(ev, Kind::start).size(), 1u);
+}
+
+}  // namespace
+}  // namespace aircheck::daemon
