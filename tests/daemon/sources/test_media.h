@@ -17,11 +17,22 @@
 
 namespace aircheck::daemon::testing {
 
+/// A per-process temporary directory, removed when the process exits.
 inline std::filesystem::path temp_dir() {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("aircheck-sources-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return dir;
+  struct Dir {
+    std::filesystem::path path;
+    Dir()
+        : path(std::filesystem::temp_directory_path() /
+               ("aircheck-sources-" + std::to_string(::getpid()))) {
+      std::filesystem::create_directories(path);
+    }
+    ~Dir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  };
+  static const Dir dir;
+  return dir.path;
 }
 
 /// Writes `seconds` of song `seed` at `rate` to temp_dir()/name; returns the path.
