@@ -10,9 +10,58 @@ namespace aircheck::matcher {
 namespace {
 using Clock = std::chrono::steady_clock;
 constexpr double kPreferNormal = 10.0;
+/// Candidates a screen ranks: its best and the other tracks that set its chance level.
+constexpr uint32_t kScreenCandidates = 5;
+/// A screen estimate this close (relative) to the first pass's speed adds nothing to that
+/// pass: its hashes are the same but for a few.
+constexpr double kFirstReach = 0.0075;
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
+
+// The hash layout of dsp::Params::pack: [23:16] anchor bin, [15:8] bin difference (int8),
+// [7:0] frame difference.
+struct HashFields {
+  int f1, df, dt;
+};
+constexpr HashFields unpack(uint32_t h) {
+  return {static_cast<int>((h >> 16) & 0xffu), static_cast<int8_t>((h >> 8) & 0xffu),
+          static_cast<int>(h & 0xffu)};
+}
+static_assert(unpack(dsp::Params::pack(200, -37, 63)).f1 == 200 &&
+              unpack(dsp::Params::pack(200, -37, 63)).df == -37 &&
+              unpack(dsp::Params::pack(200, -37, 63)).dt == 63);
+
+// Hashes of a query matched at some speed, as the same query would hash at `factor` times that
+// speed: bins divided by it, frames multiplied. Hashes whose fields leave the fingerprint's
+// ranges are dropped (the index cannot hold them).
+void rescale(std::span<const dsp::TimedHash> in, double factor, const dsp::Params& p,
+             std::vector<dsp::TimedHash>& out) {
+  out.clear();
+  for (const dsp::TimedHash& h : in) {
+    const HashFields f = unpack(h.hash);
+    const long f1 = std::lround(f.f1 / factor);
+    const long f2 = std::lround((f.f1 + f.df) / factor);
+    const long dt = std::lround(f.dt * factor);
+    if (f1 < p.min_bin || f1 > p.max_bin || f2 < p.min_bin || f2 > p.max_bin) continue;
+    if (std::abs(f2 - f1) > p.df_max || dt < p.dt_min || dt > p.dt_max) continue;
+    out.push_back(
+        dsp::TimedHash{dsp::Params::pack(static_cast<unsigned>(f1), static_cast<int>(f2 - f1),
+                                         static_cast<unsigned>(dt)),
+                       static_cast<uint32_t>(std::lround(h.t * factor))});
+  }
+}
+
+// Whether a measured residual speed lies in the range the matcher scores (a slope fitted to a
+// few bunched hashes can lie far outside it).
+bool plausible(double residual, const MatchParams& mp) {
+  return std::abs(residual - 1.0) <= mp.max_skew + 0.005;
+}
+
+int rate_for(const dsp::Params& p, double speed) {
+  return static_cast<int>(std::lround(p.sample_rate * speed));
+}
+
 }  // namespace
 
 Identifier::Identifier(const dsp::Params& params, const MatchParams& mp, const IdentifyOptions& opt)
@@ -20,44 +69,52 @@ Identifier::Identifier(const dsp::Params& params, const MatchParams& mp, const I
   if (opt_.speeds.empty()) opt_.speeds = {1.0};
 }
 
+std::span<const Candidate> Identifier::pass(std::span<const float> pcm, double speed,
+                                            std::vector<dsp::TimedHash>& out,
+                                            store::PostingLookup& index, double& ratio) {
+  ++result_.tried;
+  auto t0 = Clock::now();
+  // A query played `speed` times fast is `speed` times too short: stretching it by that much
+  // (resampling to rate * speed, then reading it at rate) restores the reference's time and
+  // frequency scale.
+  std::span<const float> x = pcm;
+  const int to_rate = rate_for(params_, speed);
+  if (to_rate != params_.sample_rate) {
+    stretched_ = dsp::decode::resample(pcm, params_.sample_rate, to_rate);
+    x = stretched_;
+  }
+  ratio = pcm.empty() ? 1.0 : static_cast<double>(x.size()) / static_cast<double>(pcm.size());
+  out.clear();
+  fp_.reset();
+  fp_.feed(x, out);
+  fp_.flush(out);
+  result_.fingerprint_ms += ms_since(t0);
+  t0 = Clock::now();
+  const auto cands = matcher_.match(out, index);
+  result_.match_ms += ms_since(t0);
+  result_.hashes += out.size();
+  result_.postings += matcher_.stats().postings;
+  return cands;
+}
+
 const Identification& Identifier::identify(std::span<const float> pcm,
                                            store::PostingLookup& index) {
   result_ = Identification{};
   best_.clear();
   double best_score = -1e300;
-  double best_hyp = 1.0;
-  std::vector<float> stretched;
-  for (const double speed : opt_.speeds) {
-    ++result_.tried;
-    auto t0 = Clock::now();
-    // A query played `speed` times fast is `speed` times too short: stretching it by that
-    // much (resampling to rate * speed, then reading it at rate) restores the reference's
-    // time and frequency scale.
-    std::span<const float> x = pcm;
-    const int to_rate = static_cast<int>(std::lround(params_.sample_rate * speed));
-    if (to_rate != params_.sample_rate) {
-      stretched = dsp::decode::resample(pcm, params_.sample_rate, to_rate);
-      x = stretched;
-    }
-    hashes_.clear();
-    fp_.reset();
-    fp_.feed(x, hashes_);
-    fp_.flush(hashes_);
-    result_.fingerprint_ms += ms_since(t0);
-    t0 = Clock::now();
-    const auto cands = matcher_.match(hashes_, index);
-    result_.match_ms += ms_since(t0);
-    result_.hashes += hashes_.size();
-    result_.postings += matcher_.stats().postings;
-    if (cands.empty()) continue;
-    // Every hypothesis tried so far was a chance for noise to win.
+  double best_speed = opt_.speeds.front();
+  int looks = 0;  // speeds screened or matched in full: the chances noise had
+
+  // Weighs one full pass at `speed`; keeps its candidates when they decide or explain the
+  // query best so far. Returns whether they decide.
+  const auto consider = [&](std::span<const Candidate> cands, double speed, double ratio) {
+    if (cands.empty()) return false;
     const auto penalised = [&](const Candidate& c) {
-      const double chance = (1.0 - static_cast<double>(c.confidence)) * result_.tried;
+      const double chance = (1.0 - static_cast<double>(c.confidence)) * looks;
       return static_cast<float>(std::max(0.0, 1.0 - chance));
     };
-    const float conf = penalised(cands.front());
     Candidate top = cands.front();
-    top.confidence = conf;
+    top.confidence = penalised(top);
     const bool accepted = matcher_.accepted(top);
     // Undecided queries keep normal speed's answer unless another speed explains the query
     // clearly better (chance probability kPreferNormal times smaller): most audio is at normal
@@ -66,24 +123,99 @@ const Identification& Identifier::identify(std::span<const float> pcm,
     const double score = -std::log(chance) + (speed == 1.0 ? std::log(kPreferNormal) : 0.0);
     if (accepted || score > best_score) {
       best_score = score;
-      best_hyp = speed;
+      best_speed = speed;
       best_.clear();
-      const double r = static_cast<double>(x.size()) / static_cast<double>(pcm.size());
       for (Candidate c : cands) {
         c.confidence = penalised(c);
         c.speed = static_cast<float>(speed * c.speed);
-        c.query_first = static_cast<uint32_t>(std::lround(c.query_first / r));
-        c.query_last = static_cast<uint32_t>(std::lround(c.query_last / r));
+        c.query_first = static_cast<uint32_t>(std::lround(c.query_first / ratio));
+        c.query_last = static_cast<uint32_t>(std::lround(c.query_last / ratio));
         best_.push_back(c);
       }
     }
-    if (accepted) {
-      result_.accepted = true;
-      break;
+    return accepted;
+  };
+
+  const double first = opt_.speeds.front();
+  double ratio = 1.0;
+  ++looks;
+  bool accepted = consider(pass(pcm, first, hashes_, index, ratio), first, ratio);
+
+  if (!accepted && opt_.speeds.size() > 1 && !hashes_.empty()) {
+    // Screens: the first pass's hashes rescaled to each other speed, matched without the
+    // common hashes. The screen candidate with the most anchors among those that stand out
+    // from their screen's other tracks names the speed to match the query at in full.
+    const MatchParams mp = matcher_.match_params();
+    MatchParams screen_mp = mp;
+    screen_mp.max_postings_per_hash = std::min(mp.max_postings_per_hash, opt_.screen_max_postings);
+    screen_mp.top_k = kScreenCandidates;
+    matcher_.set_match_params(screen_mp);
+    const auto t0 = Clock::now();
+    uint32_t seed_anchors = 0;
+    double seed_screen = first, seed_speed = first;
+    for (std::size_t i = 1; i < opt_.speeds.size(); ++i) {
+      const double speed = opt_.speeds[i];
+      ++result_.screened;
+      ++looks;
+      rescale(hashes_, speed / first, params_, scratch_);
+      const auto cands = matcher_.match(scratch_, index);
+      result_.postings += matcher_.stats().postings;
+      if (cands.empty()) continue;
+      const Candidate& c = cands.front();
+      uint32_t other = 0;  // the best other track's anchors: this screen's chance level
+      for (const Candidate& o : cands) {
+        if (o.track != c.track) other = std::max(other, o.anchors);
+      }
+      if (c.anchors >= opt_.screen_min_anchors && c.anchors >= other + opt_.screen_min_lead &&
+          c.anchors > seed_anchors && plausible(c.speed, mp)) {
+        seed_anchors = c.anchors;
+        seed_screen = speed;
+        seed_speed = speed * c.speed;
+      }
+    }
+    result_.match_ms += ms_since(t0);
+    matcher_.set_match_params(mp);
+    // In full at the screen's estimate; if that does not decide, at the screened speed itself:
+    // a short query's slope, and so the estimate, can be off by a percent. Not when the
+    // estimate lies within the first pass's own reach: that pass has seen it already.
+    const bool near_first = std::abs(seed_speed / first - 1.0) < kFirstReach;
+    const int first_rate = rate_for(params_, first);
+    int last_rate = first_rate;
+    for (const double speed : {seed_speed, seed_screen}) {
+      const int rate = rate_for(params_, speed);
+      if (seed_anchors == 0 || near_first || accepted || rate == first_rate || rate == last_rate)
+        continue;
+      last_rate = rate;
+      ++looks;
+      accepted = consider(pass(pcm, speed, scratch_, index, ratio), speed, ratio);
     }
   }
+
+  // Refinement: a residual speed of about 1 % is measured short by up to two steps of the
+  // matcher's slope grid (a step: one frame of drift across the query), towards the pass's
+  // speed. Matched again one step beyond the estimate, the residual is within a step or two
+  // either way, where the matcher measures it without that bias. Only the speed is taken from
+  // it: the decision and the offset stay those of the deciding pass.
+  if (accepted && opt_.refine_residual > 0 && !best_.empty()) {
+    Candidate& top = best_.front();
+    const double residual = top.speed / best_speed;
+    const double frames = static_cast<double>(pcm.size()) / params_.hop;
+    const double step = frames > 0 ? 1.0 / frames : 0.0;
+    const double at = top.speed * (1.0 + (residual > 1.0 ? step : -step));
+    if (std::abs(residual - 1.0) > opt_.refine_residual &&
+        plausible(residual, matcher_.match_params()) &&
+        rate_for(params_, at) != rate_for(params_, best_speed)) {
+      const auto cands = pass(pcm, at, scratch_, index, ratio);
+      if (!cands.empty() && cands.front().track == top.track &&
+          std::abs(cands.front().offset - top.offset) <= 2) {
+        top.speed = static_cast<float>(at * cands.front().speed);
+      }
+    }
+  }
+
+  result_.accepted = accepted;
   result_.candidates = best_;
-  result_.hypothesis = best_hyp;
+  result_.hypothesis = best_speed;
   return result_;
 }
 

@@ -68,11 +68,49 @@ TEST_F(Identify, ThreePercentSpeedChangesAreMatchedWithTheirSpeed) {
   }
 }
 
+// 4.5 % off: between the screened speeds (±4 %) and beyond the matcher's own reach. The query
+// is matched in full once more, at the speed the best screen measured.
+TEST_F(Identify, SpeedChangesBeyondTheMatchersReachAreFoundByScreening) {
+  const dsp::Params p;
+  matcher::Identifier id(p);
+  for (const double speed : {0.955, 1.045}) {
+    for (uint32_t song : {2u, 5u}) {
+      const auto src = excerpt(song, 15.0, 10.0 * speed);
+      const auto q = eval::change_speed(src, kRate, speed);
+      const auto& r = id.identify(q, *index_);
+      ASSERT_FALSE(r.candidates.empty()) << speed;
+      EXPECT_TRUE(r.accepted) << "speed " << speed << " song " << song;
+      EXPECT_EQ(r.candidates.front().track, song) << speed;
+      EXPECT_NEAR(r.candidates.front().offset * p.frame_seconds(), 15.0, 2 * p.frame_seconds());
+      EXPECT_NEAR(r.candidates.front().speed, speed, 0.002 * speed) << "song " << song;
+      EXPECT_EQ(r.screened, 4);
+      EXPECT_NEAR(r.hypothesis, speed, 0.005) << "decided at the screen's estimate";
+      EXPECT_LE(r.tried, 3);  // normal speed, the estimate, at most one refinement
+    }
+  }
+}
+
+// A query 1 % fast is decided at normal speed, its speed then measured again near the estimate.
+TEST_F(Identify, OnePercentFastIsDecidedAtNormalSpeedAndItsSpeedRefined) {
+  const dsp::Params p;
+  matcher::Identifier id(p);
+  const double speed = 1.01;
+  const auto q = eval::change_speed(excerpt(4, 25.0, 10.0 * speed), kRate, speed);
+  const auto& r = id.identify(q, *index_);
+  ASSERT_TRUE(r.accepted);
+  EXPECT_EQ(r.candidates.front().track, 4u);
+  EXPECT_EQ(r.hypothesis, 1.0);
+  EXPECT_EQ(r.screened, 0);
+  EXPECT_EQ(r.tried, 2);
+  EXPECT_NEAR(r.candidates.front().speed, speed, 0.001 * speed);
+}
+
 TEST_F(Identify, NormalSpeedIsDecidedWithoutTryingOthers) {
   matcher::Identifier id(dsp::Params{});
   const auto& r = id.identify(excerpt(3, 31.0, 8.0), *index_);
   ASSERT_TRUE(r.accepted);
   EXPECT_EQ(r.tried, 1);
+  EXPECT_EQ(r.screened, 0);
   EXPECT_EQ(r.candidates.front().track, 3u);
   EXPECT_NEAR(r.candidates.front().speed, 1.0, 0.002);
 }
@@ -101,7 +139,9 @@ TEST_F(Identify, AudioNotIndexedIsRejectedAtEverySpeed) {
     for (auto& x : noise) x *= 0.1f;
     const auto& rn = id.identify(noise, *index_);
     EXPECT_TRUE(!rn.accepted) << "noise " << s;
-    EXPECT_EQ(rn.tried, 5);  // every hypothesis tried, none decided
+    // One full pass; the other speeds are only screened, and no screen finds enough.
+    EXPECT_EQ(rn.tried, 1);
+    EXPECT_EQ(rn.screened, 4);
     const auto& rb = id.identify(eval::synth_babble(s, {10, kRate, 0.3}), *index_);
     EXPECT_FALSE(rb.accepted) << "babble " << s;
     // Songs of the same generator share its drum kit: the hardest chance alignments.
