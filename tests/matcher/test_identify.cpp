@@ -40,6 +40,23 @@ class Identify : public ::testing::Test {
     const auto b = std::min(x.size(), a + static_cast<std::size_t>(len_s * kRate));
     return {x.begin() + static_cast<std::ptrdiff_t>(a), x.begin() + static_cast<std::ptrdiff_t>(b)};
   }
+  /// 10 s played at `speed` from `start_s` into `song` (10 * speed s of the song) must be
+  /// decided as that song, at that reference offset (two frames) and speed (0.2 %).
+  static const matcher::Identification& expect_found(matcher::Identifier& id, uint32_t song,
+                                                     double start_s, double speed) {
+    const dsp::Params p;
+    const auto src = excerpt(song, start_s, 10.0 * speed);
+    const auto q = eval::change_speed(src, kRate, speed);
+    const auto& r = id.identify(q, *index_);
+    EXPECT_FALSE(r.candidates.empty()) << speed;
+    if (r.candidates.empty()) return r;
+    const auto& c = r.candidates.front();
+    EXPECT_TRUE(r.accepted) << "speed " << speed << " song " << song;
+    EXPECT_EQ(c.track, song) << speed;
+    EXPECT_NEAR(c.offset * p.frame_seconds(), start_s, 2 * p.frame_seconds()) << speed;
+    EXPECT_NEAR(c.speed, speed, 0.002 * speed) << "song " << song;
+    return r;
+  }
   static MapIndex* index_;
   static std::vector<std::vector<float>>* songs_;
 };
@@ -49,40 +66,19 @@ std::vector<std::vector<float>>* Identify::songs_ = nullptr;
 // ±3 %: between the speed hypotheses (±2 %, ±4 %), the hardest place for them. ±5 % on real
 // music is measured by `aircheck eval queries` (bench/RESULTS.md).
 TEST_F(Identify, ThreePercentSpeedChangesAreMatchedWithTheirSpeed) {
-  const dsp::Params p;
-  matcher::Identifier id(p);
+  matcher::Identifier id(dsp::Params{});
   for (const double speed : {0.97, 1.03}) {
-    for (uint32_t song : {1u, 6u}) {
-      // 10 s at `speed` from 20 s into the song: 10 * speed s of the song.
-      const auto src = excerpt(song, 20.0, 10.0 * speed);
-      const auto q = eval::change_speed(src, kRate, speed);
-      const auto& r = id.identify(q, *index_);
-      ASSERT_FALSE(r.candidates.empty()) << speed;
-      const auto& c = r.candidates.front();
-      EXPECT_TRUE(r.accepted) << "speed " << speed << " song " << song;
-      EXPECT_EQ(c.track, song) << speed;
-      // Offset: the reference frame at the query's start (20 s), within two frames.
-      EXPECT_NEAR(c.offset * p.frame_seconds(), 20.0, 2 * p.frame_seconds()) << speed;
-      EXPECT_NEAR(c.speed, speed, 0.002 * speed) << "song " << song;
-    }
+    for (uint32_t song : {1u, 6u}) expect_found(id, song, 20.0, speed);
   }
 }
 
 // 4.5 % off: between the screened speeds (±4 %) and beyond the matcher's own reach. The query
 // is matched in full once more, at the speed the best screen measured.
 TEST_F(Identify, SpeedChangesBeyondTheMatchersReachAreFoundByScreening) {
-  const dsp::Params p;
-  matcher::Identifier id(p);
+  matcher::Identifier id(dsp::Params{});
   for (const double speed : {0.955, 1.045}) {
     for (uint32_t song : {2u, 5u}) {
-      const auto src = excerpt(song, 15.0, 10.0 * speed);
-      const auto q = eval::change_speed(src, kRate, speed);
-      const auto& r = id.identify(q, *index_);
-      ASSERT_FALSE(r.candidates.empty()) << speed;
-      EXPECT_TRUE(r.accepted) << "speed " << speed << " song " << song;
-      EXPECT_EQ(r.candidates.front().track, song) << speed;
-      EXPECT_NEAR(r.candidates.front().offset * p.frame_seconds(), 15.0, 2 * p.frame_seconds());
-      EXPECT_NEAR(r.candidates.front().speed, speed, 0.002 * speed) << "song " << song;
+      const auto& r = expect_found(id, song, 15.0, speed);
       EXPECT_EQ(r.screened, 4);
       EXPECT_NEAR(r.hypothesis, speed, 0.005) << "decided at the screen's estimate";
       EXPECT_LE(r.tried, 3);  // normal speed, the estimate, at most one refinement
