@@ -85,7 +85,9 @@ std::string content_hash(const std::vector<float>& pcm) {
 
 bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
 
-std::vector<double> parse_speeds(const std::string& text, const std::string& option) {
+std::vector<double> parse_number_list(const std::string& text, const std::string& option,
+                                      bool (*ok)(double), const std::string& what,
+                                      const std::string& if_empty) {
   std::vector<double> out;
   std::size_t pos = 0;
   while (pos <= text.size()) {
@@ -100,15 +102,20 @@ std::vector<double> parse_speeds(const std::string& text, const std::string& opt
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used != item.size() || !(v >= 0.8 && v <= 1.25)) {
-      throw CliError(kUsage, option + ": '" + item + "' is not a playback speed in [0.8, 1.25]");
+    if (used != item.size() || !ok(v)) {
+      throw CliError(kUsage, option + ": '" + item + "' is not " + what);
     }
     out.push_back(v);
   }
-  if (out.empty())
-    throw CliError(kUsage,
-                   option + ": no speed given (e.g. 1 or " + std::string(kDefaultSpeeds) + ")");
+  if (out.empty()) throw CliError(kUsage, option + ": " + if_empty);
   return out;
+}
+
+std::vector<double> parse_speeds(const std::string& text, const std::string& option) {
+  return parse_number_list(
+      text, option, [](double v) { return v >= 0.8 && v <= 1.25; },
+      "a playback speed in [0.8, 1.25]",
+      "no speed given (e.g. 1 or " + std::string(kDefaultSpeeds) + ")");
 }
 
 }  // namespace aircheck::cli

@@ -54,6 +54,12 @@ bool stderr_is_terminal();
 /// Default speed hypotheses of a query ("1,0.98,1.02,0.96,1.04").
 inline constexpr const char* kDefaultSpeeds = "1,0.98,1.02,0.96,1.04";
 
+/// A comma-separated list of numbers given to `option`. Each must pass `ok`, else a usage
+/// error "OPTION: 'ITEM' is not WHAT". No number at all is a usage error "OPTION: IF_EMPTY".
+std::vector<double> parse_number_list(const std::string& text, const std::string& option,
+                                      bool (*ok)(double), const std::string& what,
+                                      const std::string& if_empty);
+
 /// "1,0.98,1.02" -> speeds; throws CliError(kUsage) naming `option` and the bad item.
 std::vector<double> parse_speeds(const std::string& text, const std::string& option);
 

@@ -4,7 +4,6 @@
 
 #include <CLI/CLI.hpp>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include "bench/eval/condition.h"
@@ -46,25 +45,9 @@ struct Shared {
 };
 
 std::vector<double> parse_lengths(const std::string& s) {
-  std::vector<double> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (item.empty()) continue;
-    std::size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size() || !(v > 0 && v <= 120)) {
-      throw CliError(kUsage, "--lengths: '" + item + "' is not a length in seconds (0, 120]");
-    }
-    out.push_back(v);
-  }
-  if (out.empty()) throw CliError(kUsage, "--lengths: empty list");
-  return out;
+  return parse_number_list(
+      s, "--lengths", [](double v) { return v > 0 && v <= 120; }, "a length in seconds (0, 120]",
+      "empty list");
 }
 
 std::vector<fs::path> paths(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
