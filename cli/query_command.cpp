@@ -84,11 +84,20 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
     }
     reader->end();
     if (o.json) {
-      std::cout << json{{"query", file}, {"matches", matches}}.dump() << std::endl;
+      std::cout << json{{"query", file},
+                        {"matches", matches},
+                        {"speeds_matched", found.tried},
+                        {"speeds_screened", found.screened},
+                        {"repeats_weighed", found.verified}}
+                       .dump()
+                << std::endl;
       continue;
     }
     std::cout << file << "  (" << secs << " s, " << found.hashes << " hashes, " << found.tried
-              << (found.tried == 1 ? " speed" : " speeds") << " tried)\n";
+              << (found.tried == 1 ? " speed" : " speeds") << " matched";
+    if (found.screened > 0) std::cout << ", " << found.screened << " screened";
+    if (found.verified > 0) std::cout << ", " << found.verified << " repeats weighed";
+    std::cout << ")\n";
     if (matches.empty()) {
       if (!cands.empty())
         std::printf(
@@ -98,6 +107,10 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
         std::printf("  no match\n");
       continue;
     }
+    if (found.verified > 0)
+      std::printf(
+          "  (the track repeats this passage: its repeats are ranked by the anchors they explain "
+          "at every frame phase, not by score)\n");
     std::printf("  %-3s %-6s %-32s %-12s %6s %5s %8s %7s\n", "#", "track", "title", "offset",
                 "score", "conf", "matched", "speed");
     int rank = 0;

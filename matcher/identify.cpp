@@ -90,11 +90,74 @@ std::span<const Candidate> Identifier::pass(std::span<const float> pcm, double s
   fp_.flush(out);
   result_.fingerprint_ms += ms_since(t0);
   t0 = Clock::now();
+  ++match_gen_;
   const auto cands = matcher_.match(out, index);
   result_.match_ms += ms_since(t0);
   result_.hashes += out.size();
   result_.postings += matcher_.stats().postings;
   return cands;
+}
+
+void Identifier::verify_repeats(std::span<const float> pcm, double speed,
+                                store::PostingLookup& index) {
+  if (opt_.verify_phases < 2) return;
+  const Candidate top = best_.front();
+  // Only an answer whose track stands out has repeats worth telling apart.
+  if (top.votes < matcher_.match_params().min_votes || top.confidence < opt_.verify_min_confidence)
+    return;
+  ties_.clear();
+  tie_at_.clear();
+  for (std::size_t i = 0; i < best_.size(); ++i) {
+    const Candidate& c = best_[i];
+    if (c.track != top.track) continue;
+    if (i > 0 && (std::abs(c.offset - top.offset) <= 2 ||
+                  c.anchors < opt_.verify_share * static_cast<double>(top.anchors)))
+      continue;
+    // Repeats of one passage share the query's speed: the top candidate's residual speed
+    // (in the pass's frames) is the line all are weighed along.
+    Candidate r = c;
+    r.speed = static_cast<float>(top.speed / speed);
+    ties_.push_back(r);
+    tie_at_.push_back(i);
+  }
+  if (ties_.size() < 2) return;
+  result_.verified = static_cast<int>(ties_.size());
+  auto t0 = Clock::now();
+  std::span<const float> x = pcm;
+  const int to_rate = rate_for(params_, speed);
+  if (to_rate != params_.sample_rate) {
+    stretched_ = dsp::decode::resample(pcm, params_.sample_rate, to_rate);
+    x = stretched_;
+  }
+  tie_support_.assign(ties_.size(), 0);
+  // Phase 0 is the pass's own: counted from its votes when the matcher still holds them.
+  // Phase 0 is the pass's own: counted from its votes when the matcher still holds them.
+  const bool have_votes = best_gen_ == match_gen_;
+  if (have_votes) matcher_.support(ties_, tie_support_);
+  for (int j = have_votes ? 1 : 0; j < opt_.verify_phases; ++j) {
+    const auto skip = static_cast<std::size_t>(j * params_.hop / opt_.verify_phases);
+    if (skip >= x.size()) break;
+    const auto f0 = Clock::now();
+    scratch_.clear();
+    fp_.reset();
+    fp_.feed(x.subspan(skip), scratch_);
+    fp_.flush(scratch_);
+    result_.fingerprint_ms += ms_since(f0);
+    matcher_.support(scratch_, index, ties_, static_cast<double>(skip) / params_.hop, tie_support_);
+    result_.postings += matcher_.stats().postings;
+  }
+  result_.match_ms += ms_since(t0);
+  std::size_t win = 0;
+  for (std::size_t i = 1; i < ties_.size(); ++i) {
+    if (tie_support_[i] > tie_support_[win]) win = i;
+  }
+  if (win == 0) return;
+  // The repeat that explains the query best leads; it is the same track, so the decision
+  // stands: it keeps the higher of the two confidences.
+  Candidate lead = best_[tie_at_[win]];
+  lead.confidence = std::max(lead.confidence, top.confidence);
+  best_.erase(best_.begin() + static_cast<std::ptrdiff_t>(tie_at_[win]));
+  best_.insert(best_.begin(), lead);
 }
 
 const Identification& Identifier::identify(std::span<const float> pcm,
@@ -124,6 +187,7 @@ const Identification& Identifier::identify(std::span<const float> pcm,
     if (accepted || score > best_score) {
       best_score = score;
       best_speed = speed;
+      best_gen_ = match_gen_;
       best_.clear();
       for (Candidate c : cands) {
         c.confidence = penalised(c);
@@ -158,6 +222,7 @@ const Identification& Identifier::identify(std::span<const float> pcm,
       ++result_.screened;
       ++looks;
       rescale(hashes_, speed / first, params_, scratch_);
+      ++match_gen_;
       const auto cands = matcher_.match(scratch_, index);
       result_.postings += matcher_.stats().postings;
       if (cands.empty()) continue;
@@ -190,6 +255,8 @@ const Identification& Identifier::identify(std::span<const float> pcm,
       accepted = consider(pass(pcm, speed, scratch_, index, ratio), speed, ratio);
     }
   }
+
+  if (!best_.empty()) verify_repeats(pcm, best_speed, index);
 
   // Refinement: a residual speed of about 1 % is measured short by up to two steps of the
   // matcher's slope grid (a step: one frame of drift across the query), towards the pass's

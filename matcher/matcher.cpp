@@ -57,9 +57,15 @@ std::span<const Candidate> Matcher::match(std::span<const dsp::TimedHash> hashes
   }
   cur_ = votes_;
   if (votes_.empty()) return {};
-  std::sort(votes_.begin(), votes_.end(), [](const Vote& a, const Vote& b) {
-    return a.key != b.key ? a.key < b.key : a.qt < b.qt;
-  });
+  // Sorted by (key, qt): a counting pass on the query frame, then a stable radix sort on the key.
+  qcount_.assign(static_cast<std::size_t>(qmax - qmin) + 2, 0);
+  for (const Vote& v : votes_) ++qcount_[v.qt - qmin + 1];
+  for (std::size_t i = 1; i < qcount_.size(); ++i) qcount_[i] += qcount_[i - 1];
+  vote_tmp_.resize(votes_.size());
+  for (const Vote& v : votes_) vote_tmp_[qcount_[v.qt - qmin]++] = v;
+  votes_.swap(vote_tmp_);
+  sort_by_key(votes_, vote_tmp_);
+  cur_ = votes_;
   return rank(qmin, qmax);
 }
 
@@ -82,7 +88,95 @@ void Matcher::agreeing(const Candidate& c, std::vector<std::pair<uint32_t, uint3
   for (; it != cur_.end() && it->key <= hi; ++it) out.emplace_back(it->qt, it->qt + it->dt);
 }
 
+namespace {
+/// Bins of Matcher::support: agreeing hashes lie within this many frames of a candidate's line.
+constexpr int kSupportReach = 4;
+}  // namespace
+
+void Matcher::support(std::span<const dsp::TimedHash> hashes, store::PostingLookup& index,
+                      std::span<const Candidate> cands, double shift, std::span<uint32_t> anchors) {
+  stats_ = MatchStats{};
+  stats_.query_hashes = hashes.size();
+  sorted_.assign(hashes.begin(), hashes.end());
+  std::sort(sorted_.begin(), sorted_.end(), [](const dsp::TimedHash& a, const dsp::TimedHash& b) {
+    return a.hash != b.hash ? a.hash < b.hash : a.t < b.t;
+  });
+  support_.clear();
+  for (std::size_t i = 0; i < sorted_.size();) {
+    std::size_t j = i;
+    while (j < sorted_.size() && sorted_[j].hash == sorted_[i].hash) ++j;
+    ++stats_.distinct_hashes;
+    for (std::size_t c = 0; c < cands.size(); ++c) {
+      bool seen = false;  // the track's postings were read for an earlier candidate
+      for (std::size_t e = 0; e < c; ++e) seen |= cands[e].track == cands[c].track;
+      if (seen) continue;
+      postings_.clear();
+      const std::size_t n = index.lookup_track(sorted_[i].hash, cands[c].track, postings_);
+      stats_.postings += n * (j - i);
+      for (const store::Posting& p : postings_) {
+        for (std::size_t d = c; d < cands.size(); ++d) {
+          if (cands[d].track != p.track) continue;
+          for (std::size_t q = i; q < j; ++q) {
+            const double u = sorted_[q].t + shift;
+            add_support(d, sorted_[q].t, static_cast<double>(p.t) - u, cands[d], u);
+          }
+        }
+      }
+    }
+    i = j;
+  }
+  tally_support(anchors);
+}
+
+void Matcher::support(std::span<const Candidate> cands, std::span<uint32_t> anchors) {
+  support_.clear();
+  const double max_shift = std::abs(static_cast<double>(qmax_)) * mp_.max_skew + kSupportReach + 1;
+  for (std::size_t c = 0; c < cands.size(); ++c) {
+    const auto reach = static_cast<int32_t>(std::ceil(max_shift));
+    const auto lo = std::lower_bound(cur_.begin(), cur_.end(),
+                                     vote_key(cands[c].track, cands[c].offset - reach),
+                                     [](const Vote& v, uint64_t k) { return v.key < k; });
+    const uint64_t hi = vote_key(cands[c].track, cands[c].offset + reach);
+    for (auto it = lo; it != cur_.end() && it->key <= hi; ++it)
+      add_support(c, it->qt, key_offset(it->key), cands[c], it->qt);
+  }
+  tally_support(anchors);
+}
+
+// A hash at query frame `qt` (u in the candidates' frames) whose posting lies `offset` frames
+// after u: binned by its distance from the candidate's line.
+void Matcher::add_support(std::size_t c, uint32_t qt, double offset, const Candidate& cand,
+                          double u) {
+  const double slope = static_cast<double>(cand.speed) - 1.0;
+  const long bin = std::lround(offset - cand.offset - slope * u);
+  if (bin >= -kSupportReach && bin <= kSupportReach)
+    support_.push_back(static_cast<uint64_t>(c) << 40 | static_cast<uint64_t>(qt) << 8 |
+                       static_cast<uint64_t>(bin + kSupportReach));
+}
+
+// A candidate's offset can be a frame or two from where a phase's hashes agree best (it may
+// be a cell's, valid where its votes lay): its support is the best +-1-frame band's distinct
+// query frames.
+void Matcher::tally_support(std::span<uint32_t> anchors) {
+  std::sort(support_.begin(), support_.end());
+  std::array<uint32_t, 2 * kSupportReach + 1> band{};
+  for (std::size_t i = 0; i < support_.size();) {
+    const uint64_t cand = support_[i] >> 40;
+    band.fill(0);
+    while (i < support_.size() && support_[i] >> 40 == cand) {
+      const uint64_t frame = support_[i] >> 8;
+      uint32_t mask = 0;
+      for (; i < support_.size() && support_[i] >> 8 == frame; ++i)
+        mask |= 1u << (support_[i] & 0xffu);
+      for (int center = 1; center < 2 * kSupportReach; ++center)
+        band[static_cast<std::size_t>(center)] += (mask >> (center - 1) & 7u) != 0;
+    }
+    anchors[cand] += *std::max_element(band.begin(), band.end());
+  }
+}
+
 std::span<const Candidate> Matcher::rank(uint32_t qmin, uint32_t qmax) {
+  qmax_ = qmax;
   // Histogram cells (track, offset) with their counts, in key order, scored with the votes
   // within +-1 frame of their offset. Most cells hold one chance vote and can only matter when
   // fewer than `want` cells score more: they are counted, and kept only then (a second pass).
@@ -171,7 +265,19 @@ std::span<const Candidate> Matcher::rank(uint32_t qmin, uint32_t qmax) {
                                [](const Vote& v, uint64_t k) { return v.key < k; });
     int64_t ref_first = INT64_MAX, ref_last = INT64_MIN;
     qts_.clear();
+    // The offset is the cell of the three holding most votes: the cell scored highest can be a
+    // neighbour of it (a fractional offset splits its votes over two cells).
+    uint32_t mode_votes = 0;
     for (; it != cur_.end() && it->key <= hi_key; ++it) {
+      if (it == cur_.begin() || (it - 1)->key != it->key) {
+        auto run = it;
+        while (run != cur_.end() && run->key == it->key) ++run;
+        const auto n = static_cast<uint32_t>(run - it);
+        if (n > mode_votes || (n == mode_votes && it->key == cell.key)) {
+          mode_votes = n;
+          cand.offset = key_offset(it->key);
+        }
+      }
       qts_.push_back(it->qt);
       cand.query_first = std::min(cand.query_first, it->qt);
       cand.query_last = std::max(cand.query_last, it->qt);
@@ -213,9 +319,16 @@ std::span<const Candidate> Matcher::rank(uint32_t qmin, uint32_t qmax) {
 // A query played at speed s against its reference has ref_t = s * q_t + c: the offset
 // ref_t - q_t drifts by (s - 1) per query frame. For the slopes b = k / span (one frame of drift
 // across the query per step, |b| <= max_skew) the votes of the candidate's track near its
-// offset are counted along the line offset = o + b * (q_t - mid); the best line's distinct
-// anchors are the evidence. Trying 2K + 1 slopes is 2K + 1 chances for noise, so the chance
-// probability is multiplied by that before it is compared with the straight cell's.
+// offset are counted in a band of +-1 frame along the line offset = o + b * (q_t - mid). Trying
+// 2K + 1 slopes is 2K + 1 chances for noise, so the chance probability is multiplied by that
+// before it is compared with the straight cell's.
+//
+// The band tolerates a little drift, so several neighbouring slopes usually reach the best
+// count: the middle of that plateau is the grid's estimate, not its edge nearest 0 (which
+// would bias every speed towards 1). The line is then fitted to the band's votes by least
+// squares and the band moved onto the fitted line twice, so that votes the grid's band cut off
+// at the ends of the query are taken back; the offset at query frame 0 is read off the final
+// line.
 void Matcher::rescore_skewed(Candidate& c, uint32_t qmin, uint32_t qmax, double log_votes) {
   const double span = static_cast<double>(qmax - qmin);
   const int k_max = static_cast<int>(std::ceil(mp_.max_skew * span));
@@ -227,8 +340,8 @@ void Matcher::rescore_skewed(Candidate& c, uint32_t qmin, uint32_t qmax, double 
                                    [](uint64_t k, const Vote& v) { return k < v.key; });
   if (hi - lo < 4) return;
   const int width = 4 * reach + 3;  // adjusted offsets relative to c.offset, shifted by 2*reach
-  int best_k = 0, best_center = 0;
   uint32_t best_score = 0;
+  slopes_.clear();
   for (int k = -k_max; k <= k_max; ++k) {
     const double b = k / span;
     hist_.assign(static_cast<std::size_t>(width), 0);
@@ -237,61 +350,101 @@ void Matcher::rescore_skewed(Candidate& c, uint32_t qmin, uint32_t qmax, double 
       const long i = std::lround(adj) + 2 * reach;
       if (i >= 0 && i < width) ++hist_[static_cast<std::size_t>(i)];
     }
+    SlopeScore best{k, 0, 0};
     for (int i = 1; i + 1 < width; ++i) {
       const uint32_t s = hist_[i - 1] + hist_[i] + hist_[i + 1];
-      if (s > best_score || (s == best_score && std::abs(k) < std::abs(best_k))) {
-        best_score = s;
-        best_k = k;
-        best_center = i - 2 * reach;
+      const int center = i - 2 * reach;
+      if (s > best.score || (s == best.score && std::abs(center) < std::abs(best.center))) {
+        best = SlopeScore{k, s, center};
       }
     }
+    slopes_.push_back(best);
+    best_score = std::max(best_score, best.score);
   }
-  // The inliers of the best line: distinct anchors, spans and a least-squares slope.
-  const double b = best_k / span;
+  // The middle of the slopes that reach the best count.
+  std::size_t plateau = 0;
+  for (const SlopeScore& s : slopes_) plateau += s.score == best_score;
+  std::size_t seen = 0;
+  SlopeScore grid{};
+  for (const SlopeScore& s : slopes_) {
+    if (s.score == best_score && seen++ == plateau / 2) grid = s;
+  }
+
+  // The band's votes around the line offset = a + slope * (q_t - mid); returns how many.
+  const auto select = [&](double a, double slope) {
+    band_.clear();
+    for (auto it = lo; it != hi; ++it) {
+      const double y = key_offset(it->key);
+      const double x = it->qt - mid;
+      if (std::abs(y - (a + slope * x)) < 1.5) band_.push_back(&*it);
+    }
+    return band_.size();
+  };
+  double a = c.offset + grid.center, slope = grid.k / span;
+  select(a, slope);
+  for (int round = 0; round < 2 && band_.size() >= 3; ++round) {
+    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    uint32_t q_first = UINT32_MAX, q_last = 0;
+    for (const Vote* v : band_) {
+      const double x = v->qt - mid, y = key_offset(v->key);
+      sx += x;
+      sy += y;
+      sxx += x * x;
+      sxy += x * y;
+      q_first = std::min(q_first, v->qt);
+      q_last = std::max(q_last, v->qt);
+    }
+    const auto n = static_cast<double>(band_.size());
+    const double var = sxx - sx * sx / n;
+    // Bunched votes (a short stretch of the query) do not measure a slope: keep the grid's.
+    if (var <= 0 || q_last - q_first < span / 3) break;
+    const double fitted = (sxy - sx * sy / n) / var;
+    if (std::abs(fitted) > mp_.max_skew + 1.0 / span) break;
+    const double a_fit = sy / n - fitted * sx / n;
+    band_keep_.swap(band_);
+    if (select(a_fit, fitted) <
+        band_keep_.size()) {  // fewer votes on the fitted line: keep the last
+      band_.swap(band_keep_);
+      break;
+    }
+    a = a_fit;
+    slope = fitted;
+  }
+
   qts_.clear();
-  double sx = 0, sy = 0, sxx = 0, sxy = 0;
   uint32_t q_first = UINT32_MAX, q_last = 0;
   int64_t r_first = INT64_MAX, r_last = INT64_MIN;
-  for (auto it = lo; it != hi; ++it) {
-    const double adj = key_offset(it->key) - c.offset - b * (it->qt - mid);
-    if (std::abs(std::lround(adj) - best_center) > 1) continue;
-    qts_.push_back(it->qt);
-    const double x = it->qt - mid;
-    const double y = key_offset(it->key);
-    sx += x;
-    sy += y;
-    sxx += x * x;
-    sxy += x * y;
-    q_first = std::min(q_first, it->qt);
-    q_last = std::max(q_last, it->qt);
-    const int64_t rt = static_cast<int64_t>(it->qt) + key_offset(it->key);
+  at_zero_.clear();
+  for (const Vote* v : band_) {
+    qts_.push_back(v->qt);
+    q_first = std::min(q_first, v->qt);
+    q_last = std::max(q_last, v->qt);
+    const int64_t rt = static_cast<int64_t>(v->qt) + key_offset(v->key);
     r_first = std::min(r_first, rt);
     r_last = std::max(r_last, rt);
+    at_zero_.push_back(key_offset(v->key) - slope * v->qt);
   }
-  const auto n = static_cast<double>(qts_.size());
+  if (qts_.empty()) return;
   std::sort(qts_.begin(), qts_.end());
   const auto anchors = static_cast<uint32_t>(std::unique(qts_.begin(), qts_.end()) - qts_.begin());
-  const double var = sxx - sx * sx / n;
-  const double slope = var > 0 ? (sxy - sx * sy / n) / var : b;
-  // The least-squares slope refines the grid's within the band's resolution; with few or
-  // bunched inliers it can wander, and the grid's slope is kept.
-  const double inlier_span = std::max(1.0, static_cast<double>(q_last) - q_first);
-  const double fitted = std::abs(slope - b) <= 2.0 / inlier_span ? slope : b;
-  c.speed = static_cast<float>(1.0 + fitted);
-  if (anchors <= c.anchors) return;
+  // The straight cell stays when the line explains no more; its offset also stays when the
+  // line drifts less than a frame across the query (a slope fitted to noisy votes would only
+  // move the offset at frame 0 by extrapolation).
+  // The line is fitted to hold the most votes, so under noise it holds a few more than the
+  // straight cell by chance; it replaces the cell only when it holds clearly more.
+  c.speed = static_cast<float>(1.0 + slope);
+  if (anchors < c.anchors + std::max(2u, c.anchors / 16)) return;
+  const bool drifts = std::abs(slope) * span >= 1.0;
   const double log_p =
       log_votes + std::log(2.0 * k_max + 1) + mp_.chance_a - mp_.chance_b * anchors;
   const float confidence = log_p >= 0 ? 0.0f : static_cast<float>(-std::expm1(log_p));
-  // Offset at query frame 0: the median over the inliers of their offset moved along the line.
-  at_zero_.clear();
-  for (auto it = lo; it != hi; ++it) {
-    const double adj = key_offset(it->key) - c.offset - b * (it->qt - mid);
-    if (std::abs(std::lround(adj) - best_center) > 1) continue;
-    at_zero_.push_back(key_offset(it->key) - fitted * it->qt);
+  // Offset at query frame 0: the median over the band's votes of their offset moved along the
+  // line.
+  if (drifts) {
+    std::nth_element(at_zero_.begin(), at_zero_.begin() + at_zero_.size() / 2, at_zero_.end());
+    c.offset = static_cast<int32_t>(std::lround(at_zero_[at_zero_.size() / 2]));
   }
-  std::nth_element(at_zero_.begin(), at_zero_.begin() + at_zero_.size() / 2, at_zero_.end());
-  c.offset = static_cast<int32_t>(std::lround(at_zero_[at_zero_.size() / 2]));
-  c.votes = best_score;
+  c.votes = static_cast<uint32_t>(band_.size());
   c.anchors = anchors;
   c.confidence = std::max(c.confidence, confidence);
   c.query_first = q_first;

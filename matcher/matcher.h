@@ -84,6 +84,18 @@ class Matcher {
   /// distance, so the second is where the target peak lay.
   void agreeing(const Candidate& c, std::vector<std::pair<uint32_t, uint32_t>>& out) const;
 
+  /// Verification of candidates of one query: adds to `anchors[i]` the distinct frames of
+  /// `hashes` that agree with `cands[i]`: a posting of its track at reference frame
+  /// u + offset + d + (speed - 1) * u, u = t + shift being the hash's frame in the candidates'
+  /// query frames (`shift`: where frame 0 of `hashes` lies in them; a query read from a later
+  /// sample has shift > 0), and d within +-1 frame of the shift (|shift| <= 3) that finds the
+  /// most. Only the candidates' tracks' postings are read (PostingLookup::lookup_track), so
+  /// this costs a seek per distinct hash and track, not a pass over every posting.
+  void support(std::span<const dsp::TimedHash> hashes, store::PostingLookup& index,
+               std::span<const Candidate> cands, double shift, std::span<uint32_t> anchors);
+  /// The same from the votes of the last match() (its hashes, shift 0), without lookups.
+  void support(std::span<const Candidate> cands, std::span<uint32_t> anchors);
+
   /// Whether a candidate passes the decision rule (min_votes and min_confidence).
   bool accepted(const Candidate& c) const;
 
@@ -104,7 +116,9 @@ class Matcher {
     uint32_t first;  // index of its first vote
     uint32_t score = 0;
   };
-  std::vector<Vote> votes_;    // the votes of match(hashes)
+  std::vector<Vote> votes_;     // the votes of match(hashes)
+  std::vector<Vote> vote_tmp_;  // sort buffer
+  std::vector<uint32_t> qcount_;
   std::span<const Vote> cur_;  // the votes being ranked: votes_ or a stream's
   std::vector<Cell> cells_;
   std::vector<uint32_t> order_;
@@ -112,6 +126,17 @@ class Matcher {
   std::vector<Candidate> candidates_;
   std::vector<uint32_t> hist_;
   std::vector<double> at_zero_;
+  struct SlopeScore {
+    int k;           // slope step
+    uint32_t score;  // votes in the best +-1-frame band along it
+    int center;      // where that band lies, relative to the candidate's offset
+  };
+  std::vector<SlopeScore> slopes_;
+  std::vector<const Vote*> band_, band_keep_;
+  std::vector<uint64_t> support_;  // (candidate << 40 | query frame << 8 | bin) of agreeing hashes
+  uint32_t qmax_ = 0;              // last query frame of the last match()
+  void add_support(std::size_t c, uint32_t qt, double offset, const Candidate& cand, double u);
+  void tally_support(std::span<uint32_t> anchors);
 
   /// Ranks the candidates of cur_ (sorted by key) spanning query frames [qmin, qmax].
   std::span<const Candidate> rank(uint32_t qmin, uint32_t qmax);

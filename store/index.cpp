@@ -654,6 +654,9 @@ class IndexReader final : public Reader {
     impl_.gate.leave();
   }
 
+  std::size_t lookup_track(uint32_t hash, uint32_t track, std::vector<Posting>& out) override {
+    return in_snapshot([&] { return lookup_track_active(hash, track, out); });
+  }
   std::size_t lookup(uint32_t hash, std::vector<Posting>& out) override {
     return in_snapshot([&] { return lookup_active(hash, out); });
   }
@@ -731,6 +734,32 @@ class IndexReader final : public Reader {
       if (d.mv_size % sizeof v != 0) impl_.damaged("a page of postings is malformed");
       i = 0;
     }
+    return out.size() - start;
+  }
+
+  // The run of (hash, track) starts at the first value >= first_value(hash, track): one seek,
+  // then the values are read while they still belong to that hash and track.
+  std::size_t lookup_track_active(uint32_t hash, uint32_t track, std::vector<Posting>& out) {
+    if (track > layout::kMaxTrack) return 0;
+    MDB_cursor* cur = cursor_.get();
+    const char* what = "cannot read postings";
+    uint32_t key = layout::key_of(hash);
+    uint64_t from = layout::first_value(hash, track);
+    MDB_val k = val(&key, sizeof key);
+    MDB_val d = val(&from, sizeof from);
+    int rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH_RANGE);
+    const uint32_t low = layout::low_of(hash);
+    const std::size_t start = out.size();
+    while (rc == 0) {
+      if (d.mv_size != sizeof(uint64_t)) impl_.damaged("a posting has a wrong size");
+      uint64_t v;
+      std::memcpy(&v, d.mv_data, sizeof v);
+      const Posting p = layout::posting_of(v);
+      if (layout::value_low(v) != low || p.track != track) break;
+      out.push_back(p);
+      rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_DUP);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) impl_.check(rc, what);
     return out.size() - start;
   }
 

@@ -30,6 +30,18 @@ class PostingLookup {
   /// Appends every posting of `hash` to `out` (in (track, t) order). Does not clear `out`.
   /// Allocation-free once `out` has grown to its working size. Returns the count appended.
   virtual std::size_t lookup(uint32_t hash, std::vector<Posting>& out) = 0;
+  /// Appends the postings of `hash` in track `track` only (in t order); returns their count.
+  /// Same allocation rule as lookup(). This default filters lookup(); an index that stores
+  /// postings in (track, t) order seeks to the track's run instead.
+  virtual std::size_t lookup_track(uint32_t hash, uint32_t track, std::vector<Posting>& out) {
+    const std::size_t start = out.size();
+    lookup(hash, out);
+    std::size_t kept = start;
+    for (std::size_t i = start; i < out.size(); ++i)
+      if (out[i].track == track) out[kept++] = out[i];
+    out.resize(kept);
+    return kept - start;
+  }
   /// Total length of the indexed tracks, in frames, in the current snapshot; 0 if unknown.
   /// The matcher uses it for the chance rate of votes (confidence).
   virtual uint64_t indexed_frames() { return 0; }

@@ -53,6 +53,8 @@ QueryOutcome QueryProbe::run(std::span<const float> pcm) {
   q.postings = r.postings;
   q.speed = r.candidates.empty() ? 1.0 : r.candidates.front().speed;
   q.tried = r.tried;
+  q.screened = r.screened;
+  q.verified = r.verified;
   return q;
 }
 
@@ -82,6 +84,8 @@ struct Result {
   double hashes = 0;
   double speed_err_pct = kNaN;  // of the best candidate when it is correct: |est - true| / true
   double tried = 1;             // speed hypotheses tried
+  double screened = 0;          // speeds screened
+  int verified = 0;             // repeats weighed at every frame phase (0: none)
   bool done = false;
 };
 
@@ -135,6 +139,8 @@ struct CellStats {
   double top1 = kNaN, top5 = kNaN, mrr = kNaN, detected = kNaN, top1_track = kNaN;
   double offset_p50 = kNaN, postings = kNaN, hashes = kNaN, votes_p50 = kNaN, latency_p50 = kNaN;
   double speed_err_p50 = kNaN, speed_err_p95 = kNaN, tried = kNaN;
+  double screened = kNaN;   ///< speeds screened per query (mean)
+  double verified = kNaN;   ///< share of queries whose repeats were weighed
   std::vector<double> cmc;  // k = 1..5
 };
 
@@ -143,7 +149,7 @@ CellStats cell_stats(const std::vector<const Result*>& rs) {
   c.n = rs.size();
   if (rs.empty()) return c;
   double t1 = 0, t5 = 0, rr = 0, det = 0, trk = 0;
-  std::vector<double> off, post, hs, votes, lat, speed_err, tried;
+  std::vector<double> off, post, hs, votes, lat, speed_err, tried, screened, verified;
   c.cmc.assign(5, 0.0);
   for (const auto* r : rs) {
     if (r->rank == 1) {
@@ -163,6 +169,8 @@ CellStats cell_stats(const std::vector<const Result*>& rs) {
     hs.push_back(r->hashes);
     lat.push_back(r->latency_ms);
     tried.push_back(r->tried);
+    screened.push_back(r->screened);
+    verified.push_back(r->verified > 0 ? 1.0 : 0.0);
   }
   const auto n = static_cast<double>(rs.size());
   c.top1 = t1 / n;
@@ -176,6 +184,8 @@ CellStats cell_stats(const std::vector<const Result*>& rs) {
   c.speed_err_p50 = percentile(speed_err, 0.5);
   c.speed_err_p95 = percentile(speed_err, 0.95);
   c.tried = mean(tried);
+  c.screened = mean(screened);
+  c.verified = mean(verified);
   c.postings = mean(post);
   c.hashes = mean(hs);
   c.latency_p50 = percentile(lat, 0.5);
@@ -294,6 +304,8 @@ void run_query_eval(const QueryEvalOptions& opt) {
     r.accepted = q.accepted;
     r.latency_ms = q.fingerprint_ms + q.match_ms;
     r.tried = q.tried;
+    r.screened = q.screened;
+    r.verified = q.verified;
     r.match_ms = q.match_ms;
     r.postings = static_cast<double>(q.postings);
     r.hashes = static_cast<double>(q.hashes);
@@ -445,7 +457,9 @@ void run_query_eval(const QueryEvalOptions& opt) {
                             {"latency_ms_p50", jnum(c.latency_p50)},
                             {"speed_err_pct_p50", jnum(c.speed_err_p50)},
                             {"speed_err_pct_p95", jnum(c.speed_err_p95)},
-                            {"hypotheses_mean", jnum(c.tried)}});
+                            {"hypotheses_mean", jnum(c.tried)},
+                            {"screened_mean", jnum(c.screened)},
+                            {"repeats_weighed", jnum(c.verified)}});
     }
   }
   j["negatives"] = {
@@ -514,7 +528,8 @@ void run_query_eval(const QueryEvalOptions& opt) {
     std::ofstream f(opt.out / "queries.tsv");
     f << "length_s\tcondition\tref\tstart_s\ttrack\ttrue_offset\trank\taccepted\tbest_track\tbest_"
          "offset\tvotes"
-         "\tconfidence\thashes\tpostings\tlatency_ms\tspeed_err_pct\thypotheses\n";
+         "\tconfidence\thashes\tpostings\tlatency_ms\tspeed_err_"
+         "pct\thypotheses\tscreened\tverified\n";
     for (std::size_t e = 0; e < pos.size(); ++e) {
       for (std::size_t ci = 0; ci < nc; ++ci) {
         const auto& r = results[e * nc + ci];
@@ -523,7 +538,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
           << "\t" << r.true_offset << "\t" << r.rank << "\t" << r.accepted << "\t" << r.best_track
           << "\t" << r.best_offset << "\t" << r.votes << "\t" << r.confidence << "\t" << r.hashes
           << "\t" << r.postings << "\t" << r.latency_ms << "\t" << r.speed_err_pct << "\t"
-          << r.tried << "\n";
+          << r.tried << "\t" << r.screened << "\t" << r.verified << "\n";
       }
     }
     for (std::size_t e = 0; e < neg.size(); ++e) {
@@ -531,7 +546,8 @@ void run_query_eval(const QueryEvalOptions& opt) {
       f << opt.lengths[neg[e].length] << "\tnegative\t" << negs[neg[e].ref].id << "\t"
         << neg[e].start_s << "\t-\t-\t-\t" << r.accepted << "\t" << r.best_track << "\t"
         << r.best_offset << "\t" << r.votes << "\t" << r.confidence << "\t" << r.hashes << "\t"
-        << r.postings << "\t" << r.latency_ms << "\n";
+        << r.postings << "\t" << r.latency_ms << "\t" << r.speed_err_pct << "\t" << r.tried << "\t"
+        << r.screened << "\t" << r.verified << "\n";
     }
     for (std::size_t i = 0; i < speech_results.size(); ++i) {
       const auto& r = speech_results[i];
@@ -589,6 +605,10 @@ void run_query_eval(const QueryEvalOptions& opt) {
         [](const CellStats& c) { return format_fixed(c.postings, 0); });
   table("Speed hypotheses tried per query (mean; 1 = decided at normal speed)",
         [](const CellStats& c) { return format_fixed(c.tried, 2); });
+  table("Speeds screened per query (mean; rescaled hashes, not full passes)",
+        [](const CellStats& c) { return format_fixed(c.screened, 2); });
+  table("Queries whose repeats were weighed at every frame phase (%)",
+        [](const CellStats& c) { return pct(c.verified); });
   table("Speed estimate error of correct matches, p50 / p95 (% of the true speed)",
         [](const CellStats& c) {
           return format_fixed(c.speed_err_p50, 2) + " / " + format_fixed(c.speed_err_p95, 2);

@@ -57,6 +57,8 @@ struct QueryOutcome {
   uint64_t postings = 0;                       ///< postings the matcher read
   double speed = 1;                            ///< speed estimate of the best candidate
   int tried = 1;                               ///< speed hypotheses tried
+  int screened = 0;                            ///< speeds screened with rescaled hashes
+  int verified = 0;                            ///< repeats weighed at every frame phase
 };
 
 /// Fingerprints (query side) and matches PCM at the fingerprint rate against an index. Holds

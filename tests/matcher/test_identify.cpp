@@ -148,3 +148,52 @@ TEST_F(Identify, AudioNotIndexedIsRejectedAtEverySpeed) {
 }
 
 }  // namespace
+
+namespace {
+
+// A song built like looped music: one 4-s backing pattern (drums, bass, chords) played five
+// times, each time under another melody 14 dB down, so every excerpt has a strong repeat at each
+// other loop. The pattern is not a whole number of frames long, so each repeat lies at another
+// frame phase than the excerpt: at one phase a wrong repeat can line up better than the right
+// position; over all phases the right one explains the melody as well.
+TEST(IdentifyRepeats, LoopingSongsAreMatchedAtTheRightRepeat) {
+  const dsp::Params p;
+  const std::size_t loop = 4 * kRate + 40;  // 250.3 frames
+  const auto backing = eval::synth_music(900, {5, kRate, 0.3});
+  std::vector<float> song;
+  for (uint64_t k = 0; k < 5; ++k) {
+    const auto melody = eval::synth_music(910 + k, {5, kRate, 0.3});
+    const auto part = eval::mix_at({backing.data(), loop}, {melody.data(), loop}, -14.0);
+    song.insert(song.end(), part.begin(), part.end());
+  }
+  MapIndex index;
+  index.add(0, dsp::fingerprint(p, dsp::Side::index, song));
+  for (uint32_t s = 0; s < 3; ++s)  // other songs, as in any index
+    index.add(1 + s,
+              dsp::fingerprint(p, dsp::Side::index, eval::synth_music(920 + s, {30, kRate, 0.3})));
+
+  int right[2] = {0, 0};
+  int n = 0;
+  const int with = matcher::IdentifyOptions{}.verify_phases;
+  ASSERT_GE(with, 2);
+  for (int phases : {1, with}) {
+    matcher::IdentifyOptions opt;
+    opt.verify_phases = phases;
+    matcher::Identifier id(p, {}, opt);
+    n = 0;
+    for (std::size_t start = 3000; start + 3 * kRate < song.size(); start += 1501, ++n) {
+      const std::vector<float> q(song.begin() + static_cast<std::ptrdiff_t>(start),
+                                 song.begin() + static_cast<std::ptrdiff_t>(start + 3 * kRate));
+      const auto& r = id.identify(eval::add_white_noise(q, 30.0, start), index);
+      if (r.candidates.empty() || r.candidates.front().track != 0) continue;
+      const double err = r.candidates.front().offset - static_cast<double>(start) / p.hop;
+      right[phases == with] += std::abs(err) <= 1.0;
+    }
+  }
+  std::printf("right repeat: %d of %d without verification, %d with\n", right[0], n, right[1]);
+  // Measured: 57 of 89 without, 71 with (two phases).
+  EXPECT_GE(right[1], n * 3 / 4);
+  EXPECT_GE(right[1] - right[0], n / 10);
+}
+
+}  // namespace

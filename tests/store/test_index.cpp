@@ -401,6 +401,46 @@ TEST(Index, ManyPostingsUnderOneHashAreReadAcrossPages) {
   }
 }
 
+// lookup_track seeks to one track's run within a hash's postings: it must return exactly the
+// postings lookup() returns for that track, for tracks present, absent, first and last in the
+// run, and for runs spread over several pages.
+TEST(Index, LookupTrackIsLookupFilteredToTheTrack) {
+  TempDir tmp;
+  auto index = Index::open(tmp / "idx", kFormat, OpenMode::create);
+  std::vector<uint32_t> ids;
+  for (uint32_t seed = 1; seed <= 6; ++seed) {
+    auto info = info_for(seed, 40);
+    auto hashes = make_hashes(seed, info.duration_s);
+    for (uint32_t t = 0; t < 2000; ++t) hashes.push_back({77, t * 2 + seed});  // multi-page run
+    ids.push_back(index->add_track(info, hashes));
+  }
+  auto reader = index->reader();
+  reader->begin();
+  std::vector<uint32_t> probe = {77, 12345};
+  for (const auto& h : make_hashes(3, 40)) probe.push_back(h.hash);
+  std::size_t nonempty = 0;
+  std::vector<Posting> all, one;
+  for (const uint32_t h : probe) {
+    all.clear();
+    reader->lookup(h, all);
+    for (uint32_t track : {ids.front(), ids[2], ids.back(), ids.back() + 1}) {
+      std::vector<Posting> want;
+      for (const auto& p : all)
+        if (p.track == track) want.push_back(p);
+      one.assign(1, Posting{9, 9});  // appends after what is there
+      ASSERT_EQ(reader->lookup_track(h, track, one), want.size()) << h << " " << track;
+      ASSERT_EQ(one.size(), want.size() + 1);
+      for (std::size_t i = 0; i < want.size(); ++i) {
+        EXPECT_EQ(one[i + 1].track, want[i].track);
+        EXPECT_EQ(one[i + 1].t, want[i].t);
+      }
+      nonempty += !want.empty();
+    }
+  }
+  reader->end();
+  EXPECT_GT(nonempty, probe.size());  // the probe found postings of several tracks
+}
+
 TEST(Index, RemoveDeletesAllItsPostingsAndKeepsOthers) {
   TempDir tmp;
   const fs::path dir = tmp / "idx";
