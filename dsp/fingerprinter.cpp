@@ -248,11 +248,15 @@ struct Fingerprinter::Impl {
   void sliding_max(const float* x, float* y) {
     const int r = p.peak_bins;
     const int w = 2 * r + 1;
-    float* g = scratch_a.data();  // prefix max within blocks
-    float* h = scratch_b.data();  // suffix max within blocks
-    for (int b = 0; b < nbins; ++b) g[b] = (b % w == 0) ? x[b] : std::max(g[b - 1], x[b]);
-    for (int b = nbins - 1; b >= 0; --b)
-      h[b] = (b == nbins - 1 || (b + 1) % w == 0) ? x[b] : std::max(h[b + 1], x[b]);
+    float* g = scratch_a.data();          // prefix max within blocks
+    float* h = scratch_b.data();          // suffix max within blocks
+    for (int s = 0; s < nbins; s += w) {  // blocks [s, e)
+      const int e = std::min(nbins, s + w);
+      g[s] = x[s];
+      for (int b = s + 1; b < e; ++b) g[b] = std::max(g[b - 1], x[b]);
+      h[e - 1] = x[e - 1];
+      for (int b = e - 2; b >= s; --b) h[b] = std::max(h[b + 1], x[b]);
+    }
     for (int b = 0; b < nbins; ++b) {
       const int lo = std::max(0, b - r), hi = std::min(nbins - 1, b + r);
       y[b] = std::max(h[lo], g[hi]);
