@@ -72,6 +72,7 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       fresh.first_ref = m.ref_first_s;
       fresh.last_ref = m.ref_last_s;
       fresh.duration = m.track_duration_s;
+      fresh.content_end = m.track_content_end_s;
       states_.push_back(fresh);
       s = &states_.back();
     } else if (s->matched && m.votes <= s->votes) {
@@ -232,7 +233,10 @@ AiringEvent Decision::event(AiringEvent::Kind kind, const State& s, double end_s
 }
 
 double Decision::end_of(const State& s) const {
-  if (s.duration > 0 && s.duration - s.last_ref <= p_.snap_s) {
+  const bool at_end =
+      s.duration > 0 && (s.duration - s.last_ref <= p_.snap_s ||
+                         (s.content_end > 0 && s.content_end - s.last_ref <= p_.snap_s));
+  if (at_end) {
     return std::max(s.last_q, s.duration - s.offset_s);  // where the reference's end falls
   }
   // Evidence of the track at another offset (a repeat) after its own also means it was on air.

@@ -41,7 +41,10 @@ struct WindowMatch {
   uint32_t votes = 0;
   float confidence = 0;
   double track_duration_s = 0;  ///< length of the reference track, in seconds (0 = unknown)
-  float speed = 1.0f;           ///< playback speed relative to the reference, as measured
+  /// Where the reference's fingerprinted audio ends (its last hashed frame), in seconds; 0 =
+  /// unknown. A quiet fade or tail after it yields no hashes to match.
+  double track_content_end_s = 0;
+  float speed = 1.0f;  ///< playback speed relative to the reference, as measured
   /// Below the decision rule: evidence only for keeping an open airing of its track going at
   /// its offset (a chosen cell needs far less evidence than the best of all cells), or for
   /// leading into one (a run of weak windows followed, without a gap, by one that passes the
@@ -63,7 +66,9 @@ struct DecisionParams {
   /// Speed uncertainty allowed when predicting a drifting offset across missed windows.
   double speed_tolerance = 0.005;
   /// When the first (last) matched reference time is within this of the track's start (end),
-  /// the boundary is placed where the reference's start (end) falls instead.
+  /// the boundary is placed where the reference's start (end) falls instead. The end is also
+  /// reached within this of where the reference's fingerprinted audio ends: a track that
+  /// fades to silence was played to its end when its last audible part was.
   double snap_s = 1.5;
   double start_bias_s = 0.1;     ///< subtracted from the first matched hash time
   double end_bias_s = 0.15;      ///< added to the last matched hash time
@@ -121,6 +126,7 @@ class Decision {
     double offset_s = 0;
     double first_q = 0, last_q = 0, first_ref = 0, last_ref = 0;
     double duration = 0;
+    double content_end = 0;
     double conf_sum = 0;
     double speed_sum = 0;  // over matched windows
     float last_conf = 0;

@@ -343,6 +343,7 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
       m.speed = static_cast<float>(lane.speed * c.speed);
       m.weak = weak;
       m.track_duration_s = info != nullptr ? info->duration_s : 0.0;
+      m.track_content_end_s = info != nullptr ? static_cast<double>(info->frames) * frame_s : 0.0;
       // A play near two lanes' speeds matches in both: keep the better of the two.
       bool merged = false;
       for (WindowMatch& o : ctx.matches) {

@@ -482,7 +482,21 @@ struct Index::Impl {
     check(rc, "cannot read track " + std::to_string(id));
     auto t = parse_track(text(v));
     if (!t) damaged("the metadata of track " + std::to_string(id) + " is not valid JSON");
+    t->frames = frames_in(txn, id);
     return t;
+  }
+  // The first varint of the track's "hashes" record; 0 if it has none.
+  uint64_t frames_in(MDB_txn* txn, uint32_t id) const {
+    MDB_val k = val(&id, sizeof id);
+    MDB_val v;
+    const int rc = mdb_get(txn, hashes, &k, &v);
+    if (rc == MDB_NOTFOUND) return 0;
+    check(rc, "cannot read the hash list of track " + std::to_string(id));
+    const auto* p = static_cast<const uint8_t*>(v.mv_data);
+    uint64_t frames = 0;
+    if (!get_varint(p, p + v.mv_size, frames))
+      damaged("the hash list of track " + std::to_string(id) + " is truncated");
+    return frames;
   }
   uint64_t track_count_in(MDB_txn* txn) const {
     MDB_stat st;
@@ -889,6 +903,7 @@ uint32_t Index::add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashe
   }
   TrackInfo stored = info;
   stored.hashes = sorted.size();
+  stored.frames = frames;
   if (stored.added_unix == 0) {
     stored.added_unix = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::system_clock::now().time_since_epoch())
@@ -1033,6 +1048,7 @@ std::vector<TrackInfo> Index::tracks() const {
     while ((rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) == MDB_SUCCESS) {
       auto t = parse_track(text(v));
       if (!t) im.damaged("the metadata of a track is not valid JSON");
+      t->frames = im.frames_in(txn, t->id);
       out.push_back(std::move(*t));
     }
     if (rc != MDB_NOTFOUND) im.check(rc, "cannot list tracks");

@@ -78,6 +78,9 @@ struct TrackInfo {
   double duration_s = 0;     ///< in seconds
   int64_t added_unix = 0;    ///< seconds since the epoch
   uint64_t hashes = 0;       ///< postings stored for this track
+  /// Frames up to the track's last hashed frame, inclusive (where its fingerprinted audio ends:
+  /// a quiet fade or tail after it yields no hashes). Read from the index; 0 when unknown.
+  uint64_t frames = 0;
 };
 
 struct Stats {

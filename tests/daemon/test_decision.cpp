@@ -79,6 +79,37 @@ TEST(Decision, WholeTrackSnapsToReferenceBoundaries) {
   EXPECT_EQ(ev[1].speed, 1.0);
 }
 
+// A track whose last 4 s are a fade to silence: its hashes stop 4 s before its end. Played
+// whole, the airing still ends where the reference ends and is not reported cut; cut 5 s
+// before the audible part ends, it is.
+TEST(Decision, QuietEndingOfAWholePlayIsNotACut) {
+  const auto play = [](double length_s) {
+    Decision d;
+    std::vector<AiringEvent> ev;
+    const std::vector<Play> plays = {{7, 10.0, 0.0, length_s, 30.0}};
+    for (double end = 1; end <= 60; end += 1) {
+      auto w = window(plays, end);
+      for (WindowMatch& m : w) {
+        m.track_content_end_s = 26.0;
+        m.query_last_s = std::min(m.query_last_s, 10.0 + 26.0 - 0.3);  // no hashes after it
+        m.ref_last_s = m.query_last_s + m.offset_s;
+      }
+      d.step(w, ev);
+    }
+    d.finish(ev);
+    return of_kind(ev, Kind::end);
+  };
+  const auto whole = play(30.0);
+  ASSERT_EQ(whole.size(), 1u);
+  EXPECT_NEAR(whole[0].end_s, 40.0, 1e-9);
+  EXPECT_NEAR(whole[0].ref_end_s, 30.0, 1e-9);
+  EXPECT_FALSE(whole[0].end_cut);
+  const auto cut = play(21.0);
+  ASSERT_EQ(cut.size(), 1u);
+  EXPECT_NEAR(cut[0].end_s, 30.95 + Decision{}.params().end_bias_s, 1e-9);
+  EXPECT_TRUE(cut[0].end_cut);
+}
+
 TEST(Decision, StartIsBackDatedNotWhenConfirmed) {
   Decision d;
   std::vector<AiringEvent> ev;
