@@ -265,19 +265,13 @@ std::span<const Candidate> Matcher::rank(uint32_t qmin, uint32_t qmax) {
                                [](const Vote& v, uint64_t k) { return v.key < k; });
     int64_t ref_first = INT64_MAX, ref_last = INT64_MIN;
     qts_.clear();
-    // The offset is the cell of the three holding most votes: the cell scored highest can be a
-    // neighbour of it (a fractional offset splits its votes over two cells).
-    uint32_t mode_votes = 0;
+    // The offset is the mean of the three cells' votes: a fractional offset splits its votes
+    // over two cells, and the cell scored highest can be a neighbour of the right one.
+    int64_t off_sum = 0;
+    uint32_t off_n = 0;
     for (; it != cur_.end() && it->key <= hi_key; ++it) {
-      if (it == cur_.begin() || (it - 1)->key != it->key) {
-        auto run = it;
-        while (run != cur_.end() && run->key == it->key) ++run;
-        const auto n = static_cast<uint32_t>(run - it);
-        if (n > mode_votes || (n == mode_votes && it->key == cell.key)) {
-          mode_votes = n;
-          cand.offset = key_offset(it->key);
-        }
-      }
+      off_sum += key_offset(it->key);
+      ++off_n;
       qts_.push_back(it->qt);
       cand.query_first = std::min(cand.query_first, it->qt);
       cand.query_last = std::max(cand.query_last, it->qt);
@@ -285,6 +279,9 @@ std::span<const Candidate> Matcher::rank(uint32_t qmin, uint32_t qmax) {
       ref_first = std::min(ref_first, rt);
       ref_last = std::max(ref_last, rt);
     }
+    if (off_n > 0)
+      cand.offset = static_cast<int32_t>(
+          std::lround(static_cast<double>(off_sum) / static_cast<double>(off_n)));
     std::sort(qts_.begin(), qts_.end());
     cand.anchors = static_cast<uint32_t>(std::unique(qts_.begin(), qts_.end()) - qts_.begin());
     cand.ref_first = static_cast<uint32_t>(std::max<int64_t>(0, ref_first));

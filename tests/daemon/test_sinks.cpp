@@ -232,8 +232,10 @@ TEST(EventBus, SlowSinkDropsWithABoundAndReportsIt) {
   }
   // publish() never waited for the stalled sink.
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
-  // The stalled sink holds at most 16 queued + 1 in hand; the rest was dropped.
-  EXPECT_GE(bus.dropped(), 100u - 17u);
+  // The stalled sink holds at most 16 queued plus the batch its thread took before stalling
+  // (up to 16 more: how many depends on when the thread woke); the rest was dropped. The exact
+  // accounting is checked below, from what it wrote once released.
+  EXPECT_GE(bus.dropped(), 100u - 2 * 16u);
   s->released = true;
   bus.stop();
   // The healthy jsonl sink got everything (it keeps up with 100 events).
