@@ -69,20 +69,22 @@ Identifier::Identifier(const dsp::Params& params, const MatchParams& mp, const I
   if (opt_.speeds.empty()) opt_.speeds = {1.0};
 }
 
+// A query played `speed` times fast is `speed` times too short: stretching it by that much
+// (resampling to rate * speed, then reading it at rate) restores the reference's time and
+// frequency scale.
+std::span<const float> Identifier::at_speed(std::span<const float> pcm, double speed) {
+  const int to_rate = rate_for(params_, speed);
+  if (to_rate == params_.sample_rate) return pcm;
+  stretched_ = dsp::decode::resample(pcm, params_.sample_rate, to_rate);
+  return stretched_;
+}
+
 std::span<const Candidate> Identifier::pass(std::span<const float> pcm, double speed,
                                             std::vector<dsp::TimedHash>& out,
                                             store::PostingLookup& index, double& ratio) {
   ++result_.tried;
   auto t0 = Clock::now();
-  // A query played `speed` times fast is `speed` times too short: stretching it by that much
-  // (resampling to rate * speed, then reading it at rate) restores the reference's time and
-  // frequency scale.
-  std::span<const float> x = pcm;
-  const int to_rate = rate_for(params_, speed);
-  if (to_rate != params_.sample_rate) {
-    stretched_ = dsp::decode::resample(pcm, params_.sample_rate, to_rate);
-    x = stretched_;
-  }
+  const std::span<const float> x = at_speed(pcm, speed);
   ratio = pcm.empty() ? 1.0 : static_cast<double>(x.size()) / static_cast<double>(pcm.size());
   out.clear();
   fp_.reset();
@@ -123,14 +125,8 @@ void Identifier::verify_repeats(std::span<const float> pcm, double speed,
   if (ties_.size() < 2) return;
   result_.verified = static_cast<int>(ties_.size());
   auto t0 = Clock::now();
-  std::span<const float> x = pcm;
-  const int to_rate = rate_for(params_, speed);
-  if (to_rate != params_.sample_rate) {
-    stretched_ = dsp::decode::resample(pcm, params_.sample_rate, to_rate);
-    x = stretched_;
-  }
+  const std::span<const float> x = at_speed(pcm, speed);
   tie_support_.assign(ties_.size(), 0);
-  // Phase 0 is the pass's own: counted from its votes when the matcher still holds them.
   // Phase 0 is the pass's own: counted from its votes when the matcher still holds them.
   const bool have_votes = best_gen_ == match_gen_;
   if (have_votes) matcher_.support(ties_, tie_support_);
