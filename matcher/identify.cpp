@@ -125,11 +125,24 @@ void Identifier::verify_repeats(std::span<const float> pcm, double speed,
   if (ties_.size() < 2) return;
   result_.verified = static_cast<int>(ties_.size());
   auto t0 = Clock::now();
-  const std::span<const float> x = at_speed(pcm, speed);
   tie_support_.assign(ties_.size(), 0);
   // Phase 0 is the pass's own: counted from its votes when the matcher still holds them.
   const bool have_votes = best_gen_ == match_gen_;
   if (have_votes) matcher_.support(ties_, tie_support_);
+  // The other phases read the query stretched to the top candidate's own speed when it is
+  // measurably off the pass's (a query 1 % fast matched at normal speed: a drift of two frames
+  // or more across the query): its hashes then agree as at normal speed. In those frames
+  // (u' = stretch * u) every line keeps its offset at frame 0 and loses its slope.
+  const double residual = static_cast<double>(ties_.front().speed);
+  const double frames = static_cast<double>(pcm.size()) / params_.hop;
+  double at = speed;
+  if (std::abs(residual - 1.0) > opt_.refine_residual && std::abs(residual - 1.0) * frames >= 2.0) {
+    at = speed * residual;
+    const double stretch =
+        static_cast<double>(rate_for(params_, at)) / static_cast<double>(rate_for(params_, speed));
+    for (Candidate& c : ties_) c.speed = static_cast<float>(residual / stretch);
+  }
+  const std::span<const float> x = at_speed(pcm, at);
   for (int j = have_votes ? 1 : 0; j < opt_.verify_phases; ++j) {
     const auto skip = static_cast<std::size_t>(j * params_.hop / opt_.verify_phases);
     if (skip >= x.size()) break;
