@@ -129,31 +129,39 @@ void Identifier::verify_repeats(std::span<const float> pcm, double speed,
   // Phase 0 is the pass's own: counted from its votes when the matcher still holds them.
   const bool have_votes = best_gen_ == match_gen_;
   if (have_votes) matcher_.support(ties_, tie_support_);
-  // The other phases read the query stretched to the top candidate's own speed when it is
-  // measurably off the pass's (a query 1 % fast matched at normal speed: a drift of two frames
-  // or more across the query): its hashes then agree as at normal speed. In those frames
-  // (u' = stretch * u) every line keeps its offset at frame 0 and loses its slope.
+  // The other phases read the query as the pass did and, when the top candidate's speed is
+  // measurably off the pass's (a drift of two frames or more across the query), also
+  // stretched to that speed. A speed change (pitch with it) then hashes as at normal speed; a
+  // tempo change (pitch kept) hashes worse stretched, so the reading whose top candidate
+  // explains more is kept. In stretched frames (u' = stretch * u) every line keeps its offset
+  // at frame 0 and loses its slope.
+  const auto phases = [&](std::span<const float> x, std::vector<uint32_t>& support) {
+    for (int j = have_votes ? 1 : 0; j < opt_.verify_phases; ++j) {
+      const auto skip = static_cast<std::size_t>(j * params_.hop / opt_.verify_phases);
+      if (skip >= x.size()) break;
+      const auto f0 = Clock::now();
+      scratch_.clear();
+      fp_.reset();
+      fp_.feed(x.subspan(skip), scratch_);
+      fp_.flush(scratch_);
+      result_.fingerprint_ms += ms_since(f0);
+      matcher_.support(scratch_, index, ties_, static_cast<double>(skip) / params_.hop, support);
+      result_.postings += matcher_.stats().postings;
+    }
+  };
   const double residual = static_cast<double>(ties_.front().speed);
   const double frames = static_cast<double>(pcm.size()) / params_.hop;
-  double at = speed;
-  if (std::abs(residual - 1.0) > opt_.refine_residual && std::abs(residual - 1.0) * frames >= 2.0) {
-    at = speed * residual;
+  const bool off_speed =
+      std::abs(residual - 1.0) > opt_.refine_residual && std::abs(residual - 1.0) * frames >= 2.0;
+  stretched_support_ = tie_support_;
+  phases(at_speed(pcm, speed), tie_support_);
+  if (off_speed) {
+    const double at = speed * residual;
     const double stretch =
         static_cast<double>(rate_for(params_, at)) / static_cast<double>(rate_for(params_, speed));
     for (Candidate& c : ties_) c.speed = static_cast<float>(residual / stretch);
-  }
-  const std::span<const float> x = at_speed(pcm, at);
-  for (int j = have_votes ? 1 : 0; j < opt_.verify_phases; ++j) {
-    const auto skip = static_cast<std::size_t>(j * params_.hop / opt_.verify_phases);
-    if (skip >= x.size()) break;
-    const auto f0 = Clock::now();
-    scratch_.clear();
-    fp_.reset();
-    fp_.feed(x.subspan(skip), scratch_);
-    fp_.flush(scratch_);
-    result_.fingerprint_ms += ms_since(f0);
-    matcher_.support(scratch_, index, ties_, static_cast<double>(skip) / params_.hop, tie_support_);
-    result_.postings += matcher_.stats().postings;
+    phases(at_speed(pcm, at), stretched_support_);
+    if (stretched_support_.front() > tie_support_.front()) tie_support_.swap(stretched_support_);
   }
   result_.match_ms += ms_since(t0);
   std::size_t win = 0;

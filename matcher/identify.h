@@ -111,6 +111,7 @@ class Identifier {
   std::vector<Candidate> ties_;
   std::vector<std::size_t> tie_at_;
   std::vector<uint32_t> tie_support_;
+  std::vector<uint32_t> stretched_support_;
   int match_gen_ = 0;  // matcher_.match() calls so far: whose votes the matcher holds
   int best_gen_ = -1;  // the call best_ comes from
 
