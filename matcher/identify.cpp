@@ -100,7 +100,7 @@ std::span<const Candidate> Identifier::pass(std::span<const float> pcm, double s
   return cands;
 }
 
-void Identifier::verify_repeats(std::span<const float> pcm, double speed,
+void Identifier::verify_repeats(std::span<const float> pcm, double speed, bool accepted,
                                 store::PostingLookup& index) {
   if (opt_.verify_phases < 2) return;
   const Candidate top = best_.front();
@@ -129,8 +129,8 @@ void Identifier::verify_repeats(std::span<const float> pcm, double speed,
   // Phase 0 is the pass's own: counted from its votes when the matcher still holds them.
   const bool have_votes = best_gen_ == match_gen_;
   if (have_votes) matcher_.support(ties_, tie_support_);
-  // The other phases read the query as the pass did and, when the top candidate's speed is
-  // measurably off the pass's (a drift of two frames or more across the query), also
+  // The other phases read the query as the pass did and, when the decided top candidate's
+  // speed is measurably off the pass's (a drift of two frames or more across the query), also
   // stretched to that speed. A speed change (pitch with it) then hashes as at normal speed; a
   // tempo change (pitch kept) hashes worse stretched, so the reading whose top candidate
   // explains more is kept. In stretched frames (u' = stretch * u) every line keeps its offset
@@ -151,8 +151,10 @@ void Identifier::verify_repeats(std::span<const float> pcm, double speed,
   };
   const double residual = static_cast<double>(ties_.front().speed);
   const double frames = static_cast<double>(pcm.size()) / params_.hop;
-  const bool off_speed =
-      std::abs(residual - 1.0) > opt_.refine_residual && std::abs(residual - 1.0) * frames >= 2.0;
+  // Only a decided answer's speed is worth a second reading: an undecided one's slope is
+  // mostly chance, and reading it again would cost non-indexed audio most.
+  const bool off_speed = accepted && std::abs(residual - 1.0) > opt_.refine_residual &&
+                         std::abs(residual - 1.0) * frames >= 2.0;
   stretched_support_ = tie_support_;
   phases(at_speed(pcm, speed), tie_support_);
   if (off_speed) {
@@ -273,7 +275,7 @@ const Identification& Identifier::identify(std::span<const float> pcm,
     }
   }
 
-  if (!best_.empty()) verify_repeats(pcm, best_speed, index);
+  if (!best_.empty()) verify_repeats(pcm, best_speed, accepted, index);
 
   // Refinement: a residual speed of about 1 % is measured short by up to two steps of the
   // matcher's slope grid (a step: one frame of drift across the query), towards the pass's

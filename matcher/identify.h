@@ -123,8 +123,10 @@ class Identifier {
   /// `pcm` stretched to undo `speed` (pcm itself at normal speed; else in stretched_).
   std::span<const float> at_speed(std::span<const float> pcm, double speed);
   /// Weighs best_'s repeats of its top candidate at every frame phase (IdentifyOptions::
-  /// verify_phases); `speed`: the speed of the pass best_ comes from.
-  void verify_repeats(std::span<const float> pcm, double speed, store::PostingLookup& index);
+  /// verify_phases); `speed`: the speed of the pass best_ comes from; `accepted`: whether it
+  /// decided the query.
+  void verify_repeats(std::span<const float> pcm, double speed, bool accepted,
+                      store::PostingLookup& index);
 };
 
 }  // namespace aircheck::matcher
