@@ -79,19 +79,23 @@ std::span<const float> Identifier::at_speed(std::span<const float> pcm, double s
   return stretched_;
 }
 
-std::span<const Candidate> Identifier::pass(std::span<const float> pcm, double speed,
-                                            std::vector<dsp::TimedHash>& out,
-                                            store::PostingLookup& index, double& ratio) {
-  ++result_.tried;
-  auto t0 = Clock::now();
-  const std::span<const float> x = at_speed(pcm, speed);
-  ratio = pcm.empty() ? 1.0 : static_cast<double>(x.size()) / static_cast<double>(pcm.size());
+void Identifier::hash(std::span<const float> x, std::vector<dsp::TimedHash>& out) {
+  const auto t0 = Clock::now();
   out.clear();
   fp_.reset();
   fp_.feed(x, out);
   fp_.flush(out);
   result_.fingerprint_ms += ms_since(t0);
-  t0 = Clock::now();
+}
+
+std::span<const Candidate> Identifier::pass(std::span<const float> pcm, double speed,
+                                            std::vector<dsp::TimedHash>& out,
+                                            store::PostingLookup& index, double& ratio) {
+  ++result_.tried;
+  const std::span<const float> x = at_speed(pcm, speed);
+  ratio = pcm.empty() ? 1.0 : static_cast<double>(x.size()) / static_cast<double>(pcm.size());
+  hash(x, out);
+  const auto t0 = Clock::now();
   ++match_gen_;
   const auto cands = matcher_.match(out, index);
   result_.match_ms += ms_since(t0);
@@ -139,12 +143,7 @@ void Identifier::verify_repeats(std::span<const float> pcm, double speed, bool a
     for (int j = have_votes ? 1 : 0; j < opt_.verify_phases; ++j) {
       const auto skip = static_cast<std::size_t>(j * params_.hop / opt_.verify_phases);
       if (skip >= x.size()) break;
-      const auto f0 = Clock::now();
-      scratch_.clear();
-      fp_.reset();
-      fp_.feed(x.subspan(skip), scratch_);
-      fp_.flush(scratch_);
-      result_.fingerprint_ms += ms_since(f0);
+      hash(x.subspan(skip), scratch_);
       matcher_.support(scratch_, index, ties_, static_cast<double>(skip) / params_.hop, support);
       result_.postings += matcher_.stats().postings;
     }

@@ -120,6 +120,8 @@ class Identifier {
   std::span<const Candidate> pass(std::span<const float> pcm, double speed,
                                   std::vector<dsp::TimedHash>& out, store::PostingLookup& index,
                                   double& ratio);
+  /// Fingerprints `x` (query side) into `out`, replacing its contents; timed as fingerprinting.
+  void hash(std::span<const float> x, std::vector<dsp::TimedHash>& out);
   /// `pcm` stretched to undo `speed` (pcm itself at normal speed; else in stretched_).
   std::span<const float> at_speed(std::span<const float> pcm, double speed);
   /// Weighs best_'s repeats of its top candidate at every frame phase (IdentifyOptions::
