@@ -46,8 +46,10 @@ bool Decision::ready(const State& s) const {
 }
 
 double Decision::start_of(const State& s) const {
-  // Where the reference's start falls when the match reaches it, else the first evidence.
-  const double start = s.first_ref <= p_.snap_s ? -s.offset_s : s.first_q - p_.start_bias_s;
+  // Where the reference's start falls when the match reaches where its hashes begin (silence
+  // at its start has none), else the first evidence.
+  const bool at_start = s.first_ref <= std::max(0.0, s.content_start) + p_.snap_s;
+  const double start = at_start ? -s.offset_s : s.first_q - p_.start_bias_s;
   return std::max(0.0, start);
 }
 
@@ -73,6 +75,7 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       fresh.last_ref = m.ref_last_s;
       fresh.duration = m.track_duration_s;
       fresh.content_end = m.track_content_end_s;
+      fresh.content_start = m.track_content_start_s;
       states_.push_back(fresh);
       s = &states_.back();
     } else if (s->matched && m.votes <= s->votes) {

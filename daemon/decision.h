@@ -44,6 +44,9 @@ struct WindowMatch {
   /// Where the reference's fingerprinted audio ends (its last hashed frame), in seconds; 0 =
   /// unknown. A quiet fade or tail after it yields no hashes to match.
   double track_content_end_s = 0;
+  /// Where the reference's fingerprinted audio begins (its first hashed frame), in seconds;
+  /// negative = unknown. A quiet intro before it yields no hashes to match.
+  double track_content_start_s = -1;
   float speed = 1.0f;  ///< playback speed relative to the reference, as measured
   /// Below the decision rule: evidence only for keeping an open airing of its track going at
   /// its offset (a chosen cell needs far less evidence than the best of all cells), or for
@@ -65,10 +68,14 @@ struct DecisionParams {
   double offset_tolerance_s = 0.05;  ///< windows at offsets this close belong to one airing
   /// Speed uncertainty allowed when predicting a drifting offset across missed windows.
   double speed_tolerance = 0.005;
-  /// When the first (last) matched reference time is within this of the track's start (end),
-  /// the boundary is placed where the reference's start (end) falls instead. The end is also
-  /// reached within this of where the reference's fingerprinted audio ends: a track that
-  /// fades to silence was played to its end when its last audible part was.
+  /// When the first (last) matched reference time is within this of where the reference's
+  /// fingerprinted audio begins (ends), the boundary is placed where the reference's start
+  /// (end) falls instead: a track that starts with silence or fades to silence was played from
+  /// its start (to its end) when its first (last) audible part was. Where the hashes begin is
+  /// unknown for tracks indexed before it was recorded: then from the reference's start. After
+  /// a louder item, a whole play is picked up up to ~1 s late (its quiet first notes lose
+  /// their peaks to the previous item's level), so a play that begins less than this into the
+  /// track cannot be told from a whole one.
   double snap_s = 1.5;
   double start_bias_s = 0.1;     ///< subtracted from the first matched hash time
   double end_bias_s = 0.15;      ///< added to the last matched hash time
@@ -127,6 +134,7 @@ class Decision {
     double first_q = 0, last_q = 0, first_ref = 0, last_ref = 0;
     double duration = 0;
     double content_end = 0;
+    double content_start = -1;
     double conf_sum = 0;
     double speed_sum = 0;  // over matched windows
     float last_conf = 0;

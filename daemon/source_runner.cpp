@@ -344,6 +344,9 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
       m.weak = weak;
       m.track_duration_s = info != nullptr ? info->duration_s : 0.0;
       m.track_content_end_s = info != nullptr ? static_cast<double>(info->frames) * frame_s : 0.0;
+      m.track_content_start_s = info != nullptr && info->first_frame >= 0
+                                    ? static_cast<double>(info->first_frame) * frame_s
+                                    : -1.0;
       // A play near two lanes' speeds matches in both: keep the better of the two.
       bool merged = false;
       for (WindowMatch& o : ctx.matches) {
@@ -369,8 +372,8 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
 // with it. The matcher's first/last agreeing anchors are not quite that: near the start a single
 // chance agreement can precede the real start, and near the end the last anchors' targets prove
 // the audio matched up to the target peak, up to dt_max frames later. So:
-//   first = the earliest agreeing anchor followed by two more within kCluster frames (hashes
-//           straddling the start pair a chance anchor with a real target; they are sparse);
+//   first = the earliest agreeing anchor with another agreeing anchor within kCluster frames
+//           after it (a lone agreement before the real start is most likely chance);
 //   last  = the latest agreeing target (anchor + dt) among anchors with an agreeing neighbour.
 void SourceRunner::refine(const matcher::Candidate& c, WorkerContext& ctx, uint32_t& first,
                           uint32_t& last) {
@@ -386,8 +389,8 @@ void SourceRunner::refine(const matcher::Candidate& c, WorkerContext& ctx, uint3
     if (t >= c.query_first && t <= c.query_first + span) ctx.anchors.push_back(t);
   }
   ctx.anchors.erase(std::unique(ctx.anchors.begin(), ctx.anchors.end()), ctx.anchors.end());
-  for (std::size_t i = 0; i + 2 < ctx.anchors.size(); ++i) {
-    if (ctx.anchors[i + 2] - ctx.anchors[i] <= kCluster) {
+  for (std::size_t i = 0; i + 1 < ctx.anchors.size(); ++i) {
+    if (ctx.anchors[i + 1] - ctx.anchors[i] <= kCluster) {
       first = ctx.anchors[i];
       break;
     }

@@ -207,6 +207,7 @@ std::string track_json(const TrackInfo& t) {
                    {"duration_s", t.duration_s},
                    {"added_unix", t.added_unix},
                    {"hashes", t.hashes}};
+  if (t.first_frame >= 0) j["first_frame"] = t.first_frame;
   return j.dump();
 }
 
@@ -224,6 +225,7 @@ std::optional<TrackInfo> parse_track(std::string_view s) {
     t.duration_s = j.value("duration_s", 0.0);
     t.added_unix = j.value("added_unix", int64_t{0});
     t.hashes = j.value("hashes", uint64_t{0});
+    t.first_frame = j.value("first_frame", int64_t{-1});
     return t;
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
@@ -904,6 +906,10 @@ uint32_t Index::add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashe
   TrackInfo stored = info;
   stored.hashes = sorted.size();
   stored.frames = frames;
+  stored.first_frame = -1;
+  for (const auto& h : sorted) {
+    if (stored.first_frame < 0 || h.t < stored.first_frame) stored.first_frame = h.t;
+  }
   if (stored.added_unix == 0) {
     stored.added_unix = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::system_clock::now().time_since_epoch())

@@ -4,7 +4,8 @@
 //   "postings" MDB_INTEGERKEY|MDB_DUPSORT|MDB_DUPFIXED|MDB_INTEGERDUP
 //              key uint32 hash >> 14 -> values uint64 (hash & 0x3fff, track, t); bit layout in
 //              store/posting_layout.h
-//   "tracks"   MDB_INTEGERKEY  key uint32 track id -> JSON TrackInfo
+//   "tracks"   MDB_INTEGERKEY  key uint32 track id -> JSON TrackInfo (without `frames`, which
+//              comes from "hashes")
 //   "hashes"   MDB_INTEGERKEY  key uint32 track id -> the track's distinct hashes (for exact
 //              removal): LEB128 varints, the track's frames (last t + 1), then the ascending
 //              hashes as deltas
@@ -81,6 +82,9 @@ struct TrackInfo {
   /// Frames up to the track's last hashed frame, inclusive (where its fingerprinted audio ends:
   /// a quiet fade or tail after it yields no hashes). Read from the index; 0 when unknown.
   uint64_t frames = 0;
+  /// The track's first hashed frame (where its fingerprinted audio begins: a quiet intro
+  /// yields no hashes); -1 when unknown (tracks indexed before it was recorded).
+  int64_t first_frame = -1;
 };
 
 struct Stats {

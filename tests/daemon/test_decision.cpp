@@ -110,6 +110,48 @@ TEST(Decision, QuietEndingOfAWholePlayIsNotACut) {
   EXPECT_TRUE(cut[0].end_cut);
 }
 
+// The start snaps to the reference's start when the first match is within snap_s of where the
+// reference's hashes begin. A track whose first 2.5 s are silence, played whole: its first
+// match comes 2.7 s into the reference, and the airing still starts where the reference
+// starts, not cut. Without knowing where its hashes begin, that play looks 2.6 s short. A play
+// from 2 s into a track with hashes from its first frame is a partial play either way.
+TEST(Decision, StartSnapsToTheReferenceWhenItsHashesBeginLate) {
+  const auto play = [](double ref_s, double content_start_s, double lag_s) {
+    Decision d;
+    std::vector<AiringEvent> ev;
+    const std::vector<Play> plays = {{7, 10.0, ref_s, 40.0, 60.0}};
+    for (double end = 1; end <= 60; end += 1) {
+      auto w = window(plays, end);
+      for (WindowMatch& m : w) {
+        m.track_content_start_s = content_start_s;
+        // Nothing matches before the hashes begin, nor in the first lag_s of the play.
+        const double first_q =
+            std::max(10.0 + lag_s, std::max(0.0, content_start_s) - m.offset_s + 0.2);
+        m.query_first_s = std::max(m.query_first_s, first_q);
+        m.ref_first_s = m.query_first_s + m.offset_s;
+      }
+      d.step(w, ev);
+    }
+    d.finish(ev);
+    return of_kind(ev, Kind::end);
+  };
+  const double bias = Decision{}.params().start_bias_s;
+  const auto silent_intro = play(0.0, 2.5, 0.0);
+  ASSERT_EQ(silent_intro.size(), 1u);
+  EXPECT_NEAR(silent_intro[0].start_s, 10.0, 1e-9);
+  EXPECT_NEAR(silent_intro[0].ref_start_s, 0.0, 1e-9);
+  EXPECT_FALSE(silent_intro[0].start_cut);
+  const auto unknown = play(0.0, -1.0, 2.7);  // the same play, on an older index
+  ASSERT_EQ(unknown.size(), 1u);
+  EXPECT_NEAR(unknown[0].start_s, 12.7 - bias, 1e-9);
+  EXPECT_TRUE(unknown[0].start_cut);
+  const auto partial = play(2.0, 0.0, 0.05);
+  ASSERT_EQ(partial.size(), 1u);
+  EXPECT_NEAR(partial[0].start_s, 10.05 - bias, 1e-9);
+  EXPECT_NEAR(partial[0].ref_start_s, 2.05 - bias, 1e-9);
+  EXPECT_TRUE(partial[0].start_cut);
+}
+
 TEST(Decision, StartIsBackDatedNotWhenConfirmed) {
   Decision d;
   std::vector<AiringEvent> ev;

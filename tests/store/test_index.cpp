@@ -546,6 +546,36 @@ TEST(Index, PersistsAcrossReopen) {
   EXPECT_EQ(index->find_content("content-2"), std::optional<uint32_t>(2));
 }
 
+// A track records where its fingerprinted audio begins and ends (first hashed frame, last + 1):
+// the daemon places airing boundaries by them (a quiet intro or fade has no hashes).
+TEST(Index, TrackKnowsWhereItsHashesBeginAndEnd) {
+  TempDir tmp;
+  const fs::path dir = tmp / "idx";
+  auto hashes = make_hashes(4, 45);
+  uint32_t lo = UINT32_MAX, hi = 0;
+  for (auto& h : hashes) {
+    h.t += 125;  // a quiet intro of 2 s
+    lo = std::min(lo, h.t);
+    hi = std::max(hi, h.t);
+  }
+  ASSERT_EQ(lo, 125u + make_hashes(4, 45).front().t);
+  {
+    auto index = Index::open(dir, kFormat, OpenMode::create);
+    auto info = info_for(4, 49);
+    index->add_track(info, hashes);
+    EXPECT_EQ(info.first_frame, static_cast<int64_t>(lo));
+    EXPECT_EQ(info.frames, uint64_t{hi} + 1);
+  }
+  auto index = Index::open(dir, kFormat, OpenMode::read_only);
+  const auto t = index->track(1);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->first_frame, static_cast<int64_t>(lo));
+  EXPECT_EQ(t->frames, uint64_t{hi} + 1);
+  const auto all = index->tracks();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].first_frame, static_cast<int64_t>(lo));
+}
+
 TEST(Index, DuplicateContentIsFound) {
   TempDir tmp;
   auto index = Index::open(tmp / "idx", kFormat, OpenMode::create);
