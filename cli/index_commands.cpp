@@ -99,6 +99,7 @@ struct Prepared {
   std::string error;
   store::TrackInfo info;
   std::vector<dsp::TimedHash> hashes;
+  std::vector<uint32_t> subband;
 };
 
 Prepared prepare(const fs::path& file) {
@@ -114,7 +115,7 @@ Prepared prepare(const fs::path& file) {
           file.string() + ": too short to index (" + std::to_string(secs).substr(0, 4) + " s)";
       return r;
     }
-    r.hashes = dsp::fingerprint(params(), dsp::Side::index, pcm);
+    r.hashes = dsp::fingerprint(params(), dsp::Side::index, pcm, &r.subband);
     r.info.title = meta.title.empty() ? file.stem().string() : meta.title;
     r.info.artist = meta.artist;
     r.info.external_id = meta.isrc;
@@ -218,7 +219,7 @@ int index_add(const fs::path& dir, const AddOptions& o) {
       if (!o.external_id.empty()) p.info.external_id = o.external_id;
       p.info.added_unix = static_cast<int64_t>(std::time(nullptr));
       try {
-        index->add_track(p.info, p.hashes);
+        index->add_track(p.info, p.hashes, p.subband);
       } catch (const store::StoreError& e) {
         for (auto& t : pool) t.detach();
         throw CliError(kIndexError, e.what());

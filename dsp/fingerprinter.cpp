@@ -116,6 +116,12 @@ struct Fingerprinter::Impl {
 
   bool flushed = false;
 
+  // --- sub-band energy words (when collected) ---
+  std::vector<uint32_t>* sub_out = nullptr;
+  std::vector<int> band_of;     // per bin (0..nbins-1): its sub-band, or -1
+  std::vector<float> sub_ring;  // subband_frames x kSubbandBands: band energies of recent frames
+  std::vector<double> sub_cur, sub_prev;
+
   Impl(const Params& params, Side s)
       : p(params), side(s), in(static_cast<std::size_t>(params.fft_size)) {
     p.validate();
@@ -155,6 +161,24 @@ struct Fingerprinter::Impl {
     cands.reserve(per_frame * horizon * 2);
     selected.reserve(per_frame * horizon * 2);
     zone.reserve(per_frame * horizon);
+    // Sub-band edges, log-spaced: band k holds the bins from edge k up to edge k+1.
+    constexpr int kBands = Params::kSubbandBands;
+    const double bin_hz = static_cast<double>(p.sample_rate) / p.fft_size;
+    band_of.assign(static_cast<std::size_t>(nbins), -1);
+    for (int k = 0; k < kBands; ++k) {
+      const auto edge = [&](int e) {
+        return static_cast<int>(std::lround(
+            Params::kSubbandLowHz *
+            std::pow(Params::kSubbandHighHz / Params::kSubbandLowHz, e / double(kBands)) / bin_hz));
+      };
+      for (int bin = edge(k); bin < edge(k + 1); ++bin) {
+        if (bin >= p.min_bin && bin <= p.max_bin)
+          band_of[static_cast<std::size_t>(bin - p.min_bin)] = k;
+      }
+    }
+    sub_ring.assign(static_cast<std::size_t>(p.subband_frames * kBands), 0.0f);
+    sub_cur.assign(kBands, 0.0);
+    sub_prev.assign(kBands, 0.0);
   }
 
   ~Impl() {
@@ -225,6 +249,7 @@ struct Fingerprinter::Impl {
       scratch_a[static_cast<std::size_t>(b)] = ln;
       sum += ln;
     }
+    if (sub_out != nullptr) subband_word();
     const float mean_now = sum / static_cast<float>(nbins);
     if (!means_init) {
       for (int b = 0; b < nbins; ++b)
@@ -242,6 +267,37 @@ struct Fingerprinter::Impl {
     all_mean += alpha * (mean_now - all_mean);
     sliding_max(lv, fmax_row(frames));
     ++frames;
+  }
+
+  // The current frame's sub-band energies go into the ring; once subband_frames frames are
+  // in, each frame completes the word of the first frame of its run: bit k says whether the
+  // energy difference of bands k and k+1, summed over the run, grew since the run before.
+  void subband_word() {
+    constexpr int kBands = Params::kSubbandBands;
+    const auto w = static_cast<uint64_t>(p.subband_frames);
+    float* row = sub_ring.data() + static_cast<std::size_t>(frames % w) * kBands;
+    std::fill(row, row + kBands, 0.0f);
+    for (int b = 0; b < nbins; ++b) {
+      const int k = band_of[static_cast<std::size_t>(b)];
+      if (k < 0) continue;
+      const auto& c = out[p.min_bin + b];
+      row[k] += c[0] * c[0] + c[1] * c[1];
+    }
+    if (frames + 1 < w) return;
+    std::fill(sub_cur.begin(), sub_cur.end(), 0.0);
+    for (std::size_t f = 0; f < w; ++f) {
+      const float* r = sub_ring.data() + f * kBands;
+      for (int k = 0; k < kBands; ++k) sub_cur[static_cast<std::size_t>(k)] += r[k];
+    }
+    uint32_t word = 0;
+    if (frames + 1 > w) {  // the first word has no run before it
+      for (std::size_t k = 0; k + 1 < static_cast<std::size_t>(kBands); ++k) {
+        const double grew = (sub_cur[k] - sub_cur[k + 1]) - (sub_prev[k] - sub_prev[k + 1]);
+        if (grew > 0) word |= 1u << k;
+      }
+    }
+    sub_out->push_back(word);
+    sub_prev.swap(sub_cur);
   }
 
   // out[b] = max(in[b-r .. b+r]) clipped to the row (van Herk / Gil-Werman).
@@ -383,8 +439,12 @@ std::size_t Fingerprinter::max_hashes_per_frame() const {
 const Params& Fingerprinter::params() const { return impl_->p; }
 Side Fingerprinter::side() const { return impl_->side; }
 
-std::vector<TimedHash> fingerprint(const Params& params, Side side, std::span<const float> pcm) {
+void Fingerprinter::collect_subband(std::vector<uint32_t>* out) { impl_->sub_out = out; }
+
+std::vector<TimedHash> fingerprint(const Params& params, Side side, std::span<const float> pcm,
+                                   std::vector<uint32_t>* subband) {
   Fingerprinter fp(params, side);
+  fp.collect_subband(subband);
   std::vector<TimedHash> out;
   out.reserve(pcm.size() / static_cast<std::size_t>(params.hop) * 4 + 64);
   fp.feed(pcm, out);

@@ -38,6 +38,13 @@ class Fingerprinter {
   /// After flush() the object must be reset() before feeding again.
   void flush(std::vector<TimedHash>& out);
 
+  /// Also appends, from now on, one sub-band energy word per analysed frame to `*out` (see
+  /// Params::subband_frames): word u describes frames u .. u + subband_frames - 1, and word 0
+  /// of a stream is 0 (it has no run before it to compare with). The words of a stream are
+  /// those of frames 0 .. frames() - subband_frames. nullptr stops. Allocation-free when `out`
+  /// has spare capacity (one word per hop of input). Kept across reset().
+  void collect_subband(std::vector<uint32_t>* out);
+
   /// Starts a new stream at frame 0. Keeps plans and buffers.
   void reset();
 
@@ -59,6 +66,8 @@ class Fingerprinter {
 };
 
 /// Convenience for whole buffers (tests, CLI): same code path as feed()+flush().
-std::vector<TimedHash> fingerprint(const Params& params, Side side, std::span<const float> pcm);
+/// `subband`: when given, receives the stream's sub-band energy words (collect_subband).
+std::vector<TimedHash> fingerprint(const Params& params, Side side, std::span<const float> pcm,
+                                   std::vector<uint32_t>* subband = nullptr);
 
 }  // namespace aircheck::dsp

@@ -26,6 +26,11 @@ void Params::validate() const {
           "must satisfy 1 <= dt_min <= dt_max < 256");
   require(df_max >= 1 && df_max < 128, "df_max", "must be 1..127");
   require(index_fanout >= 1 && query_fanout >= 1, "fanout", "must be >= 1");
+  require(subband_frames >= 1 && subband_frames <= 64, "subband_frames", "must be 1..64");
+  const double bin_hz = static_cast<double>(sample_rate) / fft_size;
+  require(kSubbandLowHz / bin_hz >= min_bin && kSubbandHighHz / bin_hz <= max_bin + 1,
+          "sample_rate/fft_size/min_bin/max_bin",
+          "the sub-band words need the bins from 300 to 3000 Hz");
 }
 
 std::string Params::describe() const {
@@ -34,7 +39,9 @@ std::string Params::describe() const {
     << " bins=" << min_bin << '-' << max_bin << " peak=" << peak_bins << 'x' << peak_frames
     << " band_tc=" << band_tc_s << " band_w=" << band_weight << " min_level=" << min_level
     << " density=" << density_frames << '/' << index_peaks << " dt=" << dt_min << '-' << dt_max
-    << " df=" << df_max << " fanout=" << index_fanout << " layout=f1:8,df:8,dt:8";
+    << " df=" << df_max << " fanout=" << index_fanout << " layout=f1:8,df:8,dt:8"
+    << " subband=" << kSubbandBands << 'x' << kSubbandLowHz << '-' << kSubbandHighHz << '/'
+    << subband_frames;
   return s.str();
 }
 

@@ -41,6 +41,17 @@ struct Params {
   int index_fanout = 4;  ///< index side: pairs per anchor
   int query_fanout = 8;  ///< query side: pairs per anchor
 
+  // --- sub-band energy words (telling repeats apart, see matcher/identify.h) ---
+  /// Frames whose power spectra are summed into one word's band energies (13: 256 ms of
+  /// audio, long enough that a fraction of a hop of misalignment barely moves them). A word
+  /// has one bit per pair of adjacent bands among kSubbandBands log-spaced bands from
+  /// kSubbandLowHz to kSubbandHighHz: whether their energy difference grew since the word of
+  /// the frame before.
+  int subband_frames = 13;
+  static constexpr int kSubbandBands = 33;
+  static constexpr double kSubbandLowHz = 300;
+  static constexpr double kSubbandHighHz = 3000;
+
   /// Hash bit layout (32 bits): [31:24] 0 (reserved for later methods),
   /// [23:16] anchor bin f1, [15:8] (f2 - f1) as int8, [7:0] dt in frames.
   static constexpr uint32_t pack(unsigned f1, int df, unsigned dt) {

@@ -1,8 +1,10 @@
 #include "matcher/identify.h"
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 
 #include "dsp/decode/resample.h"
 
@@ -67,6 +69,7 @@ int rate_for(const dsp::Params& p, double speed) {
 Identifier::Identifier(const dsp::Params& params, const MatchParams& mp, const IdentifyOptions& opt)
     : params_(params), opt_(opt), fp_(params, dsp::Side::query), matcher_(params, mp) {
   if (opt_.speeds.empty()) opt_.speeds = {1.0};
+  fp_.collect_subband(&words_);
 }
 
 // A query played `speed` times fast is `speed` times too short: stretching it by that much
@@ -82,6 +85,7 @@ std::span<const float> Identifier::at_speed(std::span<const float> pcm, double s
 void Identifier::hash(std::span<const float> x, std::vector<dsp::TimedHash>& out) {
   const auto t0 = Clock::now();
   out.clear();
+  words_.clear();
   fp_.reset();
   fp_.feed(x, out);
   fp_.flush(out);
@@ -139,11 +143,14 @@ void Identifier::verify_repeats(std::span<const float> pcm, double speed, bool a
   // tempo change (pitch kept) hashes worse stretched, so the reading whose top candidate
   // explains more is kept. In stretched frames (u' = stretch * u) every line keeps its offset
   // at frame 0 and loses its slope.
+  half_words_.clear();
+  bool first_reading = true;
   const auto phases = [&](std::span<const float> x, std::vector<uint32_t>& support) {
     for (int j = have_votes ? 1 : 0; j < opt_.verify_phases; ++j) {
       const auto skip = static_cast<std::size_t>(j * params_.hop / opt_.verify_phases);
       if (skip >= x.size()) break;
       hash(x.subspan(skip), scratch_);
+      if (first_reading && 2 * j == opt_.verify_phases) half_words_ = words_;
       matcher_.support(scratch_, index, ties_, static_cast<double>(skip) / params_.hop, support);
       result_.postings += matcher_.stats().postings;
     }
@@ -156,6 +163,7 @@ void Identifier::verify_repeats(std::span<const float> pcm, double speed, bool a
                          std::abs(residual - 1.0) * frames >= 2.0;
   stretched_support_ = tie_support_;
   phases(at_speed(pcm, speed), tie_support_);
+  first_reading = false;
   if (off_speed) {
     const double at = speed * residual;
     const double stretch =
@@ -164,11 +172,12 @@ void Identifier::verify_repeats(std::span<const float> pcm, double speed, bool a
     phases(at_speed(pcm, at), stretched_support_);
     if (stretched_support_.front() > tie_support_.front()) tie_support_.swap(stretched_support_);
   }
-  result_.match_ms += ms_since(t0);
   std::size_t win = 0;
   for (std::size_t i = 1; i < ties_.size(); ++i) {
     if (tie_support_[i] > tie_support_[win]) win = i;
   }
+  win = compare_words(win, residual, index);
+  result_.match_ms += ms_since(t0);
   if (win == 0) return;
   // The repeat that explains the query best leads; it is the same track, so the decision
   // stands: it keeps the higher of the two confidences.
@@ -176,6 +185,75 @@ void Identifier::verify_repeats(std::span<const float> pcm, double speed, bool a
   lead.confidence = std::max(lead.confidence, top.confidence);
   best_.erase(best_.begin() + static_cast<std::ptrdiff_t>(tie_at_[win]));
   best_.insert(best_.begin(), lead);
+}
+
+std::size_t Identifier::compare_words(std::size_t leader, double slope,
+                                      store::PostingLookup& index) {
+  if (opt_.verify_word_sigmas <= 0 || best_words_.size() < 2) return leader;
+  // Words of the query (frame u of the deciding pass, and u + 1/2 for the half-hop reading)
+  // against the reference's along each repeat's line: reference frame offset + u * speed.
+  // The query frame may fall between two reference frames: the nearest three are tried.
+  const double frames = static_cast<double>(best_words_.size()) * std::max(1.0, slope);
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (const Candidate& c : ties_) {
+    lo = std::min<int64_t>(lo, c.offset - 2);
+    hi = std::max<int64_t>(hi, c.offset + static_cast<int64_t>(std::ceil(frames)) + 3);
+  }
+  lo = std::max<int64_t>(lo, 0);
+  if (hi <= lo) return leader;
+  ref_words_.resize(static_cast<std::size_t>(hi - lo));
+  const std::size_t have = index.subband(ties_.front().track, static_cast<uint64_t>(lo),
+                                         ref_words_.size(), ref_words_.data());
+  if (have == 0) return leader;
+  const auto error_rate = [&](const std::vector<uint32_t>& q, double at, uint64_t& bits) {
+    double best = 1.0;
+    bits = 0;
+    for (int k = -1; k <= 1; ++k) {
+      uint64_t errors = 0, n = 0;
+      for (std::size_t u = 1; u < q.size(); ++u) {  // word 0 has no run before it
+        const auto r = static_cast<int64_t>(std::lround(at + k + static_cast<double>(u) * slope));
+        if (r < lo + 1 || r - lo >= static_cast<int64_t>(have)) continue;
+        errors += static_cast<uint64_t>(
+            std::popcount(q[u] ^ ref_words_[static_cast<std::size_t>(r - lo)]));
+        n += 32;
+      }
+      if (n > 0 && static_cast<double>(errors) / static_cast<double>(n) < best) {
+        best = static_cast<double>(errors) / static_cast<double>(n);
+        bits = n;
+      }
+    }
+    return best;
+  };
+  constexpr uint64_t kMinBits = 32 * 32;  // half a second of words
+  double best_rate = 2.0, leader_rate = 2.0;
+  uint64_t best_bits = 0, leader_bits = 0;
+  std::size_t best = leader;
+  for (std::size_t i = 0; i < ties_.size(); ++i) {
+    const double at = static_cast<double>(ties_[i].offset);
+    uint64_t b0 = 0, b1 = 0;
+    double rate = error_rate(best_words_, at, b0);
+    uint64_t bits = b0;
+    if (!half_words_.empty()) {
+      const double half = error_rate(half_words_, at + 0.5 * slope, b1);
+      if (half < rate) {
+        rate = half;
+        bits = b1;
+      }
+    }
+    if (bits < kMinBits) continue;
+    if (i == leader) {
+      leader_rate = rate;
+      leader_bits = bits;
+    }
+    if (rate < best_rate) {
+      best_rate = rate;
+      best_bits = bits;
+      best = i;
+    }
+  }
+  if (best == leader || leader_bits == 0) return leader;
+  const double se = 0.5 / std::sqrt(static_cast<double>(std::min(best_bits, leader_bits)));
+  return best_rate < leader_rate - opt_.verify_word_sigmas * se ? best : leader;
 }
 
 const Identification& Identifier::identify(std::span<const float> pcm,
@@ -206,6 +284,7 @@ const Identification& Identifier::identify(std::span<const float> pcm,
       best_score = score;
       best_speed = speed;
       best_gen_ = match_gen_;
+      best_words_ = words_;  // the pass just fingerprinted
       best_.clear();
       for (Candidate c : cands) {
         c.confidence = penalised(c);

@@ -71,6 +71,15 @@ struct IdentifyOptions {
   /// ... and only when the top candidate has at least min_votes votes and this confidence
   /// (the track stands out; most audio that is not indexed stops here).
   float verify_min_confidence = 0.9f;
+  /// Then the repeats are compared by the second fingerprint the index keeps: sub-band energy
+  /// words (PostingLookup::subband), read at the phases above, along each repeat's line. Landmark
+  /// peaks are sparse: repeats that differ in a quiet part, or in how their frames fall, explain
+  /// nearly as many anchors; the words see every band in every frame. The repeat whose words
+  /// disagree least with the query's takes the lead when its bit error rate is lower than the
+  /// leader's by this many standard errors (0.5 / sqrt(bits compared): the spread of a rate
+  /// estimated from that many independent bits); 0 turns this off. Costs a read of the track's
+  /// words and a popcount per word and repeat; the words come with the fingerprints.
+  double verify_word_sigmas = 2.0;
 };
 
 struct Identification {
@@ -112,6 +121,10 @@ class Identifier {
   std::vector<std::size_t> tie_at_;
   std::vector<uint32_t> tie_support_;
   std::vector<uint32_t> stretched_support_;
+  std::vector<uint32_t> words_;       // sub-band words of the last hash()
+  std::vector<uint32_t> best_words_;  // ... of the pass best_ comes from
+  std::vector<uint32_t> half_words_;  // ... of that pass's reading half a hop later
+  std::vector<uint32_t> ref_words_;   // the top track's words over the repeats' span
   int match_gen_ = 0;  // matcher_.match() calls so far: whose votes the matcher holds
   int best_gen_ = -1;  // the call best_ comes from
 
@@ -129,6 +142,10 @@ class Identifier {
   /// decided the query.
   void verify_repeats(std::span<const float> pcm, double speed, bool accepted,
                       store::PostingLookup& index);
+  /// Index of the repeat in ties_ whose sub-band words best explain the query's, or `leader`
+  /// when none does by verify_word_sigmas (or the index keeps no words). `slope`: reference
+  /// frames per frame of the deciding pass.
+  std::size_t compare_words(std::size_t leader, double slope, store::PostingLookup& index);
 };
 
 }  // namespace aircheck::matcher

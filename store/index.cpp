@@ -341,6 +341,7 @@ struct Index::Impl {
   MDB_dbi postings = 0;
   MDB_dbi tracks = 0;
   MDB_dbi hashes = 0;
+  MDB_dbi subband = 0;
   MDB_dbi content = 0;
   MDB_dbi meta = 0;
   mutable Gate gate;
@@ -568,6 +569,7 @@ void Index::Impl::open_databases() {
     check(mdb_dbi_open(txn, "postings", kPostings | create, &postings), "cannot open \"postings\"");
     check(mdb_dbi_open(txn, "tracks", kById | create, &tracks), "cannot open \"tracks\"");
     check(mdb_dbi_open(txn, "hashes", kById | create, &hashes), "cannot open \"hashes\"");
+    check(mdb_dbi_open(txn, "subband", kById | create, &subband), "cannot open \"subband\"");
     check(mdb_dbi_open(txn, "content", kContent | create, &content), "cannot open \"content\"");
   };
   const NoIndexError no_index("no index in " + shown(dir) +
@@ -687,6 +689,25 @@ class IndexReader final : public Reader {
 
   uint64_t indexed_frames() override {
     return in_snapshot([&] { return impl_.get_meta_u64(txn_.get(), kMetaFrames); });
+  }
+
+  std::size_t subband(uint32_t track, uint64_t from, std::size_t count, uint32_t* out) override {
+    return in_snapshot([&]() -> std::size_t {
+      MDB_val k = val(&track, sizeof track);
+      MDB_val v;
+      const int rc = mdb_get(txn_.get(), impl_.subband, &k, &v);
+      if (rc == MDB_NOTFOUND) return 0;
+      impl_.check(rc, "cannot read the sub-band words of track " + std::to_string(track));
+      if (v.mv_size % sizeof(uint32_t) != 0)
+        impl_.damaged("the sub-band words of track " + std::to_string(track) + " are truncated");
+      const std::size_t words = v.mv_size / sizeof(uint32_t);
+      if (from >= words) return 0;
+      const std::size_t n = std::min<std::size_t>(count, words - from);
+      // LMDB keeps values 2-byte aligned only: copied bytewise.
+      std::memcpy(out, static_cast<const char*>(v.mv_data) + from * sizeof(uint32_t),
+                  n * sizeof(uint32_t));
+      return n;
+    });
   }
 
  private:
@@ -882,7 +903,8 @@ bool holds(uint32_t hash, const std::optional<uint64_t>& v) {
 
 }  // namespace
 
-uint32_t Index::add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashes) {
+uint32_t Index::add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashes,
+                          std::span<const uint32_t> subband) {
   Impl& im = *impl_;
   std::vector<dsp::TimedHash> sorted(hashes.begin(), hashes.end());
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
@@ -963,6 +985,12 @@ uint32_t Index::add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashe
     rc = mdb_put(txn, im.hashes, &k, &d, MDB_APPEND);
     if (rc == MDB_KEYEXIST) im.damaged("track id " + std::to_string(id) + " is already taken");
     im.check_w(rc, what);
+    if (!subband.empty()) {
+      d = val(subband.data(), subband.size_bytes());
+      rc = mdb_put(txn, im.subband, &k, &d, MDB_APPEND);
+      if (rc == MDB_KEYEXIST) im.damaged("track id " + std::to_string(id) + " is already taken");
+      im.check_w(rc, what);
+    }
     if (!stored.content_hash.empty()) {
       MDB_val ck = val(stored.content_hash);
       MDB_val cv = val(&id, sizeof id);
@@ -1019,7 +1047,7 @@ bool Index::remove_track(uint32_t id) {
       }
     }
 
-    for (MDB_dbi dbi : {im.tracks, im.hashes}) {
+    for (MDB_dbi dbi : {im.tracks, im.hashes, im.subband}) {
       rc = mdb_del(txn, dbi, &k, nullptr);
       if (rc != MDB_NOTFOUND) im.check_w(rc, what);
     }

@@ -9,6 +9,8 @@
 //   "hashes"   MDB_INTEGERKEY  key uint32 track id -> the track's distinct hashes (for exact
 //              removal): LEB128 varints, the track's frames (last t + 1), then the ascending
 //              hashes as deltas
+//   "subband"  MDB_INTEGERKEY  key uint32 track id -> the track's sub-band energy words
+//              (dsp::Fingerprinter::collect_subband), one uint32 per frame, little-endian
 //   "content"  MDB_DUPSORT|MDB_DUPFIXED|MDB_INTEGERDUP
 //              key content digest text -> uint32 track ids (duplicate detection)
 //   "meta"     key text -> value text: "schema", "format", "format_digest" (16 hex digits),
@@ -126,7 +128,10 @@ class Index {
   /// 2^26 - 1 track ids used up, or, if the map must grow, when the calling thread holds a Reader
   /// snapshot). Calls from several threads are serialized; another process that writes waits
   /// for LMDB's writer lock.
-  uint32_t add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashes);
+  /// `subband`: the track's sub-band energy words (one per frame; may be empty), which
+  /// verification of repeats reads (PostingLookup::subband).
+  uint32_t add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashes,
+                     std::span<const uint32_t> subband = {});
   /// Removes a track and all its postings in one transaction. Returns false if absent.
   /// Its id is never given out again. Throws StoreError as add_track.
   bool remove_track(uint32_t id);

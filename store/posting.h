@@ -1,6 +1,7 @@
 // Postings and the narrow read interface the matcher uses.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
@@ -45,6 +46,12 @@ class PostingLookup {
   /// Total length of the indexed tracks, in frames, in the current snapshot; 0 if unknown.
   /// The matcher uses it for the chance rate of votes (confidence).
   virtual uint64_t indexed_frames() { return 0; }
+  /// Copies the sub-band energy words of `track` for frames from .. from + count - 1 (as far
+  /// as the track has them) to `out`; returns how many. 0: none stored (or past its end).
+  virtual std::size_t subband(uint32_t /*track*/, uint64_t /*from*/, std::size_t /*count*/,
+                              uint32_t* /*out*/) {
+    return 0;
+  }
 };
 
 }  // namespace aircheck::store

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <random>
 #include <set>
@@ -151,4 +152,85 @@ TEST(Fingerprinter, GoldenHashesOfAFixedSignal) {
   RecordProperty("count", static_cast<int>(h.size()));
   EXPECT_EQ(h.size(), GOLDEN_COUNT) << "checksum " << sum;
   EXPECT_EQ(sum, GOLDEN_SUM) << "count " << h.size();
+}
+
+namespace {
+/// Share of differing bits between two word sequences, b read `shift` words later.
+double word_error_rate(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b,
+                       std::size_t shift = 0) {
+  uint64_t errors = 0, bits = 0;
+  for (std::size_t u = 1; u < a.size() && u + shift < b.size(); ++u) {
+    errors += static_cast<uint64_t>(std::popcount(a[u] ^ b[u + shift]));
+    bits += 32;
+  }
+  return bits > 0 ? static_cast<double>(errors) / static_cast<double>(bits) : 1.0;
+}
+}  // namespace
+
+// One word per frame from frame subband_frames - 1 on, the same however the input is chunked
+// and on both sides, and across reset().
+TEST(Fingerprinter, SubbandWordsPerFrameIndependentOfChunking) {
+  const auto pcm = music(21, 12);
+  const dsp::Params p;
+  std::vector<uint32_t> whole;
+  const auto hashes = dsp::fingerprint(p, dsp::Side::index, pcm, &whole);
+  dsp::Fingerprinter probe(p, dsp::Side::index);
+  std::vector<dsp::TimedHash> ignored;
+  probe.feed(pcm, ignored);
+  ASSERT_EQ(whole.size(), probe.frames() - static_cast<uint64_t>(p.subband_frames) + 1);
+  EXPECT_EQ(whole.front(), 0u);
+  std::vector<uint32_t> query;
+  dsp::fingerprint(p, dsp::Side::query, pcm, &query);
+  EXPECT_EQ(query, whole);
+  dsp::Fingerprinter fp(p, dsp::Side::query);
+  std::vector<uint32_t> chunked;
+  fp.collect_subband(&chunked);
+  std::vector<dsp::TimedHash> out;
+  for (int round = 0; round < 2; ++round) {
+    chunked.clear();
+    fp.reset();
+    for (std::size_t i = 0; i < pcm.size(); i += 333)
+      fp.feed(std::span(pcm).subspan(i, std::min<std::size_t>(333, pcm.size() - i)), out);
+    fp.flush(out);
+    EXPECT_EQ(chunked, whole) << "round " << round;
+  }
+  // Every band pair is used: music sets each bit in some words and clears it in others.
+  uint32_t any = 0, all = ~0u;
+  for (std::size_t u = 1; u < whole.size(); ++u) {
+    any |= whole[u];
+    all &= whole[u];
+  }
+  EXPECT_EQ(any, ~0u);
+  EXPECT_EQ(all, 0u);
+}
+
+// What the words are for: the same music read at another frame phase and under noise still
+// agrees far better than other music does, and than the same music a beat away.
+TEST(Fingerprinter, SubbandWordsTellTheSamePassageFromOthers) {
+  const dsp::Params p;
+  const auto ref = music(31, 20);
+  std::vector<uint32_t> rw;
+  dsp::fingerprint(p, dsp::Side::index, ref, &rw);
+  // The passage from 5 s, read half a hop off the reference's frames, with noise at 10 dB.
+  const std::size_t start = 5 * 8000 + static_cast<std::size_t>(p.hop) / 2;
+  std::vector<float> q(ref.begin() + static_cast<std::ptrdiff_t>(start),
+                       ref.begin() + static_cast<std::ptrdiff_t>(start + 8 * 8000));
+  double power = 0;
+  for (float v : q) power += static_cast<double>(v) * v;
+  const auto noise = eval::white_noise(3, q.size());
+  double noise_power = 0;
+  for (float v : noise) noise_power += static_cast<double>(v) * v;
+  const double g = std::sqrt(power / noise_power / 10.0);
+  for (std::size_t i = 0; i < q.size(); ++i) q[i] += static_cast<float>(g * noise[i]);
+  std::vector<uint32_t> qw;
+  dsp::fingerprint(p, dsp::Side::query, q, &qw);
+  const std::size_t at = start / static_cast<std::size_t>(p.hop);  // 5 s, rounded down
+  const double same = std::min(word_error_rate(qw, rw, at), word_error_rate(qw, rw, at + 1));
+  std::vector<uint32_t> other;
+  dsp::fingerprint(p, dsp::Side::index, music(32, 20), &other);
+  const double unrelated = word_error_rate(qw, other, at);
+  const double beat_away = word_error_rate(qw, rw, at + 31);  // ~0.5 s later in the same song
+  EXPECT_LT(same, 0.25);
+  EXPECT_GT(unrelated, 0.4);
+  EXPECT_GT(beat_away, same + 0.1);
 }

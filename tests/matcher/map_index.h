@@ -2,6 +2,7 @@
 // LMDB index is exercised by the CLI and store tests).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <vector>
@@ -13,10 +14,13 @@ namespace aircheck::test {
 
 struct MapIndex : store::PostingLookup {
   std::map<uint32_t, std::vector<store::Posting>> m;
+  std::map<uint32_t, std::vector<uint32_t>> words;  // sub-band words per track
   uint64_t frames = 0;
-  void add(uint32_t track, const std::vector<dsp::TimedHash>& hs) {
+  void add(uint32_t track, const std::vector<dsp::TimedHash>& hs,
+           const std::vector<uint32_t>& subband = {}) {
     for (auto h : hs) m[h.hash].push_back({track, h.t});
     if (!hs.empty()) frames += hs.back().t + 1;
+    if (!subband.empty()) words[track] = subband;
   }
   std::size_t lookup(uint32_t h, std::vector<store::Posting>& out) override {
     auto it = m.find(h);
@@ -25,6 +29,13 @@ struct MapIndex : store::PostingLookup {
     return it->second.size();
   }
   uint64_t indexed_frames() override { return frames; }
+  std::size_t subband(uint32_t track, uint64_t from, std::size_t count, uint32_t* out) override {
+    const auto it = words.find(track);
+    if (it == words.end() || from >= it->second.size()) return 0;
+    const std::size_t n = std::min<std::size_t>(count, it->second.size() - from);
+    std::copy_n(it->second.begin() + static_cast<std::ptrdiff_t>(from), n, out);
+    return n;
+  }
 };
 
 }  // namespace aircheck::test

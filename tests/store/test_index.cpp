@@ -576,6 +576,34 @@ TEST(Index, TrackKnowsWhereItsHashesBeginAndEnd) {
   EXPECT_EQ(all[0].first_frame, static_cast<int64_t>(lo));
 }
 
+// The sub-band words of a track are stored as given and read back by frame range (clipped
+// to the track), in and outside a snapshot; a track added without words has none; removing a
+// track removes its words.
+TEST(Index, SubbandWordsAreReadByFrameRange) {
+  TempDir tmp;
+  auto index = Index::open(tmp / "idx", kFormat, OpenMode::create);
+  std::vector<uint32_t> words(1000);
+  std::mt19937 rng(3);
+  for (auto& w : words) w = static_cast<uint32_t>(rng());
+  auto a = info_for(1, 16);
+  const uint32_t with = index->add_track(a, make_hashes(1, 16), words);
+  auto b = info_for(2, 16);
+  const uint32_t without = index->add_track(b, make_hashes(2, 16));
+  auto reader = index->reader();
+  std::vector<uint32_t> out(300, 0);
+  EXPECT_EQ(reader->subband(with, 100, 300, out.data()), 300u);  // its own snapshot
+  EXPECT_TRUE(std::equal(out.begin(), out.end(), words.begin() + 100));
+  reader->begin();
+  EXPECT_EQ(reader->subband(with, 900, 300, out.data()), 100u);  // clipped at the end
+  EXPECT_TRUE(std::equal(out.begin(), out.begin() + 100, words.begin() + 900));
+  EXPECT_EQ(reader->subband(with, 1000, 10, out.data()), 0u);
+  EXPECT_EQ(reader->subband(without, 0, 10, out.data()), 0u);
+  EXPECT_EQ(reader->subband(77, 0, 10, out.data()), 0u);
+  reader->end();
+  ASSERT_TRUE(index->remove_track(with));
+  EXPECT_EQ(reader->subband(with, 0, 10, out.data()), 0u);
+}
+
 TEST(Index, DuplicateContentIsFound) {
   TempDir tmp;
   auto index = Index::open(tmp / "idx", kFormat, OpenMode::create);
