@@ -109,8 +109,9 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
     }
     if (found.verified > 0)
       std::printf(
-          "  (the track repeats this passage: its repeats are ranked by the anchors they explain "
-          "at every frame phase, not by score)\n");
+          "  (the track repeats this passage: the first is the repeat that explains the query "
+          "best, by its anchors at every frame phase and its sub-band energy words, not by "
+          "score)\n");
     std::printf("  %-3s %-6s %-32s %-12s %6s %5s %8s %7s\n", "#", "track", "title", "offset",
                 "score", "conf", "matched", "speed");
     int rank = 0;

@@ -118,7 +118,7 @@ struct Fingerprinter::Impl {
 
   // --- sub-band energy words (when collected) ---
   std::vector<uint32_t>* sub_out = nullptr;
-  std::vector<int> band_of;     // per bin (0..nbins-1): its sub-band, or -1
+  std::vector<int> band_lo;     // first FFT bin of each sub-band, and the end of the last
   std::vector<float> sub_ring;  // subband_frames x kSubbandBands: band energies of recent frames
   std::vector<double> sub_cur, sub_prev;
 
@@ -161,20 +161,17 @@ struct Fingerprinter::Impl {
     cands.reserve(per_frame * horizon * 2);
     selected.reserve(per_frame * horizon * 2);
     zone.reserve(per_frame * horizon);
-    // Sub-band edges, log-spaced: band k holds the bins from edge k up to edge k+1.
+    // Sub-band edges, log-spaced: band k holds the bins from band_lo[k] up to band_lo[k+1]
+    // (validate() keeps them inside min_bin..max_bin).
     constexpr int kBands = Params::kSubbandBands;
     const double bin_hz = static_cast<double>(p.sample_rate) / p.fft_size;
-    band_of.assign(static_cast<std::size_t>(nbins), -1);
-    for (int k = 0; k < kBands; ++k) {
-      const auto edge = [&](int e) {
-        return static_cast<int>(std::lround(
-            Params::kSubbandLowHz *
-            std::pow(Params::kSubbandHighHz / Params::kSubbandLowHz, e / double(kBands)) / bin_hz));
-      };
-      for (int bin = edge(k); bin < edge(k + 1); ++bin) {
-        if (bin >= p.min_bin && bin <= p.max_bin)
-          band_of[static_cast<std::size_t>(bin - p.min_bin)] = k;
-      }
+    band_lo.resize(kBands + 1);
+    for (int k = 0; k <= kBands; ++k) {
+      const double hz =
+          Params::kSubbandLowHz *
+          std::pow(Params::kSubbandHighHz / Params::kSubbandLowHz, k / double(kBands));
+      band_lo[static_cast<std::size_t>(k)] =
+          std::clamp(static_cast<int>(std::lround(hz / bin_hz)), p.min_bin, p.max_bin + 1);
     }
     sub_ring.assign(static_cast<std::size_t>(p.subband_frames * kBands), 0.0f);
     sub_cur.assign(kBands, 0.0);
@@ -223,6 +220,8 @@ struct Fingerprinter::Impl {
   }
 
   void reset() {
+    std::fill(sub_ring.begin(), sub_ring.end(), 0.0f);
+    std::fill(sub_cur.begin(), sub_cur.end(), 0.0);
     pending_len = 0;
     samples = frames = tested = 0;
     means_init = false;
@@ -269,26 +268,26 @@ struct Fingerprinter::Impl {
     ++frames;
   }
 
-  // The current frame's sub-band energies go into the ring; once subband_frames frames are
-  // in, each frame completes the word of the first frame of its run: bit k says whether the
-  // energy difference of bands k and k+1, summed over the run, grew since the run before.
+  // The current frame's sub-band energies go into the ring, and into the run's sums in place of
+  // those of the frame leaving it. Once subband_frames frames are in, each frame completes the
+  // word of the first frame of its run: bit k says whether the energy difference of bands k
+  // and k+1, summed over the run, grew since the run before.
   void subband_word() {
     constexpr int kBands = Params::kSubbandBands;
     const auto w = static_cast<uint64_t>(p.subband_frames);
     float* row = sub_ring.data() + static_cast<std::size_t>(frames % w) * kBands;
-    std::fill(row, row + kBands, 0.0f);
-    for (int b = 0; b < nbins; ++b) {
-      const int k = band_of[static_cast<std::size_t>(b)];
-      if (k < 0) continue;
-      const auto& c = out[p.min_bin + b];
-      row[k] += c[0] * c[0] + c[1] * c[1];
+    for (int k = 0; k < kBands; ++k) {
+      float e = 0;
+      for (int bin = band_lo[static_cast<std::size_t>(k)];
+           bin < band_lo[static_cast<std::size_t>(k) + 1]; ++bin) {
+        const auto& c = out[bin];
+        e += c[0] * c[0] + c[1] * c[1];
+      }
+      // The frame leaving the run (frames - w) held this slot: its energies leave the sums.
+      sub_cur[static_cast<std::size_t>(k)] += static_cast<double>(e) - row[k];
+      row[k] = e;
     }
     if (frames + 1 < w) return;
-    std::fill(sub_cur.begin(), sub_cur.end(), 0.0);
-    for (std::size_t f = 0; f < w; ++f) {
-      const float* r = sub_ring.data() + f * kBands;
-      for (int k = 0; k < kBands; ++k) sub_cur[static_cast<std::size_t>(k)] += r[k];
-    }
     uint32_t word = 0;
     if (frames + 1 > w) {  // the first word has no run before it
       for (std::size_t k = 0; k + 1 < static_cast<std::size_t>(kBands); ++k) {
@@ -297,7 +296,7 @@ struct Fingerprinter::Impl {
       }
     }
     sub_out->push_back(word);
-    sub_prev.swap(sub_cur);
+    std::copy(sub_cur.begin(), sub_cur.end(), sub_prev.begin());
   }
 
   // out[b] = max(in[b-r .. b+r]) clipped to the row (van Herk / Gil-Werman).
