@@ -302,7 +302,13 @@ const Identification& Identifier::identify(std::span<const float> pcm,
   ++looks;
   bool accepted = consider(pass(pcm, first, hashes_, index, ratio), first, ratio);
 
-  if (!accepted && opt_.speeds.size() > 1 && !hashes_.empty()) {
+  // An undecided first pass whose best candidate is already likely and at this speed has no
+  // speed change for the screens to find (IdentifyOptions::screen_skip_confidence).
+  const bool likely_here =
+      !best_.empty() && best_.front().votes >= matcher_.match_params().min_votes &&
+      best_.front().confidence >= opt_.screen_skip_confidence &&
+      std::abs(static_cast<double>(best_.front().speed) / first - 1.0) <= opt_.screen_skip_residual;
+  if (!accepted && !likely_here && opt_.speeds.size() > 1 && !hashes_.empty()) {
     // Screens: the first pass's hashes rescaled to each other speed, matched without the
     // common hashes. The screen candidate with the most anchors among those that stand out
     // from their screen's other tracks names the speed to match the query at in full.
