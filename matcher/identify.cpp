@@ -193,18 +193,12 @@ std::size_t Identifier::compare_words(std::size_t leader, double slope,
   // Words of the query (frame u of the deciding pass, and u + 1/2 for the half-hop reading)
   // against the reference's along each repeat's line: reference frame offset + u * speed.
   // The query frame may fall between two reference frames: the nearest three are tried.
-  const double frames = static_cast<double>(best_words_.size()) * std::max(1.0, slope);
-  int64_t lo = INT64_MAX, hi = INT64_MIN;
-  for (const Candidate& c : ties_) {
-    lo = std::min<int64_t>(lo, c.offset - 2);
-    hi = std::max<int64_t>(hi, c.offset + static_cast<int64_t>(std::ceil(frames)) + 3);
-  }
-  lo = std::max<int64_t>(lo, 0);
-  if (hi <= lo) return leader;
-  ref_words_.resize(static_cast<std::size_t>(hi - lo));
-  const std::size_t have = index.subband(ties_.front().track, static_cast<uint64_t>(lo),
-                                         ref_words_.size(), ref_words_.data());
-  if (have == 0) return leader;
+  // Each repeat reads only the reference's words its line crosses (repeats of a long track
+  // can lie far apart).
+  const auto span = static_cast<int64_t>(
+      std::ceil(static_cast<double>(best_words_.size()) * std::max(1.0, slope)) + 5);
+  int64_t lo = 0;
+  std::size_t have = 0;
   const auto error_rate = [&](const std::vector<uint32_t>& q, double at, uint64_t& bits) {
     double best = 1.0;
     bits = 0;
@@ -212,7 +206,7 @@ std::size_t Identifier::compare_words(std::size_t leader, double slope,
       uint64_t errors = 0, n = 0;
       for (std::size_t u = 1; u < q.size(); ++u) {  // word 0 has no run before it
         const auto r = static_cast<int64_t>(std::lround(at + k + static_cast<double>(u) * slope));
-        if (r < lo + 1 || r - lo >= static_cast<int64_t>(have)) continue;
+        if (r < std::max<int64_t>(lo, 1) || r - lo >= static_cast<int64_t>(have)) continue;
         errors += static_cast<uint64_t>(
             std::popcount(q[u] ^ ref_words_[static_cast<std::size_t>(r - lo)]));
         n += 32;
@@ -229,6 +223,13 @@ std::size_t Identifier::compare_words(std::size_t leader, double slope,
   uint64_t best_bits = 0, leader_bits = 0;
   std::size_t best = leader;
   for (std::size_t i = 0; i < ties_.size(); ++i) {
+    lo = std::max<int64_t>(0, ties_[i].offset - 2);
+    const int64_t hi = ties_[i].offset + span;
+    if (hi <= lo) continue;
+    ref_words_.resize(static_cast<std::size_t>(hi - lo));
+    have = index.subband(ties_[i].track, static_cast<uint64_t>(lo), ref_words_.size(),
+                         ref_words_.data());
+    if (have == 0) continue;
     const double at = static_cast<double>(ties_[i].offset);
     uint64_t b0 = 0, b1 = 0;
     double rate = error_rate(best_words_, at, b0);
