@@ -41,7 +41,8 @@ class Fingerprinter {
   /// Also appends, from now on, one sub-band energy word per analysed frame to `*out` (see
   /// Params::subband_frames): word u describes frames u .. u + subband_frames - 1, and word 0
   /// of a stream is 0 (it has no run before it to compare with). The words of a stream are
-  /// those of frames 0 .. frames() - subband_frames. nullptr stops. Allocation-free when `out`
+  /// those of frames 0 .. frames() - subband_frames. Call before a stream's first feed() (or
+  /// after reset()): a run needs all its frames. nullptr stops. Allocation-free when `out`
   /// has spare capacity (one word per hop of input). Kept across reset().
   void collect_subband(std::vector<uint32_t>* out);
 
