@@ -193,7 +193,9 @@ void Decision::adopt(State& s, State& other) {
   s.last_q = std::max(s.last_q, other.last_q);
   s.last_ref = other.last_ref;
   s.first_ref = s.first_q + s.offset_s;
-  s.start_s = std::min(s.start_s, start_of(other));
+  // A start measured in the audio (move_start) holds whichever repeat the airing first locked
+  // onto: repeats are the same audio.
+  if (!s.start_measured) s.start_s = std::min(s.start_s, start_of(other));
   s.ref_start_s = s.start_s + s.offset_s;
   s.windows += other.windows;
   s.conf_sum += other.conf_sum;
@@ -261,6 +263,14 @@ void Decision::finish(std::vector<AiringEvent>& out) {
     if (s.phase == Phase::open) close(s, out);
   }
   states_.clear();
+}
+
+void Decision::move_start(uint32_t track, double start_s) {
+  State* s = open_state(track);
+  if (s == nullptr) return;
+  s->start_s = std::max(0.0, start_s);
+  s->ref_start_s = s->start_s + s->offset_s;
+  s->start_measured = true;
 }
 
 std::size_t Decision::open_count() const {

@@ -115,6 +115,11 @@ class Decision {
   /// Closes every open airing (end of stream, source down) and forgets pending ones.
   void finish(std::vector<AiringEvent>& out);
 
+  /// Moves the start of the open airing of `track` to `start_s` (source time), its reference
+  /// start with it: a finer estimate of where the play began than the first matched hashes
+  /// (SourceRunner compares sub-band words there). No-op without such an airing.
+  void move_start(uint32_t track, double start_s);
+
   /// Open airings right now.
   std::size_t open_count() const;
   const DecisionParams& params() const { return p_; }
@@ -141,6 +146,7 @@ class Decision {
     float last_speed = 1;
     double last_progress_q = 0;
     double start_s = 0, ref_start_s = 0;
+    bool start_measured = false;  // start_s set by move_start
     double detected_s = 0;
     double alt_last_q = 0;  // open: latest evidence of the track at another offset
     uint32_t votes = 0;     // of the latest matching window

@@ -1,6 +1,7 @@
 #include "daemon/source_runner.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <stdexcept>
 #include <tuple>
@@ -27,6 +28,23 @@ constexpr float kLeadInConfidence = 0.95f;
 
 /// Matches of one track from two lanes this close in offset are one alignment, in seconds.
 constexpr double kSameAlignmentS = 0.1;
+
+/// Sub-band words kept per source: 2048 frames, 33 s, more than an airing's start lies behind
+/// the window that confirms it.
+constexpr std::size_t kWordRing = 2048;
+/// Where a start is looked for from its words: this far before and after the start that the
+/// matched hashes give, in seconds (after: past a start snapped up to snap_s early).
+constexpr double kWordsBackS = 3.0;
+constexpr double kWordsAheadS = 2.5;
+/// A word agrees with the reference's in 16 of 32 bits by chance. A frame counts for the play
+/// when it agrees in more than 16 + kWordMargin bits; the start is where the frames after it
+/// add up to the most such excess ...
+constexpr int kWordMargin = 3;
+/// ... if that excess reaches this many bits (a second of frames one bit over, about).
+constexpr int kWordMinExcess = 64;
+/// A word sums 13 frames of spectrum: its agreement rises over the frames before the play
+/// begins; the excess begins this many frames before the play does.
+constexpr int kWordLeadFrames = 2;
 
 SourceKind kind_of(const std::string& k) {
   if (k == "file") return SourceKind::file;
@@ -85,6 +103,11 @@ SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_p
   }
   fresh_.reserve(4096 * lanes_[0]->fp.max_hashes_per_frame() / static_cast<std::size_t>(hop_) +
                  256);
+  // Sub-band words of the normal-speed lane place each airing's start (start_from_words).
+  lanes_[0]->words.reserve(4096 / static_cast<std::size_t>(hop_) + 16);
+  lanes_[0]->fp.collect_subband(&lanes_[0]->words);
+  word_ring_.assign(kWordRing, 0);
+  word_frame_.assign(kWordRing, -1);
   silence_changes_.reserve(16);
   if (settings.evidence && evidence.enabled && clips != nullptr) {
     // How far behind the newest audio an airing's start can lie when airing_start is decided:
@@ -211,7 +234,9 @@ void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
       x = stretched_;
     }
     fresh_.clear();
+    lane->words.clear();
     lane->fp.feed(x, fresh_);
+    keep_words(*lane);
     for (const dsp::TimedHash& h : fresh_) {
       lane->votes.add(h.hash, lane->seg_base + h.t);
       lane->final_frame = std::max(lane->final_frame, lane->seg_base + static_cast<int64_t>(h.t));
@@ -254,9 +279,12 @@ void SourceRunner::end_segment() {
       lane->resampler->flush(stretched_);
       lane->fp.feed(stretched_, fresh_);
     }
+    lane->words.clear();
     lane->fp.flush(fresh_);
+    keep_words(*lane);
     for (const dsp::TimedHash& h : fresh_) lane->votes.add(h.hash, lane->seg_base + h.t);
     lane->fp.reset();
+    lane->words_seen = 0;
   }
 }
 
@@ -365,7 +393,65 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
   const int64_t decided_frame = std::min(end_frame + lag_frames_, last_frame_);
   decision_.step(ctx.matches, ctx.airings,
                  static_cast<double>(decided_frame) * params_.frame_seconds());
+  for (AiringEvent& a : ctx.airings) {
+    if (a.kind != AiringEvent::Kind::start) continue;
+    const double start = start_from_words(a, ctx);
+    if (start == a.start_s) continue;
+    a.ref_start_s += start - a.start_s;
+    a.start_s = start;
+    a.start_cut = a.ref_start_s > decision_.params().cut_tolerance_s;
+    decision_.move_start(a.track, start);
+  }
   emit_airings(ctx);
+}
+
+void SourceRunner::keep_words(Lane& lane) {
+  for (const uint32_t w : lane.words) {
+    const int64_t frame = lane.seg_base + lane.words_seen++;
+    if (frame == lane.seg_base) continue;  // a segment's first word compares with nothing
+    const auto slot = static_cast<std::size_t>(frame) % kWordRing;
+    word_ring_[slot] = w;
+    word_frame_[slot] = frame;
+  }
+}
+
+// The matched hashes place a start by the first anchors that agree: late when the play's first
+// notes lose their peaks to a louder item before it, or early when it snaps to the reference's
+// start. The sub-band words see every band in every frame at any level: along the airing's line
+// (reference frame = source frame + offset), a word agrees with the reference's in 16 of 32
+// bits by chance and in far more during the play. The start is the frame from which the
+// agreement in excess of 16 + kWordMargin bits adds up to the most (a change point), when that
+// excess is clear. Normal speed only; not for starts snapped to the reference's start.
+double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) const {
+  // A start placed where the reference starts (a whole play) stays: a fade-in, or a track
+  // that opens near silence, agrees with its reference only from where it becomes audible.
+  if (std::abs(a.speed - 1.0) > 0.005 || a.ref_start_s < 1e-3) return a.start_s;
+  const double frame_s = params_.frame_seconds();
+  const double offset = (a.ref_start_s - a.start_s) / frame_s;  // reference minus source frame
+  const int64_t f0 = std::llround((a.start_s - kWordsBackS) / frame_s);
+  const int64_t f1 = std::llround((a.start_s + kWordsAheadS) / frame_s);
+  const int64_t r0 = std::max<int64_t>(1, std::llround(static_cast<double>(f0) + offset));
+  const int64_t r1 = std::llround(static_cast<double>(f1) + offset);
+  if (r1 <= r0) return a.start_s;
+  ctx.words.resize(static_cast<std::size_t>(r1 - r0 + 1));
+  const std::size_t have =
+      ctx.reader->subband(a.track, static_cast<uint64_t>(r0), ctx.words.size(), ctx.words.data());
+  if (have == 0) return a.start_s;
+  int64_t excess = 0, best = 0, at = -1;
+  for (int64_t f = f1; f >= f0; --f) {
+    const int64_t r = std::llround(static_cast<double>(f) + offset);
+    const auto slot = static_cast<std::size_t>(std::max<int64_t>(f, 0)) % kWordRing;
+    int agree = 16;  // no word here (before the segment, or the reference's start): chance
+    if (f >= 0 && word_frame_[slot] == f && r >= r0 && r - r0 < static_cast<int64_t>(have))
+      agree = 32 - std::popcount(word_ring_[slot] ^ ctx.words[static_cast<std::size_t>(r - r0)]);
+    excess += agree - 16 - kWordMargin;
+    if (excess > best) {
+      best = excess;
+      at = f;
+    }
+  }
+  if (at < 0 || best < kWordMinExcess) return a.start_s;
+  return std::max(0.0, static_cast<double>(at + kWordLeadFrames) * frame_s);
 }
 
 // Where the evidence for a candidate begins and ends, to the frame, from the hashes that agree

@@ -50,6 +50,7 @@ struct WorkerContext {
   std::vector<AiringEvent> airings;                  ///< scratch
   std::vector<uint32_t> anchors;                     ///< scratch
   std::vector<std::pair<uint32_t, uint32_t>> pairs;  ///< scratch
+  std::vector<uint32_t> words;                       ///< scratch: reference sub-band words
 };
 
 class SourceRunner {
@@ -102,6 +103,12 @@ class SourceRunner {
   void finalize(WorkerContext& ctx);
   void end_segment();
   void emit_airings(WorkerContext& ctx);
+  struct Lane;
+  /// Keeps the words the normal-speed lane's last feed produced.
+  void keep_words(Lane& lane);
+  /// Where the play of a just-opened airing began, from its sub-band words: the start if the
+  /// words do not tell.
+  double start_from_words(const AiringEvent& a, WorkerContext& ctx) const;
   void publish(WorkerContext& ctx, Event& e);
   const store::TrackInfo* track_info(uint32_t id, WorkerContext& ctx);
   double pos_seconds(uint64_t pos) const { return static_cast<double>(pos) / rate_; }
@@ -130,11 +137,17 @@ class SourceRunner {
     double speed;
     std::unique_ptr<dsp::decode::StreamResampler> resampler;  // null at normal speed
     dsp::Fingerprinter fp;
-    matcher::StreamVotes votes;  // the votes of the last window_s of hashes (and later ones)
-    int64_t seg_base = 0;        // absolute lane frame of the fingerprinter's frame 0
-    int64_t final_frame = 0;     // every hash anchored before this frame is in votes
+    matcher::StreamVotes votes;   // the votes of the last window_s of hashes (and later ones)
+    int64_t seg_base = 0;         // absolute lane frame of the fingerprinter's frame 0
+    int64_t final_frame = 0;      // every hash anchored before this frame is in votes
+    std::vector<uint32_t> words;  // sub-band words of the last feed (normal speed only)
+    int64_t words_seen = 0;       // sub-band words of the current segment so far
   };
   std::vector<std::unique_ptr<Lane>> lanes_;
+  /// The normal-speed lane's recent sub-band words, a ring by absolute frame; word_frame_
+  /// says which frame each slot holds (-1: none).
+  std::vector<uint32_t> word_ring_;
+  std::vector<int64_t> word_frame_;
   std::vector<float> stretched_;  // resampled audio of one block
   std::vector<dsp::TimedHash> fresh_;
   std::vector<SilenceDetector::Change> silence_changes_;

@@ -343,6 +343,38 @@ TEST(Decision, AiringLockedOntoARepeatAdoptsTheTrueOffset) {
   EXPECT_NEAR(ends[0].ref_end_s, 90.0 - 0.05 + d.params().end_bias_s, 1e-9);
 }
 
+// A start measured in the audio (move_start, from the sub-band words) replaces the one the
+// hashes gave, moves the reference start with it, and holds when the airing later adopts the
+// true offset of a repeat it first locked onto (a repeat is the same audio), even where the
+// true offset's own start would snap to the reference's start: a play from 0.4 s into the
+// track, first seen only at a repeat 90 s later.
+TEST(Decision, MovedStartHoldsThroughAdoptingTheTrueOffset) {
+  Decision d;
+  const std::vector<Play> truth = {{5, 10.0, 0.4, 60.0, 200.0}};
+  const std::vector<Play> repeat = {{5, 10.0, 90.4, 8.0, 200.0}};
+  std::vector<AiringEvent> ev;
+  bool moved = false;
+  for (double end = 1; end <= 90; end += 1) {
+    auto w = window(repeat, end);
+    if (end > 15) {
+      for (const WindowMatch& m : window(truth, end)) w.push_back(m);
+    }
+    d.step(w, ev);
+    if (!moved && !of_kind(ev, Kind::start).empty()) {
+      EXPECT_NEAR(of_kind(ev, Kind::start)[0].ref_start_s, 90.45 - d.params().start_bias_s, 1e-9);
+      d.move_start(5, 10.0);  // where the words say the play began
+      moved = true;
+    }
+  }
+  d.move_start(6, 1.0);  // no such airing: nothing happens
+  d.finish(ev);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_NEAR(ends[0].start_s, 10.0, 1e-9);     // not snapped to where the reference starts (9.6)
+  EXPECT_NEAR(ends[0].ref_start_s, 0.4, 1e-9);  // on the adopted (true) offset
+  EXPECT_FALSE(ends[0].start_cut);              // 0.4 s missing is within cut_tolerance_s
+}
+
 TEST(Decision, JumpWithinTheTrackIsANewAiring) {
   Decision d;
   // Track 3 plays ref 0..30 s, then the station jumps to ref 100 s and plays on to 60 s.
