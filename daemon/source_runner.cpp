@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 #include <tuple>
 
@@ -43,8 +44,14 @@ constexpr int kWordMargin = 3;
 /// ... if that excess reaches this many bits (a second of frames one bit over, about).
 constexpr int kWordMinExcess = 64;
 /// A word sums 13 frames of spectrum: its agreement rises over the frames before the play
-/// begins; the excess begins this many frames before the play does.
+/// begins; the excess begins this many frames before the play does ...
 constexpr int kWordLeadFrames = 2;
+/// ... and ends this many frames before the play does.
+constexpr int kWordTailFrames = 4;
+/// Where an end is looked for: this far before the end the matched hashes give (continuation
+/// windows can carry an airing seconds into the next item) and after it, in seconds.
+constexpr double kWordsBeforeEndS = 6.0;
+constexpr double kWordsAfterEndS = 2.0;
 
 SourceKind kind_of(const std::string& k) {
   if (k == "file") return SourceKind::file;
@@ -394,6 +401,16 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
   decision_.step(ctx.matches, ctx.airings,
                  static_cast<double>(decided_frame) * params_.frame_seconds());
   for (AiringEvent& a : ctx.airings) {
+    if (a.kind == AiringEvent::Kind::end) {
+      const double end = end_from_words(a, ctx);
+      if (end != a.end_s) {
+        a.ref_end_s += end - a.end_s;
+        a.end_s = end;
+        a.end_cut = a.track_duration_s > 0 &&
+                    a.track_duration_s - a.ref_end_s > decision_.params().cut_tolerance_s;
+      }
+      continue;
+    }
     if (a.kind != AiringEvent::Kind::start) continue;
     const double start = start_from_words(a, ctx);
     if (start == a.start_s) continue;
@@ -452,6 +469,39 @@ double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) 
   }
   if (at < 0 || best < kWordMinExcess) return a.start_s;
   return std::max(0.0, static_cast<double>(at + kWordLeadFrames) * frame_s);
+}
+
+// The same for an end: the last frame up to which the excess adds up most. Only for ends not
+// placed at the reference's end (a fade-out agrees only while audible).
+double SourceRunner::end_from_words(const AiringEvent& a, WorkerContext& ctx) const {
+  if (std::abs(a.speed - 1.0) > 0.005 || !a.end_cut) return a.end_s;
+  const double frame_s = params_.frame_seconds();
+  const double offset = (a.ref_end_s - a.end_s) / frame_s;
+  const int64_t f0 = std::max<int64_t>(std::llround((a.end_s - kWordsBeforeEndS) / frame_s),
+                                       std::llround(a.start_s / frame_s));
+  const int64_t f1 = std::llround((a.end_s + kWordsAfterEndS) / frame_s);
+  const int64_t r0 = std::max<int64_t>(1, std::llround(static_cast<double>(f0) + offset));
+  const int64_t r1 = std::llround(static_cast<double>(f1) + offset);
+  if (r1 <= r0) return a.end_s;
+  ctx.words.resize(static_cast<std::size_t>(r1 - r0 + 1));
+  const std::size_t have =
+      ctx.reader->subband(a.track, static_cast<uint64_t>(r0), ctx.words.size(), ctx.words.data());
+  if (have == 0) return a.end_s;
+  int64_t excess = 0, best = 0, at = -1;
+  for (int64_t f = f0; f <= f1; ++f) {
+    const int64_t r = std::llround(static_cast<double>(f) + offset);
+    const auto slot = static_cast<std::size_t>(std::max<int64_t>(f, 0)) % kWordRing;
+    int agree = 16;
+    if (f >= 0 && word_frame_[slot] == f && r >= r0 && r - r0 < static_cast<int64_t>(have))
+      agree = 32 - std::popcount(word_ring_[slot] ^ ctx.words[static_cast<std::size_t>(r - r0)]);
+    excess += agree - 16 - kWordMargin;
+    if (excess > best) {
+      best = excess;
+      at = f;
+    }
+  }
+  if (at < 0 || best < kWordMinExcess) return a.end_s;
+  return static_cast<double>(at + kWordTailFrames) * frame_s;
 }
 
 // Where the evidence for a candidate begins and ends, to the frame, from the hashes that agree

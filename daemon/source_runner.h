@@ -109,6 +109,9 @@ class SourceRunner {
   /// Where the play of a just-opened airing began, from its sub-band words: the start if the
   /// words do not tell.
   double start_from_words(const AiringEvent& a, WorkerContext& ctx) const;
+  /// Where the play of a just-closed airing ended, from its sub-band words: the end if the
+  /// words do not tell.
+  double end_from_words(const AiringEvent& a, WorkerContext& ctx) const;
   void publish(WorkerContext& ctx, Event& e);
   const store::TrackInfo* track_info(uint32_t id, WorkerContext& ctx);
   double pos_seconds(uint64_t pos) const { return static_cast<double>(pos) / rate_; }
