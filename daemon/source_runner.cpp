@@ -439,26 +439,21 @@ void SourceRunner::keep_words(Lane& lane) {
 // bits by chance and in far more during the play. The start is the frame from which the
 // agreement in excess of 16 + kWordMargin bits adds up to the most (a change point), when that
 // excess is clear. Normal speed only; not for starts snapped to the reference's start.
-double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) const {
-  // A start placed where the reference starts (a whole play) stays: a fade-in, or a track
-  // that opens near silence, agrees with its reference only from where it becomes audible.
-  if (std::abs(a.speed - 1.0) > 0.005 || a.ref_start_s < 1e-3) return a.start_s;
-  const double frame_s = params_.frame_seconds();
-  const double offset = (a.ref_start_s - a.start_s) / frame_s;  // reference minus source frame
-  const int64_t f0 = std::llround((a.start_s - kWordsBackS) / frame_s);
-  const int64_t f1 = std::llround((a.start_s + kWordsAheadS) / frame_s);
+int64_t SourceRunner::words_change(uint32_t track, double offset, int64_t f0, int64_t f1,
+                                   bool forward, WorkerContext& ctx) const {
   const int64_t r0 = std::max<int64_t>(1, std::llround(static_cast<double>(f0) + offset));
   const int64_t r1 = std::llround(static_cast<double>(f1) + offset);
-  if (r1 <= r0) return a.start_s;
+  if (r1 <= r0) return -1;
   ctx.words.resize(static_cast<std::size_t>(r1 - r0 + 1));
   const std::size_t have =
-      ctx.reader->subband(a.track, static_cast<uint64_t>(r0), ctx.words.size(), ctx.words.data());
-  if (have == 0) return a.start_s;
+      ctx.reader->subband(track, static_cast<uint64_t>(r0), ctx.words.size(), ctx.words.data());
+  if (have == 0) return -1;
   int64_t excess = 0, best = 0, at = -1;
-  for (int64_t f = f1; f >= f0; --f) {
+  for (int64_t i = 0; i <= f1 - f0; ++i) {
+    const int64_t f = forward ? f0 + i : f1 - i;
     const int64_t r = std::llround(static_cast<double>(f) + offset);
     const auto slot = static_cast<std::size_t>(std::max<int64_t>(f, 0)) % kWordRing;
-    int agree = 16;  // no word here (before the segment, or the reference's start): chance
+    int agree = 16;  // no word here (outside the segment or the reference): chance
     if (f >= 0 && word_frame_[slot] == f && r >= r0 && r - r0 < static_cast<int64_t>(have))
       agree = 32 - std::popcount(word_ring_[slot] ^ ctx.words[static_cast<std::size_t>(r - r0)]);
     excess += agree - 16 - kWordMargin;
@@ -467,7 +462,19 @@ double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) 
       at = f;
     }
   }
-  if (at < 0 || best < kWordMinExcess) return a.start_s;
+  return best >= kWordMinExcess ? at : -1;
+}
+
+double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) const {
+  // A start placed where the reference starts (a whole play) stays: a fade-in, or a track
+  // that opens near silence, agrees with its reference only from where it becomes audible.
+  if (std::abs(a.speed - 1.0) > 0.005 || a.ref_start_s < 1e-3) return a.start_s;
+  const double frame_s = params_.frame_seconds();
+  const int64_t at = words_change(a.track, (a.ref_start_s - a.start_s) / frame_s,
+                                  std::llround((a.start_s - kWordsBackS) / frame_s),
+                                  std::llround((a.start_s + kWordsAheadS) / frame_s),
+                                  /*forward=*/false, ctx);
+  if (at < 0) return a.start_s;
   return std::max(0.0, static_cast<double>(at + kWordLeadFrames) * frame_s);
 }
 
@@ -476,31 +483,12 @@ double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) 
 double SourceRunner::end_from_words(const AiringEvent& a, WorkerContext& ctx) const {
   if (std::abs(a.speed - 1.0) > 0.005 || !a.end_cut) return a.end_s;
   const double frame_s = params_.frame_seconds();
-  const double offset = (a.ref_end_s - a.end_s) / frame_s;
-  const int64_t f0 = std::max<int64_t>(std::llround((a.end_s - kWordsBeforeEndS) / frame_s),
-                                       std::llround(a.start_s / frame_s));
-  const int64_t f1 = std::llround((a.end_s + kWordsAfterEndS) / frame_s);
-  const int64_t r0 = std::max<int64_t>(1, std::llround(static_cast<double>(f0) + offset));
-  const int64_t r1 = std::llround(static_cast<double>(f1) + offset);
-  if (r1 <= r0) return a.end_s;
-  ctx.words.resize(static_cast<std::size_t>(r1 - r0 + 1));
-  const std::size_t have =
-      ctx.reader->subband(a.track, static_cast<uint64_t>(r0), ctx.words.size(), ctx.words.data());
-  if (have == 0) return a.end_s;
-  int64_t excess = 0, best = 0, at = -1;
-  for (int64_t f = f0; f <= f1; ++f) {
-    const int64_t r = std::llround(static_cast<double>(f) + offset);
-    const auto slot = static_cast<std::size_t>(std::max<int64_t>(f, 0)) % kWordRing;
-    int agree = 16;
-    if (f >= 0 && word_frame_[slot] == f && r >= r0 && r - r0 < static_cast<int64_t>(have))
-      agree = 32 - std::popcount(word_ring_[slot] ^ ctx.words[static_cast<std::size_t>(r - r0)]);
-    excess += agree - 16 - kWordMargin;
-    if (excess > best) {
-      best = excess;
-      at = f;
-    }
-  }
-  if (at < 0 || best < kWordMinExcess) return a.end_s;
+  const int64_t at =
+      words_change(a.track, (a.ref_end_s - a.end_s) / frame_s,
+                   std::max(std::llround((a.end_s - kWordsBeforeEndS) / frame_s),
+                            std::llround(a.start_s / frame_s)),
+                   std::llround((a.end_s + kWordsAfterEndS) / frame_s), /*forward=*/true, ctx);
+  if (at < 0) return a.end_s;
   return static_cast<double>(at + kWordTailFrames) * frame_s;
 }
 

@@ -106,6 +106,12 @@ class SourceRunner {
   struct Lane;
   /// Keeps the words the normal-speed lane's last feed produced.
   void keep_words(Lane& lane);
+  /// The change point of the agreement between the source's sub-band words over frames
+  /// f0..f1 and the reference's (reference frame = source frame + offset): the frame from which
+  /// (backward) or up to which (forward) the agreement in excess of chance adds up most; -1
+  /// when that excess is not clear.
+  int64_t words_change(uint32_t track, double offset, int64_t f0, int64_t f1, bool forward,
+                       WorkerContext& ctx) const;
   /// Where the play of a just-opened airing began, from its sub-band words: the start if the
   /// words do not tell.
   double start_from_words(const AiringEvent& a, WorkerContext& ctx) const;
