@@ -215,7 +215,7 @@ void Decision::open(State& s, std::vector<AiringEvent>& out) {
   s.ref_start_s = s.start_s + s.offset_s;
   s.last_progress_q = s.last_q;
   AiringEvent e = event(AiringEvent::Kind::start, s, s.last_q);
-  e.start_cut = s.ref_start_s > p_.cut_tolerance_s;
+  e.start_cut = start_cut(s.ref_start_s);
   e.confidence = s.last_conf;
   e.windows = s.windows;
   out.push_back(e);
@@ -251,8 +251,8 @@ double Decision::end_of(const State& s) const {
 void Decision::close(State& s, std::vector<AiringEvent>& out) {
   s.phase = Phase::closed;
   AiringEvent e = event(AiringEvent::Kind::end, s, end_of(s));
-  e.start_cut = s.ref_start_s > p_.cut_tolerance_s;
-  e.end_cut = s.duration > 0 && s.duration - e.ref_end_s > p_.cut_tolerance_s;
+  e.start_cut = start_cut(s.ref_start_s);
+  e.end_cut = end_cut(s.duration, e.ref_end_s);
   e.confidence = static_cast<float>(s.conf_sum / std::max<uint32_t>(1, s.windows));
   e.windows = s.windows;
   out.push_back(e);

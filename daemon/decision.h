@@ -120,6 +120,13 @@ class Decision {
   /// (SourceRunner compares sub-band words there). No-op without such an airing.
   void move_start(uint32_t track, double start_s);
 
+  /// Whether an airing that starts at reference time `ref_start_s` missed the track's start,
+  /// and one that ends at `ref_end_s` of a track `duration_s` long (0 = unknown) its end.
+  bool start_cut(double ref_start_s) const { return ref_start_s > p_.cut_tolerance_s; }
+  bool end_cut(double duration_s, double ref_end_s) const {
+    return duration_s > 0 && duration_s - ref_end_s > p_.cut_tolerance_s;
+  }
+
   /// Open airings right now.
   std::size_t open_count() const;
   const DecisionParams& params() const { return p_; }

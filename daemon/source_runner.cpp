@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <cstdlib>
 #include <stdexcept>
 #include <tuple>
 
@@ -406,8 +405,7 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
       if (end != a.end_s) {
         a.ref_end_s += end - a.end_s;
         a.end_s = end;
-        a.end_cut = a.track_duration_s > 0 &&
-                    a.track_duration_s - a.ref_end_s > decision_.params().cut_tolerance_s;
+        a.end_cut = decision_.end_cut(a.track_duration_s, a.ref_end_s);
       }
       continue;
     }
@@ -416,7 +414,7 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
     if (start == a.start_s) continue;
     a.ref_start_s += start - a.start_s;
     a.start_s = start;
-    a.start_cut = a.ref_start_s > decision_.params().cut_tolerance_s;
+    a.start_cut = decision_.start_cut(a.ref_start_s);
     decision_.move_start(a.track, start);
   }
   emit_airings(ctx);
