@@ -85,10 +85,12 @@ struct IdentifyOptions {
   /// peaks are sparse: repeats that differ in a quiet part, or in how their frames fall, explain
   /// nearly as many anchors; the words see every band in every frame. The repeat whose words
   /// disagree least with the query's takes the lead when its bit error rate is lower than the
-  /// leader's by this many standard errors (0.5 / sqrt(bits compared): the spread of a rate
-  /// estimated from that many independent bits); 0 turns this off. Costs a read of the track's
-  /// words and a popcount per word and repeat; the words come with the fingerprints.
-  double verify_word_sigmas = 2.0;
+  /// leader's by this many nominal standard errors (0.5 / sqrt(bits compared), the spread of a
+  /// rate estimated from that many independent bits; neighbouring words share most of their
+  /// 13-frame sums, so the true spread is several times larger and this is a scale, not a
+  /// test level); 0 turns this off. Costs a read of the track's words and a popcount per word
+  /// and repeat; the words come with the fingerprints.
+  double verify_word_sigmas = 1.0;
 };
 
 struct Identification {
