@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "daemon/event_bus.h"
+#include "daemon/word_change.h"
 
 namespace aircheck::daemon {
 
@@ -36,21 +37,14 @@ constexpr std::size_t kWordRing = 2048;
 /// matched hashes give, in seconds (after: past a start snapped up to snap_s early).
 constexpr double kWordsBackS = 3.0;
 constexpr double kWordsAheadS = 2.5;
-/// A word agrees with the reference's in 16 of 32 bits by chance. A frame counts for the play
-/// when it agrees in more than 16 + kWordMargin bits; the start is where the frames after it
-/// add up to the most such excess ...
-constexpr int kWordMargin = 3;
-/// ... if that excess reaches this many bits (a second of frames one bit over, about).
-constexpr int kWordMinExcess = 64;
-/// A word sums 13 frames of spectrum: its agreement rises over the frames before the play
-/// begins; the excess begins this many frames before the play does ...
-constexpr int kWordLeadFrames = 2;
-/// ... and ends this many frames before the play does.
-constexpr int kWordTailFrames = 4;
 /// Where an end is looked for: this far before the end the matched hashes give (continuation
 /// windows can carry an airing seconds into the next item) and after it, in seconds.
 constexpr double kWordsBeforeEndS = 6.0;
 constexpr double kWordsAfterEndS = 2.0;
+/// Edges are placed from the words for plays within this of normal speed (relative). The words
+/// come from the normal-speed lane: a play 2 % fast has its bands a third of a band higher,
+/// and placed an end 1.4 s early in the programme evaluation; 1.2 % placed one right.
+constexpr double kWordsMaxSpeedOff = 0.015;
 
 SourceKind kind_of(const std::string& k) {
   if (k == "file") return SourceKind::file;
@@ -432,62 +426,64 @@ void SourceRunner::keep_words(Lane& lane) {
 
 // The matched hashes place a start by the first anchors that agree: late when the play's first
 // notes lose their peaks to a louder item before it, or early when it snaps to the reference's
-// start. The sub-band words see every band in every frame at any level: along the airing's line
-// (reference frame = source frame + offset), a word agrees with the reference's in 16 of 32
-// bits by chance and in far more during the play. The start is the frame from which the
-// agreement in excess of 16 + kWordMargin bits adds up to the most (a change point), when that
-// excess is clear. Normal speed only; not for starts snapped to the reference's start.
-int64_t SourceRunner::words_change(uint32_t track, double offset, int64_t f0, int64_t f1,
-                                   bool forward, WorkerContext& ctx) const {
-  const int64_t r0 = std::max<int64_t>(1, std::llround(static_cast<double>(f0) + offset));
-  const int64_t r1 = std::llround(static_cast<double>(f1) + offset);
-  if (r1 <= r0) return -1;
+// start. The sub-band words agree with the reference's along the airing's line from its first
+// frame on, at any level (daemon/word_change.h). The reference frame of source frame f is
+// ref_at + (f - at) * speed: a play off normal speed drifts by a frame every 1/|speed - 1|
+// frames, which the 13-frame words follow; its bands shift by |speed - 1| of a frequency, a
+// fraction of a band (33 bands over 3.3 octaves: 7 % each) that lowers the agreement without
+// removing it.
+int64_t SourceRunner::words_change(uint32_t track, double at, double ref_at, double speed,
+                                   int64_t f0, int64_t f1, bool forward, WorkerContext& ctx) const {
+  const auto ref_of = [&](int64_t f) {
+    return std::llround(ref_at + (static_cast<double>(f) - at) * speed);
+  };
+  const int64_t r0 = std::max<int64_t>(1, ref_of(f0));
+  const int64_t r1 = ref_of(f1);
+  if (r1 <= r0 || f1 <= f0) return -1;
   ctx.words.resize(static_cast<std::size_t>(r1 - r0 + 1));
   const std::size_t have =
       ctx.reader->subband(track, static_cast<uint64_t>(r0), ctx.words.size(), ctx.words.data());
   if (have == 0) return -1;
-  int64_t excess = 0, best = 0, at = -1;
+  ctx.agree.resize(static_cast<std::size_t>(f1 - f0 + 1));
   for (int64_t i = 0; i <= f1 - f0; ++i) {
     const int64_t f = forward ? f0 + i : f1 - i;
-    const int64_t r = std::llround(static_cast<double>(f) + offset);
+    const int64_t r = ref_of(f);
     const auto slot = static_cast<std::size_t>(std::max<int64_t>(f, 0)) % kWordRing;
     int agree = 16;  // no word here (outside the segment or the reference): chance
     if (f >= 0 && word_frame_[slot] == f && r >= r0 && r - r0 < static_cast<int64_t>(have))
       agree = 32 - std::popcount(word_ring_[slot] ^ ctx.words[static_cast<std::size_t>(r - r0)]);
-    excess += agree - 16 - kWordMargin;
-    if (excess > best) {
-      best = excess;
-      at = f;
-    }
+    ctx.agree[static_cast<std::size_t>(i)] = static_cast<int8_t>(agree);
   }
-  return best >= kWordMinExcess ? at : -1;
+  const std::ptrdiff_t i = word_change_point(ctx.agree);
+  if (i < 0) return -1;
+  return forward ? f0 + i : f1 - i;
 }
 
 double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) const {
   // A start placed where the reference starts (a whole play) stays: a fade-in, or a track
   // that opens near silence, agrees with its reference only from where it becomes audible.
-  if (std::abs(a.speed - 1.0) > 0.005 || a.ref_start_s < 1e-3) return a.start_s;
+  if (std::abs(a.speed - 1.0) > kWordsMaxSpeedOff || a.ref_start_s < 1e-3) return a.start_s;
   const double frame_s = params_.frame_seconds();
-  const int64_t at = words_change(a.track, (a.ref_start_s - a.start_s) / frame_s,
+  const int64_t at = words_change(a.track, a.start_s / frame_s, a.ref_start_s / frame_s, a.speed,
                                   std::llround((a.start_s - kWordsBackS) / frame_s),
                                   std::llround((a.start_s + kWordsAheadS) / frame_s),
                                   /*forward=*/false, ctx);
   if (at < 0) return a.start_s;
-  return std::max(0.0, static_cast<double>(at + kWordLeadFrames) * frame_s);
+  return std::max(0.0, static_cast<double>(at + WordChangeRule{}.lead_frames) * frame_s);
 }
 
 // The same for an end: the last frame up to which the excess adds up most. Only for ends not
 // placed at the reference's end (a fade-out agrees only while audible).
 double SourceRunner::end_from_words(const AiringEvent& a, WorkerContext& ctx) const {
-  if (std::abs(a.speed - 1.0) > 0.005 || !a.end_cut) return a.end_s;
+  if (std::abs(a.speed - 1.0) > kWordsMaxSpeedOff || !a.end_cut) return a.end_s;
   const double frame_s = params_.frame_seconds();
   const int64_t at =
-      words_change(a.track, (a.ref_end_s - a.end_s) / frame_s,
+      words_change(a.track, a.end_s / frame_s, a.ref_end_s / frame_s, a.speed,
                    std::max(std::llround((a.end_s - kWordsBeforeEndS) / frame_s),
                             std::llround(a.start_s / frame_s)),
                    std::llround((a.end_s + kWordsAfterEndS) / frame_s), /*forward=*/true, ctx);
   if (at < 0) return a.end_s;
-  return static_cast<double>(at + kWordTailFrames) * frame_s;
+  return static_cast<double>(at + WordChangeRule{}.tail_frames) * frame_s;
 }
 
 // Where the evidence for a candidate begins and ends, to the frame, from the hashes that agree

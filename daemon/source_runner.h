@@ -51,6 +51,7 @@ struct WorkerContext {
   std::vector<uint32_t> anchors;                     ///< scratch
   std::vector<std::pair<uint32_t, uint32_t>> pairs;  ///< scratch
   std::vector<uint32_t> words;                       ///< scratch: reference sub-band words
+  std::vector<int8_t> agree;                         ///< scratch: their agreement per frame
 };
 
 class SourceRunner {
@@ -107,11 +108,12 @@ class SourceRunner {
   /// Keeps the words the normal-speed lane's last feed produced.
   void keep_words(Lane& lane);
   /// The change point of the agreement between the source's sub-band words over frames
-  /// f0..f1 and the reference's (reference frame = source frame + offset): the frame from which
-  /// (backward) or up to which (forward) the agreement in excess of chance adds up most; -1
-  /// when that excess is not clear.
-  int64_t words_change(uint32_t track, double offset, int64_t f0, int64_t f1, bool forward,
-                       WorkerContext& ctx) const;
+  /// f0..f1 and the reference's along the line through source frame `at` and reference frame
+  /// `ref_at` at `speed` reference frames per source frame: the frame from which (backward) or
+  /// up to which (forward) the agreement in excess of chance adds up most (word_change_point);
+  /// -1 when that excess is not clear.
+  int64_t words_change(uint32_t track, double at, double ref_at, double speed, int64_t f0,
+                       int64_t f1, bool forward, WorkerContext& ctx) const;
   /// Where the play of a just-opened airing began, from its sub-band words: the start if the
   /// words do not tell.
   double start_from_words(const AiringEvent& a, WorkerContext& ctx) const;
