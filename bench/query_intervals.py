@@ -7,7 +7,8 @@ Per (length, condition) cell: n, top-1 with the right track and offset (the eval
 rank 1), top-1 of the track alone (best candidate names the right track, any offset), detected
 (rank 1 and accepted), speed-estimate error p50 / p95 of the correct answers, and full passes
 per query (the `hypotheses` column; reports without these columns read as none measured and
-one pass). Negatives (non-indexed music, generated speech): false
+one pass), and the misses answered at another offset of the right track at normal speed, with
+how many of them are near copies of the true passage (`repeat_similarity_db` >= 20). Negatives (non-indexed music, generated speech): false
 matches (accepted) per length with their interval.
 
 The Wilson score interval is used because the rates sit near 0 or 1, where the normal
@@ -22,6 +23,10 @@ import sys
 from collections import defaultdict
 
 Z = 1.96
+# A miss at a repeat whose audio matches the true passage's to this many dB or more (the
+# `repeat_similarity_db` column: the two differ by 1 % of their energy or less) is counted as
+# a near copy: under the noise a query carries, no fingerprint tells them apart.
+NEAR_COPY_DB = 20.0
 
 
 def wilson(k, n):
@@ -62,7 +67,7 @@ def main():
     a = ap.parse_args()
 
     cells = defaultdict(lambda: {"n": 0, "top1": 0, "track": 0, "detected": 0, "speed": [],
-                                 "passes": []})
+                                 "passes": [], "repeat": 0, "near_copy": 0})
     negs = defaultdict(lambda: {"n": 0, "false": 0})
     with open(a.queries_tsv, newline="") as f:
         for row in csv.DictReader(f, delimiter="\t"):
@@ -84,10 +89,14 @@ def main():
             if rank1 and not math.isnan(speed_err):
                 c["speed"].append(speed_err)
             c["passes"].append(num(row.get("hypotheses") or "1"))
+            similarity = num(row.get("repeat_similarity_db") or "nan")
+            if not math.isnan(similarity):
+                c["repeat"] += 1
+                c["near_copy"] += similarity >= NEAR_COPY_DB
 
     sep = " | " if a.markdown else "  "
     head = ["length s", "condition", "n", "top-1 % [95 % CI]", "track only % [95 % CI]",
-            "detected %", "speed err p50 / p95 %", "passes"]
+            "detected %", "speed err p50 / p95 %", "passes", "misses at a repeat (near copies)"]
     out = sys.stdout
     if a.markdown:
         out.write("| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n")
@@ -98,7 +107,7 @@ def main():
         row = [f"{length:g}", cond, str(n), pct(c["top1"], n), pct(c["track"], n),
                f"{100 * c['detected'] / n:.1f}",
                f"{percentile(c['speed'], 0.5):.3f} / {percentile(c['speed'], 0.95):.3f}",
-               f"{sum(c['passes']) / n:.2f}"]
+               f"{sum(c['passes']) / n:.2f}", f"{c['repeat']} ({c['near_copy']})"]
         out.write(("| " + " | ".join(row) + " |" if a.markdown else sep.join(row)) + "\n")
     out.write("\n")
     head = ["length s", "negatives", "n", "false matches", "rate % [95 % CI]"]

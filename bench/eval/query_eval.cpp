@@ -86,6 +86,9 @@ struct Result {
   double tried = 1;             // speed hypotheses tried
   double screened = 0;          // speeds screened
   int verified = 0;             // repeats weighed at every frame phase (0: none)
+  // When the best candidate names the right track at another offset (a repeat): how close the
+  // reference's audio there is to the true passage, in dB (repeat_similarity_db).
+  double repeat_db = kNaN;
   bool done = false;
 };
 
@@ -323,6 +326,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
         const auto& item = items[it];
         const auto& file = item.negative ? negs[item.file] : refs[item.file];
         const auto pcm = dsp::decode::decode_all(file.path.string(), dopt);
+        std::vector<float> pcm_fp;  // the same at the fingerprint rate, made when needed
         for (const std::size_t e : item.excerpts) {
           if (item.negative) {
             const auto& ex = neg[e];
@@ -349,7 +353,26 @@ void run_query_eval(const QueryEvalOptions& opt) {
             if (late) z = apply_condition(cond, z, opt.params.sample_rate, seed, &speech);
             const double q_frames = static_cast<double>(z.size()) / opt.params.hop;
             const auto q = probe.run(z);
-            score(q, indexed.ids[ex.ref], true_off, q_frames * (f - 1), f, results[e * nc + ci]);
+            Result& r = results[e * nc + ci];
+            score(q, indexed.ids[ex.ref], true_off, q_frames * (f - 1), f, r);
+            // Answered at another offset of the right track, at normal speed: how close is the
+            // reference there to the true passage?
+            if (f == 1.0 && r.rank != 1 && r.top1_track &&
+                std::abs(static_cast<double>(r.best_offset) - true_off) > 1.0) {
+              // Both cut from the whole reference at the fingerprint rate, so that a loop
+              // repeating the same samples lines up to the sample.
+              if (pcm_fp.empty()) pcm_fp = resample(pcm, kEvalRate, opt.params.sample_rate);
+              const auto n = static_cast<std::size_t>(std::llround(len * fp_rate));
+              const auto a = static_cast<std::size_t>(std::llround(ex.start_s * fp_rate));
+              const auto b = static_cast<int64_t>(r.best_offset) * opt.params.hop;
+              if (b >= 0 && a + n <= pcm_fp.size() &&
+                  static_cast<std::size_t>(b) + n <= pcm_fp.size()) {
+                r.repeat_db = repeat_similarity_db(
+                    std::span<const float>(pcm_fp).subspan(a, n),
+                    std::span<const float>(pcm_fp).subspan(static_cast<std::size_t>(b), n),
+                    opt.params.hop / 2);
+              }
+            }
           }
         }
         const auto d = done_items.fetch_add(1) + 1;
@@ -529,7 +552,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
     f << "length_s\tcondition\tref\tstart_s\ttrack\ttrue_offset\trank\taccepted\tbest_track\tbest_"
          "offset\tvotes"
          "\tconfidence\thashes\tpostings\tlatency_ms\tspeed_err_"
-         "pct\thypotheses\tscreened\tverified\n";
+         "pct\thypotheses\tscreened\tverified\trepeat_similarity_db\n";
     for (std::size_t e = 0; e < pos.size(); ++e) {
       for (std::size_t ci = 0; ci < nc; ++ci) {
         const auto& r = results[e * nc + ci];
@@ -538,7 +561,13 @@ void run_query_eval(const QueryEvalOptions& opt) {
           << "\t" << r.true_offset << "\t" << r.rank << "\t" << r.accepted << "\t" << r.best_track
           << "\t" << r.best_offset << "\t" << r.votes << "\t" << r.confidence << "\t" << r.hashes
           << "\t" << r.postings << "\t" << r.latency_ms << "\t" << r.speed_err_pct << "\t"
-          << r.tried << "\t" << r.screened << "\t" << r.verified << "\n";
+          << r.tried << "\t" << r.screened << "\t" << r.verified << "\t";
+        if (std::isnan(r.repeat_db)) {
+          f << "-";
+        } else {
+          f << std::round(r.repeat_db * 10) / 10;
+        }
+        f << "\n";
       }
     }
     for (std::size_t e = 0; e < neg.size(); ++e) {
@@ -547,13 +576,14 @@ void run_query_eval(const QueryEvalOptions& opt) {
         << neg[e].start_s << "\t-\t-\t-\t" << r.accepted << "\t" << r.best_track << "\t"
         << r.best_offset << "\t" << r.votes << "\t" << r.confidence << "\t" << r.hashes << "\t"
         << r.postings << "\t" << r.latency_ms << "\t" << r.speed_err_pct << "\t" << r.tried << "\t"
-        << r.screened << "\t" << r.verified << "\n";
+        << r.screened << "\t" << r.verified << "\t-\n";
     }
     for (std::size_t i = 0; i < speech_results.size(); ++i) {
       const auto& r = speech_results[i];
       f << opt.lengths[speech_len[i]] << "\tspeech\tspeech\t-\t-\t-\t-\t" << r.accepted << "\t"
         << r.best_track << "\t" << r.best_offset << "\t" << r.votes << "\t" << r.confidence << "\t"
-        << r.hashes << "\t" << r.postings << "\t" << r.latency_ms << "\n";
+        << r.hashes << "\t" << r.postings << "\t" << r.latency_ms << "\t" << r.speed_err_pct << "\t"
+        << r.tried << "\t" << r.screened << "\t" << r.verified << "\t-\n";
     }
   }
 

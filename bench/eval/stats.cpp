@@ -31,4 +31,34 @@ std::string format_fixed(double v, int prec) {
   return s.str();
 }
 
+double repeat_similarity_db(std::span<const float> a, std::span<const float> b, int max_lag) {
+  const auto n = static_cast<std::ptrdiff_t>(std::min(a.size(), b.size()));
+  const auto rho = [&](int lag) {
+    double ab = 0, aa = 0, bb = 0;
+    for (std::ptrdiff_t i = std::max<std::ptrdiff_t>(0, -lag);
+         i < n && i + lag < static_cast<std::ptrdiff_t>(b.size()); ++i) {
+      const double x = a[static_cast<std::size_t>(i)];
+      const double y = b[static_cast<std::size_t>(i + lag)];
+      ab += x * y;
+      aa += x * x;
+      bb += y * y;
+    }
+    return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : -1.0;
+  };
+  double best = -1;
+  int at = 0;
+  for (int lag = -max_lag; lag <= max_lag; ++lag) {
+    const double r = rho(lag);
+    if (r > best) {
+      best = r;
+      at = lag;
+    }
+  }
+  if (best <= -1) return std::numeric_limits<double>::quiet_NaN();
+  const double left = rho(at - 1), right = rho(at + 1);
+  const double curve = left - 2 * best + right;
+  if (curve < 0) best = std::min(1.0, best - (right - left) * (right - left) / (8 * curve));
+  return std::min(99.0, -10.0 * std::log10(std::max(1e-10, 2.0 * (1.0 - best))));
+}
+
 }  // namespace aircheck::eval
