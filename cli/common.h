@@ -51,8 +51,8 @@ std::string content_hash(const std::vector<float>& pcm);
 
 bool stderr_is_terminal();
 
-/// Default speed hypotheses of a query ("1,0.98,1.02,0.96,1.04").
-inline constexpr const char* kDefaultSpeeds = "1,0.98,1.02,0.96,1.04";
+/// Default speed hypotheses of a query ("1,0.98,1.02,0.96,1.04,0.94,1.06").
+inline constexpr const char* kDefaultSpeeds = "1,0.98,1.02,0.96,1.04,0.94,1.06";
 
 /// A comma-separated list of numbers given to `option`. Each must pass `ok`, else a usage
 /// error "OPTION: 'ITEM' is not WHAT". No number at all is a usage error "OPTION: IF_EMPTY".
