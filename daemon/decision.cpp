@@ -155,9 +155,15 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       if (taken_over) close(s, out);
     }
   }
-  // Open confirmed candidates: at most one airing per track, the best-established offset.
+  // Open confirmed candidates: at most one airing per track, the best-established offset. A
+  // repeat of a looping track read along the same audio as an airing just closed (when the
+  // next item took over) is that airing, not a new one.
   for (State& s : states_) {
     if (!ready(s) || open_state(s.track) != nullptr) continue;
+    if (already_aired(s)) {
+      s.dead = true;
+      continue;
+    }
     State* best = &s;
     for (State& o : states_) {
       if (&o != &s && o.track == s.track && ready(o) &&
@@ -248,9 +254,20 @@ double Decision::end_of(const State& s) const {
   return std::max(s.last_q, s.alt_last_q) + p_.end_bias_s;
 }
 
+bool Decision::already_aired(const State& s) const {
+  // A second of slack either way: a replay that follows its first play at once begins at (or
+  // a little before) where the first one's airing ended.
+  return std::any_of(aired_.begin(), aired_.end(), [&](const Aired& a) {
+    return a.end_s > a.start_s && a.track == s.track && s.first_q >= a.start_s - 1.0 &&
+           s.first_q < a.end_s - 1.0;
+  });
+}
+
 void Decision::close(State& s, std::vector<AiringEvent>& out) {
   s.phase = Phase::closed;
   AiringEvent e = event(AiringEvent::Kind::end, s, end_of(s));
+  aired_[aired_next_] = Aired{s.track, s.start_s, e.end_s};
+  aired_next_ = (aired_next_ + 1) % kAired;
   e.start_cut = start_cut(s.ref_start_s);
   e.end_cut = end_cut(s.duration, e.ref_end_s);
   e.confidence = static_cast<float>(s.conf_sum / std::max<uint32_t>(1, s.windows));

@@ -21,6 +21,7 @@
 // seconds from the start of the indexed track.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <type_traits>
@@ -175,6 +176,17 @@ class Decision {
 
   DecisionParams p_;
   std::vector<State> states_;
+  /// The last airings closed (track and source span), kept so that a repeat's reading of the
+  /// same audio cannot open a second airing of it afterwards; a fixed ring.
+  struct Aired {
+    uint32_t track = 0;
+    double start_s = 0, end_s = 0;
+  };
+  static constexpr std::size_t kAired = 16;
+  std::array<Aired, kAired> aired_{};
+  std::size_t aired_next_ = 0;
+  /// Whether the evidence of `s` begins inside an airing of its track already closed.
+  bool already_aired(const State& s) const;
   double now_s_ = 0;
 };
 

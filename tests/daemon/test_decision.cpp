@@ -483,5 +483,26 @@ TEST(Decision, WeakEchoOfATrackOnAirOpensNothing) {
   EXPECT_EQ(of_kind(ev, Kind::start).size(), 1u);
 }
 
+TEST(Decision, ARepeatDoesNotReopenAnAiringTheNextItemClosed) {
+  // Track 8 loops: while it plays (0..30 s) the matcher also sees it 10 s further on in the
+  // reference, more weakly, and that reading reaches a little past the play's end. Track 9
+  // follows at 31.5 s. When track 9 takes over and closes track 8's airing, the repeat's
+  // reading of the same 30 s must not open a second airing of track 8.
+  Decision d;
+  const std::vector<Play> plays = {
+      {8, 0.0, 20.0, 30.0, 120.0}, {8, 0.0, 30.0, 31.6, 120.0, 14}, {9, 31.5, 0.0, 40.0, 40.0}};
+  const auto ev = run(d, plays, 80);
+  const auto starts = of_kind(ev, Kind::start);
+  int of8 = 0;
+  for (const AiringEvent& e : starts) of8 += e.track == 8;
+  EXPECT_EQ(of8, 1);
+  for (const AiringEvent& e : of_kind(ev, Kind::end)) {
+    if (e.track == 8) {
+      EXPECT_NEAR(e.start_s, 0.0, 0.2);
+      EXPECT_NEAR(e.ref_start_s, 20.0, 0.2);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace aircheck::daemon
