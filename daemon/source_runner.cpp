@@ -33,14 +33,6 @@ constexpr double kSameAlignmentS = 0.1;
 /// Sub-band words kept per source: 2048 frames, 33 s, more than an airing's start lies behind
 /// the window that confirms it.
 constexpr std::size_t kWordRing = 2048;
-/// Where a start is looked for from its words: this far before and after the start that the
-/// matched hashes give, in seconds (after: past a start snapped up to snap_s early).
-constexpr double kWordsBackS = 3.0;
-constexpr double kWordsAheadS = 2.5;
-/// Where an end is looked for: this far before the end the matched hashes give (continuation
-/// windows can carry an airing seconds into the next item) and after it, in seconds.
-constexpr double kWordsBeforeEndS = 6.0;
-constexpr double kWordsAfterEndS = 2.0;
 /// Edges are placed from the words for plays within this of normal speed (relative). The words
 /// come from the normal-speed lane: a play 2 % fast has its bands a third of a band higher,
 /// and placed an end 1.4 s early in the programme evaluation; 1.2 % placed one right.
@@ -464,12 +456,13 @@ double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) 
   // that opens near silence, agrees with its reference only from where it becomes audible.
   if (std::abs(a.speed - 1.0) > kWordsMaxSpeedOff || a.ref_start_s < 1e-3) return a.start_s;
   const double frame_s = params_.frame_seconds();
+  const WordChangeRule rule;
   const int64_t at = words_change(a.track, a.start_s / frame_s, a.ref_start_s / frame_s, a.speed,
-                                  std::llround((a.start_s - kWordsBackS) / frame_s),
-                                  std::llround((a.start_s + kWordsAheadS) / frame_s),
+                                  std::llround((a.start_s - rule.start_back_s) / frame_s),
+                                  std::llround((a.start_s + rule.start_ahead_s) / frame_s),
                                   /*forward=*/false, ctx);
   if (at < 0) return a.start_s;
-  return std::max(0.0, static_cast<double>(at + WordChangeRule{}.lead_frames) * frame_s);
+  return std::max(0.0, static_cast<double>(at + rule.lead_frames) * frame_s);
 }
 
 // The same for an end: the last frame up to which the excess adds up most. Only for ends not
@@ -477,13 +470,14 @@ double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) 
 double SourceRunner::end_from_words(const AiringEvent& a, WorkerContext& ctx) const {
   if (std::abs(a.speed - 1.0) > kWordsMaxSpeedOff || !a.end_cut) return a.end_s;
   const double frame_s = params_.frame_seconds();
+  const WordChangeRule rule;
   const int64_t at =
       words_change(a.track, a.end_s / frame_s, a.ref_end_s / frame_s, a.speed,
-                   std::max(std::llround((a.end_s - kWordsBeforeEndS) / frame_s),
+                   std::max(std::llround((a.end_s - rule.end_back_s) / frame_s),
                             std::llround(a.start_s / frame_s)),
-                   std::llround((a.end_s + kWordsAfterEndS) / frame_s), /*forward=*/true, ctx);
+                   std::llround((a.end_s + rule.end_ahead_s) / frame_s), /*forward=*/true, ctx);
   if (at < 0) return a.end_s;
-  return static_cast<double>(at + WordChangeRule{}.tail_frames) * frame_s;
+  return static_cast<double>(at + rule.tail_frames) * frame_s;
 }
 
 // Where the evidence for a candidate begins and ends, to the frame, from the hashes that agree

@@ -22,6 +22,14 @@ struct WordChangeRule {
   int lead_frames = 2;
   /// ... and the change point forwards this many frames before its end.
   int tail_frames = 4;
+  /// Where a start is looked for: this far before and after the start that the matched hashes
+  /// give, in seconds (after: past a start snapped up to 1.5 s early) ...
+  double start_back_s = 3.0;
+  double start_ahead_s = 2.5;
+  /// ... and an end: this far before the end the matched hashes give (continuation windows can
+  /// carry an airing seconds into the next item) and after it.
+  double end_back_s = 6.0;
+  double end_ahead_s = 2.0;
 };
 
 /// `agree[i]`: bits (0..32) by which the i-th frame in search order agrees with the reference

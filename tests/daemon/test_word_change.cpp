@@ -78,10 +78,10 @@ struct Edges {
   double start = -1, end = -1;  // in frames; -1: no change found
 };
 
-// The daemon's searches: a start from 3 s before to 2.5 s after where the hashes put it, an
-// end from 6 s before to 2 s after; here the hashes are taken to be `late_s` late at the start
-// (its first notes lost under the louder item before) and `end_late_s` late at the end
-// (continuation windows carry an airing into the next item; negative: early).
+// The daemon's searches (WordChangeRule: a start from 3 s before to 2.5 s after where the hashes
+// put it, an end from 6 s before to 2 s after); here the hashes are taken to be `late_s` late at
+// the start (its first notes lost under the louder item before) and `end_late_s` late at the
+// end (continuation windows carry an airing into the next item; negative: early).
 Edges find_edges(const Programme& g, const std::vector<uint32_t>& src,
                  const std::vector<uint32_t>& ref, double speed, double late_s, double end_late_s) {
   const dsp::Params p;
@@ -92,9 +92,11 @@ Edges find_edges(const Programme& g, const std::vector<uint32_t>& src,
   const double ref_hs = g.ref_at + (hs - g.start_frame) * speed;
   const double ref_he = g.ref_at + (he - g.start_frame) * speed;
   Edges e;
-  const double s = edge(src, ref, hs, ref_hs, speed, hs - 3.0 * fps, hs + 2.5 * fps, false);
+  const double s = edge(src, ref, hs, ref_hs, speed, hs - rule.start_back_s * fps,
+                        hs + rule.start_ahead_s * fps, false);
   if (s >= 0) e.start = s + rule.lead_frames;
-  const double t = edge(src, ref, he, ref_he, speed, he - 6.0 * fps, he + 2.0 * fps, true);
+  const double t = edge(src, ref, he, ref_he, speed, he - rule.end_back_s * fps,
+                        he + rule.end_ahead_s * fps, true);
   if (t >= 0) e.end = t + rule.tail_frames;
   return e;
 }
