@@ -89,6 +89,7 @@ struct Result {
   // When the best candidate names the right track at another offset (a repeat): how close the
   // reference's audio there is to the true passage, in dB (repeat_similarity_db).
   double repeat_db = kNaN;
+  bool repeat_checked = false;  // a positive at normal speed: repeat_db is measured on a miss
   bool done = false;
 };
 
@@ -142,10 +143,18 @@ struct CellStats {
   double top1 = kNaN, top5 = kNaN, mrr = kNaN, detected = kNaN, top1_track = kNaN;
   double offset_p50 = kNaN, postings = kNaN, hashes = kNaN, votes_p50 = kNaN, latency_p50 = kNaN;
   double speed_err_p50 = kNaN, speed_err_p95 = kNaN, tried = kNaN;
-  double screened = kNaN;   ///< speeds screened per query (mean)
-  double verified = kNaN;   ///< share of queries whose repeats were weighed
-  std::vector<double> cmc;  // k = 1..5
+  double screened = kNaN;  ///< speeds screened per query (mean)
+  double verified = kNaN;  ///< share of queries whose repeats were weighed
+  /// Misses answered at another offset of the right track (normal speed), and how many of
+  /// those repeats are near copies of the true passage (kNearCopyDb or closer).
+  std::size_t repeat_misses = 0, near_copies = 0;
+  bool repeat_checked = false;  // false: speed or tempo changed, not measured
+  std::vector<double> cmc;      // k = 1..5
 };
+
+/// A repeat whose audio matches the true passage's to this many dB or more is a near copy
+/// (repeat_similarity_db): they differ by 1 % of their energy or less.
+constexpr double kNearCopyDb = 20.0;
 
 CellStats cell_stats(const std::vector<const Result*>& rs) {
   CellStats c;
@@ -168,6 +177,11 @@ CellStats cell_stats(const std::vector<const Result*>& rs) {
     }
     if (r->rank >= 1) rr += 1.0 / r->rank;
     if (r->top1_track) ++trk;
+    c.repeat_checked |= r->repeat_checked;
+    if (r->rank != 1 && !std::isnan(r->repeat_db)) {
+      ++c.repeat_misses;
+      c.near_copies += r->repeat_db >= kNearCopyDb;
+    }
     post.push_back(r->postings);
     hs.push_back(r->hashes);
     lat.push_back(r->latency_ms);
@@ -355,6 +369,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
             const auto q = probe.run(z);
             Result& r = results[e * nc + ci];
             score(q, indexed.ids[ex.ref], true_off, q_frames * (f - 1), f, r);
+            r.repeat_checked = f == 1.0;
             // Answered at another offset of the right track, at normal speed: how close is the
             // reference there to the true passage?
             if (f == 1.0 && r.rank != 1 && r.top1_track &&
@@ -482,7 +497,9 @@ void run_query_eval(const QueryEvalOptions& opt) {
                             {"speed_err_pct_p95", jnum(c.speed_err_p95)},
                             {"hypotheses_mean", jnum(c.tried)},
                             {"screened_mean", jnum(c.screened)},
-                            {"repeats_weighed", jnum(c.verified)}});
+                            {"repeats_weighed", jnum(c.verified)},
+                            {"repeat_misses", c.repeat_checked ? json(c.repeat_misses) : json()},
+                            {"near_copy_misses", c.repeat_checked ? json(c.near_copies) : json()}});
     }
   }
   j["negatives"] = {
@@ -639,6 +656,13 @@ void run_query_eval(const QueryEvalOptions& opt) {
         [](const CellStats& c) { return format_fixed(c.screened, 2); });
   table("Queries whose repeats were weighed at every frame phase (%)",
         [](const CellStats& c) { return pct(c.verified); });
+  table(
+      "Misses at another repeat of the right track, of which near copies of the true passage "
+      "(repeat_similarity_db >= 20; normal speed only)",
+      [](const CellStats& c) {
+        if (!c.repeat_checked) return std::string("–");
+        return std::to_string(c.repeat_misses) + " (" + std::to_string(c.near_copies) + ")";
+      });
   table("Speed estimate error of correct matches, p50 / p95 (% of the true speed)",
         [](const CellStats& c) {
           return format_fixed(c.speed_err_p50, 2) + " / " + format_fixed(c.speed_err_p95, 2);
