@@ -31,8 +31,9 @@ constexpr float kLeadInConfidence = 0.95f;
 constexpr double kSameAlignmentS = 0.1;
 
 /// Sub-band words kept per source: 2048 frames, 33 s, more than an airing's start usually lies
-/// behind the window that confirms it. An airing confirmed later than that finds its start's
-/// words overwritten (read as chance), and its start stays where the hashes put it.
+/// behind the window that confirms it. An airing confirmed later than that finds its first
+/// words overwritten and reads them as chance: its start can then be placed late, depending on
+/// how far the worker had read.
 constexpr std::size_t kWordRing = 2048;
 /// Edges are placed from the words for plays within this of normal speed (relative). The words
 /// come from the normal-speed lane: a play 2 % fast has its bands a third of a band higher,
