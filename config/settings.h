@@ -72,6 +72,9 @@ struct MatchProfile {
   /// audio (e.g. [0.97, 1.03]: stations that speed tracks up or down by more than the ~2 %
   /// that normal-speed matching follows). Each one costs about as much as matching itself.
   std::vector<double> speeds;
+  /// Confirm a candidate the hashes do not decide yet by the sub-band words (the index's second
+  /// fingerprint) along its line: airings open 1-2 s sooner (daemon/word_change.h).
+  bool word_check = true;
   friend bool operator==(const MatchProfile&, const MatchProfile&) = default;
 };
 

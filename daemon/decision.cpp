@@ -42,7 +42,8 @@ bool Decision::followed(uint32_t track) const {
 
 bool Decision::ready(const State& s) const {
   return !s.dead && s.matched && s.decided && s.phase == Phase::pending &&
-         s.consecutive >= p_.confirm_windows && s.last_q - s.first_q >= p_.min_span_s;
+         s.consecutive >= p_.confirm_windows &&
+         std::max(s.last_q, s.words_last) - s.first_q >= p_.min_span_s;
 }
 
 double Decision::start_of(const State& s) const {
@@ -71,6 +72,7 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       fresh.offset_s = m.offset_s;
       fresh.first_q = m.query_first_s;
       fresh.last_q = m.query_last_s;
+      fresh.words_last = m.words_last_s;
       fresh.first_ref = m.ref_first_s;
       fresh.last_ref = m.ref_last_s;
       fresh.duration = m.track_duration_s;
@@ -87,6 +89,7 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
         s->last_q = m.query_last_s;
         s->last_ref = m.ref_last_s;
       }
+      s->words_last = std::max(s->words_last, m.words_last_s);
       s->offset_s = m.offset_s;  // follows slow drift within the tolerance
     }
     s->decided |= !m.weak;
@@ -293,6 +296,12 @@ void Decision::move_start(uint32_t track, double start_s) {
 std::size_t Decision::open_count() const {
   return static_cast<std::size_t>(std::count_if(
       states_.begin(), states_.end(), [](const State& s) { return s.phase == Phase::open; }));
+}
+
+bool Decision::on_air(uint32_t track) const {
+  return std::any_of(states_.begin(), states_.end(), [&](const State& s) {
+    return s.phase == Phase::open && s.track == track && !s.dead;
+  });
 }
 
 }  // namespace aircheck::daemon

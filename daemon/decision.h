@@ -55,6 +55,9 @@ struct WindowMatch {
   /// rule at the same offset back-dates that airing's start: speech over an intro), never for
   /// opening one.
   bool weak = false;
+  /// Source time up to which the sub-band words confirmed this match (SourceRunner), beyond
+  /// its hashes' evidence: it counts towards min_span_s. 0 = not confirmed by words.
+  double words_last_s = 0;
 };
 static_assert(std::is_trivially_copyable_v<WindowMatch>);
 
@@ -64,7 +67,9 @@ struct DecisionParams {
   /// Windows an open airing waits at its own offset, while its track matches elsewhere,
   /// before another confirmed offset of the track takes over.
   int jump_windows = 4;
-  double min_span_s = 3.0;           ///< first-to-last matched hash before it opens, in seconds
+  /// First-to-last matched evidence (hashes, or words confirming them) before it opens, in
+  /// seconds.
+  double min_span_s = 3.0;
   double progress_interval_s = 0;    ///< airing_progress period, in seconds; 0 = off
   double offset_tolerance_s = 0.05;  ///< windows at offsets this close belong to one airing
   /// Speed uncertainty allowed when predicting a drifting offset across missed windows.
@@ -130,6 +135,8 @@ class Decision {
 
   /// Open airings right now.
   std::size_t open_count() const;
+  /// Whether `track` has an open airing.
+  bool on_air(uint32_t track) const;
   const DecisionParams& params() const { return p_; }
 
  private:
@@ -145,6 +152,7 @@ class Decision {
     uint32_t windows = 0;
     double offset_s = 0;
     double first_q = 0, last_q = 0, first_ref = 0, last_ref = 0;
+    double words_last = 0;  // latest evidence from confirming words (WindowMatch::words_last_s)
     double duration = 0;
     double content_end = 0;
     double content_start = -1;

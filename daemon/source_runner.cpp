@@ -77,7 +77,8 @@ SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_p
       decision_(decision_params(settings)),
       silence_(settings.silence, params.sample_rate),
       rate_(params.sample_rate),
-      hop_(params.hop) {
+      hop_(params.hop),
+      check_words_(settings.match.word_check) {
   match_params_.min_votes = settings.match.min_votes;
   match_params_.min_confidence = settings.match.min_confidence;
   const double frame_s = params.frame_seconds();
@@ -319,6 +320,10 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
   // number of lanes, so that all the other lanes together add at most as many false matches
   // as normal speed, which keeps its own threshold (most audio plays at normal speed).
   const double lanes = static_cast<double>(lanes_.size());
+  // The window can be decided once the hashes of its last frames are final: lag_frames_ of
+  // audio after its end (less at the end of a stream).
+  const int64_t decided_frame = std::min(end_frame + lag_frames_, last_frame_);
+  const WordCheckRule word_rule;
   for (auto& lane_ptr : lanes_) {
     Lane& lane = *lane_ptr;
     // The lane's window covers the same audio: source frame f is lane frame f * speed.
@@ -334,17 +339,27 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
     const auto source_s = [&](double q) {
       return (static_cast<double>(base_l) + q) / lane.speed * frame_s;
     };
-    for (matcher::Candidate c : candidates) {
+    // Each candidate's line in source frames: reference frame = ref_base + (f - base) * speed.
+    // Lane frame q is reference frame c.offset + q * c.speed (from base_l).
+    const double q_base = static_cast<double>(base) * lane.speed - static_cast<double>(base_l);
+    ctx.lines.clear();
+    for (const matcher::Candidate& c : candidates) {
+      ctx.lines.push_back(WordLine{c.track, c.offset + q_base * static_cast<double>(c.speed),
+                                   lane.speed * static_cast<double>(c.speed)});
+    }
+    for (const matcher::Candidate& c_ref : candidates) {
+      matcher::Candidate c = c_ref;
       if (lane.speed != 1.0) {
         c.confidence = static_cast<float>(
             std::max(0.0, 1.0 - (1.0 - static_cast<double>(c.confidence)) * lanes));
       }
       // Weak candidates can only continue or lead into an airing of their track at their
-      // offset (Decision).
-      const bool weak = !ctx.matcher->accepted(c);
-      if (weak &&
-          (c.votes < match_params_.min_votes ||
-           c.confidence < (decision_.open_count() > 0 ? kContinueConfidence : kLeadInConfidence)))
+      // offset (Decision), unless their sub-band words confirm them (below).
+      bool weak = !ctx.matcher->accepted(c);
+      const float keep_weak = decision_.open_count() > 0 ? kContinueConfidence : kLeadInConfidence;
+      if (weak && (c.votes < match_params_.min_votes ||
+                   c.confidence <
+                       (check_words_ ? std::min(keep_weak, word_rule.min_confidence) : keep_weak)))
         continue;
       const store::TrackInfo* info = track_info(c.track, ctx);
       uint32_t first = c.query_first, last = c.query_last;
@@ -352,10 +367,9 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
       WindowMatch m;
       m.track = c.track;
       // Reference time minus source time at the window's start (source frame `base`), along
-      // the candidate's line: reference frame = c.offset + q * c.speed in lane frames.
-      const double q_base = static_cast<double>(base) * lane.speed - static_cast<double>(base_l);
-      const double ref_base = c.offset + q_base * c.speed;
-      m.offset_s = (ref_base - static_cast<double>(base)) * frame_s;
+      // the candidate's line.
+      const WordLine& line = ctx.lines[static_cast<std::size_t>(&c_ref - candidates.data())];
+      m.offset_s = (line.ref_base - static_cast<double>(base)) * frame_s;
       m.query_first_s = source_s(first);
       m.query_last_s = source_s(last);
       m.ref_first_s = std::min(c.ref_first * frame_s, m.query_first_s + m.offset_s);
@@ -363,6 +377,12 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
       m.votes = c.votes;
       m.confidence = c.confidence;
       m.speed = static_cast<float>(lane.speed * c.speed);
+      // The words can also confirm a candidate the hashes decide, over a longer span than its
+      // hashes: their evidence reaches newer audio (Decision's min_span_s).
+      if (check_words_ && c.confidence >= word_rule.min_confidence &&
+          confirm_by_words(m, line, base, decided_frame, ctx))
+        weak = false;
+      if (weak && c.confidence < keep_weak) continue;
       m.weak = weak;
       m.track_duration_s = info != nullptr ? info->duration_s : 0.0;
       m.track_content_end_s = info != nullptr ? static_cast<double>(info->frames) * frame_s : 0.0;
@@ -382,9 +402,6 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
   }
   ctx.reader->end();
   ctx.airings.clear();
-  // The window can be decided once the hashes of its last frames are final: lag_frames_ of
-  // audio after its end (less at the end of a stream).
-  const int64_t decided_frame = std::min(end_frame + lag_frames_, last_frame_);
   decision_.step(ctx.matches, ctx.airings,
                  static_cast<double>(decided_frame) * params_.frame_seconds());
   for (AiringEvent& a : ctx.airings) {
@@ -426,31 +443,116 @@ void SourceRunner::keep_words(Lane& lane) {
 // frames, which the 13-frame words follow; its bands shift by |speed - 1| of a frequency, a
 // fraction of a band (33 bands over 3.3 octaves: 7 % each) that lowers the agreement without
 // removing it.
-int64_t SourceRunner::words_change(uint32_t track, double at, double ref_at, double speed,
-                                   int64_t f0, int64_t f1, bool forward, WorkerContext& ctx) const {
+SourceRunner::WordTally SourceRunner::word_agreement(uint32_t track, double at, double ref_at,
+                                                     double speed, int64_t f0, int64_t f1,
+                                                     bool forward, WorkerContext& ctx) const {
+  WordTally tally;
+  ctx.agree.clear();
   const auto ref_of = [&](int64_t f) {
     return std::llround(ref_at + (static_cast<double>(f) - at) * speed);
   };
   const int64_t r0 = std::max<int64_t>(1, ref_of(f0));
   const int64_t r1 = ref_of(f1);
-  if (r1 <= r0 || f1 <= f0) return -1;
+  if (r1 <= r0 || f1 <= f0) return tally;
   ctx.words.resize(static_cast<std::size_t>(r1 - r0 + 1));
   const std::size_t have =
       ctx.reader->subband(track, static_cast<uint64_t>(r0), ctx.words.size(), ctx.words.data());
-  if (have == 0) return -1;
+  if (have == 0) return tally;
   ctx.agree.resize(static_cast<std::size_t>(f1 - f0 + 1));
   for (int64_t i = 0; i <= f1 - f0; ++i) {
     const int64_t f = forward ? f0 + i : f1 - i;
     const int64_t r = ref_of(f);
     const auto slot = static_cast<std::size_t>(std::max<int64_t>(f, 0)) % kWordRing;
     int agree = 16;  // no word here (outside the segment or the reference): chance
-    if (f >= 0 && word_frame_[slot] == f && r >= r0 && r - r0 < static_cast<int64_t>(have))
+    if (f >= 0 && word_frame_[slot] == f && r >= r0 && r - r0 < static_cast<int64_t>(have)) {
       agree = 32 - std::popcount(word_ring_[slot] ^ ctx.words[static_cast<std::size_t>(r - r0)]);
+      ++tally.compared;
+      // Digital silence has all-zero words: nothing to tell a passage by.
+      if (word_ring_[slot] != 0) {
+        ++tally.frames;
+        tally.bits += agree;
+      }
+    }
     ctx.agree[static_cast<std::size_t>(i)] = static_cast<int8_t>(agree);
   }
+  return tally;
+}
+
+int64_t SourceRunner::words_change(uint32_t track, double at, double ref_at, double speed,
+                                   int64_t f0, int64_t f1, bool forward, WorkerContext& ctx) const {
+  if (word_agreement(track, at, ref_at, speed, f0, f1, forward, ctx).compared == 0) return -1;
   const std::ptrdiff_t i = word_change_point(ctx.agree);
   if (i < 0) return -1;
   return forward ? f0 + i : f1 - i;
+}
+
+// The hashes decide a play after 2.5-4 s of it: their rule asks for enough agreeing anchors
+// to stand out from the best of ~10^5 chance (track, offset) cells. The candidate they propose
+// after a second or two is usually right already, and the words can tell: along its line they
+// agree with the reference's in about half their bits by chance and in far more during the
+// play. So a candidate not on air whose words agree clearly (WordCheckRule) from its first
+// agreeing anchor to the newest word final when the window is decided is taken as decided,
+// with the chance probabilities of the two fingerprints multiplied. Its evidence then spans
+// up to that word (Decision's min_span_s), which also opens a candidate the hashes decide
+// sooner when its hashes alone span less than min_span_s.
+//
+// Music repeats itself, and early in a play a repeat of the track's own audio may rank first:
+// its words agree too when it is a near copy. So the words must also tell the candidate from
+// the window's other candidates of its track, read over the same frames: it agrees best, by
+// word_margin standard errors. Otherwise the hashes decide, as they would without the words.
+//
+// Only near normal speed: the words come from the normal-speed lane, whose bands a play off
+// speed shifts.
+bool SourceRunner::confirm_by_words(WindowMatch& m, const WordLine& line, int64_t base,
+                                    int64_t decided_frame, WorkerContext& ctx) const {
+  const WordCheckRule rule;
+  if (std::abs(line.speed - 1.0) > rule.max_speed_off || decision_.on_air(m.track)) return false;
+  const double frame_s = params_.frame_seconds();
+  const int64_t f0 = std::llround(m.query_first_s / frame_s);
+  // Word f sums frames f .. f + subband_frames - 1: final once those were analysed.
+  const int64_t f1 =
+      std::min(decided_frame - params_.subband_frames, f0 + static_cast<int64_t>(kWordRing) - 1);
+  if (f1 - f0 + 1 < rule.min_frames) return false;
+  // A line's speed, measured on a second or two of anchors, can be off by most of a percent,
+  // which over the frames compared moves the reference by frames. So each line is read
+  // through the middle of the frames compared, at its speed and at normal speed, shifted by up
+  // to rule.shift_frames: the best of those is its agreement.
+  const double mid = 0.5 * static_cast<double>(f0 + f1);
+  const auto error_rate = [&](const WordLine& l, WordTally& best) {
+    const double ref_mid = l.ref_base + (mid - static_cast<double>(base)) * l.speed;
+    double best_rate = 1.0;
+    for (const double speed : {l.speed, 1.0}) {
+      for (int d = -rule.shift_frames; d <= rule.shift_frames; ++d) {
+        const WordTally t =
+            word_agreement(l.track, mid, ref_mid + d, speed, f0, f1, /*forward=*/true, ctx);
+        if (t.frames < rule.min_frames) continue;
+        const double rate =
+            1.0 - static_cast<double>(t.bits) / (32.0 * static_cast<double>(t.frames));
+        if (rate < best_rate) {
+          best_rate = rate;
+          best = t;
+        }
+      }
+      if (l.speed == 1.0) break;
+    }
+    return best_rate;
+  };
+  WordTally t;
+  const double rate = error_rate(line, t);
+  if (t.frames < rule.min_frames || rate > rule.max_error_rate) return false;
+  const int64_t frames = t.frames, bits = t.bits;
+  const double se = 0.5 / std::sqrt(static_cast<double>(frames) * 32.0 / params_.subband_frames);
+  for (const WordLine& other : ctx.lines) {
+    if (other.track != line.track || &other == &line) continue;
+    WordTally o;
+    if (error_rate(other, o) < rate + rule.word_margin * se) return false;
+  }
+  const double chance =
+      (1.0 - static_cast<double>(m.confidence)) * word_chance(frames, bits, params_.subband_frames);
+  if (1.0 - chance < static_cast<double>(match_params_.min_confidence)) return false;
+  m.confidence = std::max(m.confidence, static_cast<float>(1.0 - chance));
+  m.words_last_s = static_cast<double>(f1) * frame_s;
+  return true;
 }
 
 double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) const {

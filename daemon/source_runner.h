@@ -39,6 +39,14 @@ namespace aircheck::daemon {
 class EventBus;
 class ClipWriter;
 
+/// A candidate's line in source frames: reference frame = ref_base + (f - base) * speed, base
+/// being the source frame where its window starts.
+struct WordLine {
+  uint32_t track = 0;
+  double ref_base = 0;
+  double speed = 1;
+};
+
 /// Per-worker resources a runner borrows while being serviced.
 struct WorkerContext {
   matcher::Matcher* matcher = nullptr;
@@ -52,6 +60,7 @@ struct WorkerContext {
   std::vector<std::pair<uint32_t, uint32_t>> pairs;  ///< scratch
   std::vector<uint32_t> words;                       ///< scratch: reference sub-band words
   std::vector<int8_t> agree;                         ///< scratch: their agreement per frame
+  std::vector<WordLine> lines;                       ///< scratch: a lane's candidates' lines
 };
 
 class SourceRunner {
@@ -107,6 +116,17 @@ class SourceRunner {
   struct Lane;
   /// Keeps the words the normal-speed lane's last feed produced.
   void keep_words(Lane& lane);
+  /// How the source's sub-band words over frames f0..f1 agree with the reference's along the
+  /// line through source frame `at` and reference frame `ref_at` at `speed` reference frames
+  /// per source frame. Leaves in ctx.agree the agreeing bits (of 32) of each frame, in search
+  /// order (forward from f0, or backward from f1), 16 (chance) where either has no word.
+  struct WordTally {
+    int64_t compared = 0;  ///< frames where both have a word
+    int64_t frames = 0;    ///< of those, frames whose source word is not silence (all zero)
+    int64_t bits = 0;      ///< their agreeing bits
+  };
+  WordTally word_agreement(uint32_t track, double at, double ref_at, double speed, int64_t f0,
+                           int64_t f1, bool forward, WorkerContext& ctx) const;
   /// The change point of the agreement between the source's sub-band words over frames
   /// f0..f1 and the reference's along the line through source frame `at` and reference frame
   /// `ref_at` at `speed` reference frames per source frame: the frame from which (backward) or
@@ -114,6 +134,12 @@ class SourceRunner {
   /// -1 when that excess is not clear.
   int64_t words_change(uint32_t track, double at, double ref_at, double speed, int64_t f0,
                        int64_t f1, bool forward, WorkerContext& ctx) const;
+  /// Whether the sub-band words confirm `m`, a candidate (along `line`, one of ctx.lines) of
+  /// the window starting at source frame `base` that the hashes alone do not decide, with the
+  /// words final at `decided_frame` (WordCheckRule). If so, sets its confidence from both
+  /// fingerprints and words_last_s.
+  bool confirm_by_words(WindowMatch& m, const WordLine& line, int64_t base, int64_t decided_frame,
+                        WorkerContext& ctx) const;
   /// Where the play of a just-opened airing began, from its sub-band words: the start if the
   /// words do not tell.
   double start_from_words(const AiringEvent& a, WorkerContext& ctx) const;
@@ -135,6 +161,7 @@ class SourceRunner {
   int64_t window_frames_;
   int64_t hop_frames_;
   int64_t lag_frames_;
+  bool check_words_;  // confirm candidates by their sub-band words (MatchProfile::word_check)
 
   // worker-side state
   bool have_pos_ = false;

@@ -1,5 +1,7 @@
 #include "daemon/word_change.h"
 
+#include <cmath>
+
 namespace aircheck::daemon {
 
 std::ptrdiff_t word_change_point(std::span<const int8_t> agree, const WordChangeRule& rule) {
@@ -13,6 +15,16 @@ std::ptrdiff_t word_change_point(std::span<const int8_t> agree, const WordChange
     }
   }
   return best >= rule.min_excess ? at : -1;
+}
+
+double word_chance(int64_t frames, int64_t agree_bits, int word_frames) {
+  if (frames <= 0 || word_frames <= 0) return 1.0;
+  const double bits = static_cast<double>(frames) * 32.0;
+  const double excess = static_cast<double>(agree_bits) / bits - 0.5;
+  if (excess <= 0) return 1.0;
+  const double independent = bits / word_frames;
+  const double z = excess * std::sqrt(independent) / 0.5;
+  return 0.5 * std::erfc(z / std::sqrt(2.0));
 }
 
 }  // namespace aircheck::daemon

@@ -31,7 +31,7 @@ threads: 3
 status_interval_s: 5
 profiles:
   music: {min_votes: 12, min_confidence: 0.5, confirm_windows: 3, min_span_s: 4,
-          speeds: [0.97, 1.03]}
+          speeds: [0.97, 1.03], word_check: false}
   spots:
     min_votes: 8
     window_s: 4
@@ -82,6 +82,8 @@ sources:
   EXPECT_EQ(fm.match.confirm_windows, 3);  // from the profile
   EXPECT_EQ(fm.match.speeds, (std::vector<double>{0.97, 1.03}));
   EXPECT_TRUE(s.sources[1].match.speeds.empty());
+  EXPECT_FALSE(fm.match.word_check);
+  EXPECT_TRUE(s.sources[1].match.word_check);  // the default
   EXPECT_EQ(fm.progress_interval_s, 10.0);
   EXPECT_TRUE(fm.evidence);
   EXPECT_EQ(fm.silence.threshold_dbfs, -55.0);  // top-level default inherited
@@ -149,6 +151,8 @@ TEST(Settings, BadFilesNameThePlace) {
        "'sometimes'"},
       {"index: /x\nsinks:\n  stdout: {format: xml}\n",
        "bad.yaml:3:20: sinks.stdout.format: expected one of text, json, got 'xml'"},
+      {"index: /x\nprofiles:\n  spots: {word_check: often}\n",
+       "bad.yaml:3:23: profiles.spots.word_check: expected true or false, got 'often'"},
       {"index: /x\nsinks:\n  journald: {enabled: maybe}\n",
        "bad.yaml:3:23: sinks.journald.enabled: expected true or false, got 'maybe'"},
       {"index: /x\nsinks:\n  kafka: {}\n",

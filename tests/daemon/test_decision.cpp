@@ -191,6 +191,36 @@ TEST(Decision, ShortMatchBelowMinimumSpanIsIgnored) {
   EXPECT_TRUE(run(d, {{9, 10.0, 50.0, 4.0, 200.0}}, 40).empty());
 }
 
+TEST(Decision, WordsConfirmingAMatchCountTowardsTheMinimumSpan) {
+  // A play from 20 s: the window ending at 22 s has its hashes' evidence over 20.05-21.95 s,
+  // less than min_span_s, and its sub-band words agree up to 23.5 s (newer audio, whose hashes
+  // are not final yet).
+  const std::vector<Play> plays = {{3, 20.0, 40.0, 60.0, 200.0}};
+  std::vector<WindowMatch> w = window(plays, 22.0);
+  ASSERT_EQ(w.size(), 1u);
+  {
+    Decision d;
+    std::vector<AiringEvent> ev;
+    d.step(w, ev, 23.7);
+    EXPECT_TRUE(ev.empty()) << "1.9 s of hashes alone must not open an airing";
+  }
+  w[0].words_last_s = 23.5;
+  Decision d;
+  std::vector<AiringEvent> ev;
+  d.step(w, ev, 23.7);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, Kind::start);
+  EXPECT_NEAR(ev[0].detected_s, 23.7, 1e-9);
+  EXPECT_NEAR(ev[0].start_s, 20.05 - d.params().start_bias_s, 1e-9);
+  EXPECT_NEAR(ev[0].ref_start_s, 40.05 - d.params().start_bias_s, 1e-9);
+  // Words do not stand in for the rule: a weak match whose words reach as far opens nothing.
+  Decision weak;
+  std::vector<AiringEvent> none;
+  w[0].weak = true;
+  weak.step(w, none, 23.7);
+  EXPECT_TRUE(none.empty());
+}
+
 TEST(Decision, SingleWindowFlickerIsIgnored) {
   DecisionParams p;
   p.confirm_windows = 2;

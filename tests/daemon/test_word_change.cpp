@@ -186,4 +186,81 @@ TEST_F(WordEdges, OtherMusicGivesNoEdge) {
   EXPECT_LT(s.end, 0);
 }
 
+// The first second and a half of a play, as the daemon's word check reads it before the
+// hashes decide: along the play's line its words disagree with the reference's in at most
+// WordCheckRule::max_error_rate of their bits, in noise too; other music and the right song at
+// a wrong passage stay near half, and their chance probability is not small.
+struct Reading {
+  double error_rate = 1;
+  double chance = 1;
+};
+Reading read_words(const Programme& g, const std::vector<uint32_t>& src,
+                   const std::vector<uint32_t>& ref, double speed, double from_s, double len_s) {
+  const double frame_s = dsp::Params{}.frame_seconds();
+  const auto f0 = static_cast<int64_t>(g.start_frame + from_s / frame_s);
+  const auto f1 = static_cast<int64_t>(g.start_frame + (from_s + len_s) / frame_s);
+  int64_t frames = 0, bits = 0;
+  for (int64_t f = f0; f <= f1; ++f) {
+    const auto r = std::llround(g.ref_at + (static_cast<double>(f) - g.start_frame) * speed);
+    if (f < 0 || r < 0 || f >= static_cast<int64_t>(src.size()) ||
+        r >= static_cast<int64_t>(ref.size()) || src[static_cast<std::size_t>(f)] == 0)
+      continue;
+    ++frames;
+    bits += 32 - std::popcount(src[static_cast<std::size_t>(f)] ^ ref[static_cast<std::size_t>(r)]);
+  }
+  Reading out;
+  if (frames == 0) return out;
+  out.error_rate = 1.0 - static_cast<double>(bits) / (32.0 * static_cast<double>(frames));
+  out.chance = daemon::word_chance(frames, bits, dsp::Params{}.subband_frames);
+  return out;
+}
+
+TEST(WordChance, IsOneAtChanceAndFallsWithAgreementAndLength) {
+  const int wf = dsp::Params{}.subband_frames;
+  EXPECT_EQ(daemon::word_chance(100, 1600, wf), 1.0);  // half the bits: chance
+  EXPECT_EQ(daemon::word_chance(100, 1200, wf), 1.0);  // less than chance
+  EXPECT_EQ(daemon::word_chance(0, 0, wf), 1.0);
+  const double a = daemon::word_chance(100, 1800, wf);
+  const double b = daemon::word_chance(100, 2000, wf);
+  const double c = daemon::word_chance(200, 4000, wf);
+  EXPECT_LT(a, 0.5);
+  EXPECT_LT(b, a);
+  EXPECT_LT(c, b);  // the same agreement over twice the frames is less likely by chance
+  // 65 % agreement over one second: 62 * 32 / 13 = 153 independent bits, 3.7 standard
+  // errors.
+  const double second = daemon::word_chance(62, static_cast<int64_t>(62 * 32 * 0.65), wf);
+  EXPECT_GT(second, 5e-5);
+  EXPECT_LT(second, 2e-4);
+}
+
+TEST_F(WordEdges, ConfirmAPlaysFirstSecondsButNotOtherMusic) {
+  const daemon::WordCheckRule rule;
+  const double len_s = 1.5;  // the words the daemon has about 1.5 s into a play
+  // The play is 10 dB below the items around it, so at 20 dB it is at 10 dB SNR. (At 0 dB
+  // SNR it reads 0.34, at the rule's edge: the hashes then decide alone.)
+  for (const double snr : {200.0, 30.0, 20.0}) {
+    const auto g = make_programme(*ref_, 20.3, 15, 1.0, snr);
+    const auto w = source_words(g);
+    const Reading on_air = read_words(g, w, *ref_words_, 1.0, 0.1, len_s);
+    std::printf("SNR %.0f dB: play's first %.1f s: error rate %.3f, chance %.1e\n", snr, len_s,
+                on_air.error_rate, on_air.chance);
+    EXPECT_LE(on_air.error_rate, rule.max_error_rate) << "SNR " << snr;
+    EXPECT_LT(on_air.chance, 1e-6) << "SNR " << snr;
+    // The right song at a passage 9.1 s away, and another song at the same line.
+    Programme shifted = g;
+    shifted.ref_at += 9.1 / dsp::Params{}.frame_seconds();
+    const Reading wrong = read_words(shifted, w, *ref_words_, 1.0, 0.1, len_s);
+    std::vector<uint32_t> other;
+    dsp::fingerprint(dsp::Params{}, dsp::Side::index, eval::synth_music(503, {60, kRate, 0.3}),
+                     &other);
+    const Reading unrelated = read_words(g, w, other, 1.0, 0.1, len_s);
+    std::printf("  wrong passage %.3f (chance %.2f), other song %.3f (chance %.2f)\n",
+                wrong.error_rate, wrong.chance, unrelated.error_rate, unrelated.chance);
+    EXPECT_GT(wrong.error_rate, rule.max_error_rate + 0.05) << "SNR " << snr;
+    EXPECT_GT(unrelated.error_rate, rule.max_error_rate + 0.05) << "SNR " << snr;
+    EXPECT_GT(wrong.chance, 1e-3) << "SNR " << snr;
+    EXPECT_GT(unrelated.chance, 1e-3) << "SNR " << snr;
+  }
+}
+
 }  // namespace
