@@ -65,9 +65,11 @@ struct MatchProfile {
   float min_confidence = 0.999f;
   int confirm_windows = 1;  ///< consecutive matching windows before airing_start
   int end_windows = 2;      ///< consecutive windows without the track before airing_end
-  double min_span_s = 3.0;  ///< matched span (first to last matched hash), in seconds
-  double window_s = 6.0;    ///< length of the matching window, in seconds
-  double hop_s = 1.0;       ///< advance of the matching window, in seconds
+  /// Matched span (first to last evidence: hashes, or sub-band words confirming them), in
+  /// seconds.
+  double min_span_s = 2.0;
+  double window_s = 6.0;  ///< length of the matching window, in seconds
+  double hop_s = 1.0;     ///< advance of the matching window, in seconds
   /// Playback speeds matched besides normal speed, each on its own resampled copy of the
   /// audio (e.g. [0.97, 1.03]: stations that speed tracks up or down by more than the ~2 %
   /// that normal-speed matching follows). Each one costs about as much as matching itself.

@@ -266,9 +266,10 @@ bool Decision::already_aired(const State& s) const {
   });
 }
 
-void Decision::close(State& s, std::vector<AiringEvent>& out) {
+void Decision::close(State& s, std::vector<AiringEvent>& out, double audio_end_s) {
   s.phase = Phase::closed;
-  AiringEvent e = event(AiringEvent::Kind::end, s, end_of(s));
+  AiringEvent e =
+      event(AiringEvent::Kind::end, s, std::max(s.start_s, std::min(end_of(s), audio_end_s)));
   aired_[aired_next_] = Aired{s.track, s.start_s, e.end_s};
   aired_next_ = (aired_next_ + 1) % kAired;
   e.start_cut = start_cut(s.ref_start_s);
@@ -278,9 +279,9 @@ void Decision::close(State& s, std::vector<AiringEvent>& out) {
   out.push_back(e);
 }
 
-void Decision::finish(std::vector<AiringEvent>& out) {
+void Decision::finish(std::vector<AiringEvent>& out, double audio_end_s) {
   for (State& s : states_) {
-    if (s.phase == Phase::open) close(s, out);
+    if (s.phase == Phase::open) close(s, out, audio_end_s);
   }
   states_.clear();
 }

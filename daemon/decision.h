@@ -23,6 +23,7 @@
 
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <type_traits>
 #include <vector>
@@ -69,7 +70,7 @@ struct DecisionParams {
   int jump_windows = 4;
   /// First-to-last matched evidence (hashes, or words confirming them) before it opens, in
   /// seconds.
-  double min_span_s = 3.0;
+  double min_span_s = 2.0;
   double progress_interval_s = 0;    ///< airing_progress period, in seconds; 0 = off
   double offset_tolerance_s = 0.05;  ///< windows at offsets this close belong to one airing
   /// Speed uncertainty allowed when predicting a drifting offset across missed windows.
@@ -119,7 +120,10 @@ class Decision {
   void step(std::span<const WindowMatch> matches, std::vector<AiringEvent>& out, double at_s = -1);
 
   /// Closes every open airing (end of stream, source down) and forgets pending ones.
-  void finish(std::vector<AiringEvent>& out);
+  /// `audio_end_s`: where the source's audio ended; no airing ends after it (the end's bias
+  /// or a snap to the reference's end could otherwise reach past a stream cut mid-play).
+  void finish(std::vector<AiringEvent>& out,
+              double audio_end_s = std::numeric_limits<double>::infinity());
 
   /// Moves the start of the open airing of `track` to `start_s` (source time), its reference
   /// start with it: a finer estimate of where the play began than the first matched hashes
@@ -177,7 +181,8 @@ class Decision {
   double start_of(const State& s) const;
   void adopt(State& open, State& other);
   void open(State& s, std::vector<AiringEvent>& out);
-  void close(State& s, std::vector<AiringEvent>& out);
+  void close(State& s, std::vector<AiringEvent>& out,
+             double audio_end_s = std::numeric_limits<double>::infinity());
   double end_of(const State& s) const;
   /// An event of `kind` for `s` with the fields every airing event shares.
   AiringEvent event(AiringEvent::Kind kind, const State& s, double end_s) const;

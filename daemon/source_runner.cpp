@@ -195,7 +195,7 @@ void SourceRunner::drain_health(WorkerContext& ctx) {
         // Nothing more will match until it is back: close what is open.
         run_windows(ctx, true);
         ctx.airings.clear();
-        decision_.finish(ctx.airings);
+        decision_.finish(ctx.airings, pos_seconds(next_pos_));
         emit_airings(ctx);
         break;
       case HealthEvent::Type::overflow:
@@ -698,7 +698,7 @@ void SourceRunner::emit_airings(WorkerContext& ctx) {
 void SourceRunner::finalize(WorkerContext& ctx) {
   run_windows(ctx, true);
   ctx.airings.clear();
-  decision_.finish(ctx.airings);
+  decision_.finish(ctx.airings, pos_seconds(next_pos_));
   emit_airings(ctx);
   for (auto& lane : lanes_) lane->votes.clear();
 }

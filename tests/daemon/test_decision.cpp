@@ -448,6 +448,22 @@ TEST(Decision, FinishClosesOpenAirings) {
   EXPECT_EQ(d.open_count(), 0u);
 }
 
+TEST(Decision, AnAiringClosedAtTheEndOfTheAudioEndsNoLater) {
+  // A stream cut mid-play (SIGTERM, source down): the end's bias would reach past the last
+  // audio, and a play cut within snap_s of the reference's end would snap to it.
+  for (const double duration : {100.0, 31.4}) {
+    SCOPED_TRACE(duration);
+    Decision d;
+    run(d, {{2, 0.0, 0.0, duration, duration}}, 30, 1.0, false);
+    std::vector<AiringEvent> fin;
+    d.finish(fin, 30.0);
+    ASSERT_EQ(fin.size(), 1u);
+    EXPECT_NEAR(fin[0].end_s, 30.0, 1e-9);
+    EXPECT_NEAR(fin[0].ref_end_s, 30.0, 1e-9);
+    EXPECT_TRUE(fin[0].end_cut);
+  }
+}
+
 TEST(Decision, ConfirmWindowsIsRespected) {
   DecisionParams p;
   p.confirm_windows = 5;
