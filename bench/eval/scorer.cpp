@@ -52,6 +52,7 @@ ProgrammeScores score_programme(std::span<const TruthAiring> truth,
 
   s.start_err.assign(truth.size(), std::nan(""));
   s.end_err.assign(truth.size(), std::nan(""));
+  s.latency.assign(truth.size(), std::nan(""));
   std::vector<double> start_err, end_err, ref_err, latency;
   std::vector<double> start_cut, start_fade, end_cut, end_fade;
   for (std::size_t t = 0; t < truth.size(); ++t) {
@@ -69,7 +70,10 @@ ProgrammeScores score_programme(std::span<const TruthAiring> truth,
     (tr.fade_out_s > 0 ? end_fade : end_cut).push_back(end_err.back());
     const double ref_true = tr.ref_start_s + (first.start_s - tr.start_s) * tr.speed;
     ref_err.push_back(std::fabs(first.ref_start_s - ref_true));
-    if (first.announced_s) latency.push_back(*first.announced_s - tr.start_s);
+    if (first.announced_s) {
+      s.latency[t] = *first.announced_s - tr.start_s;
+      latency.push_back(s.latency[t]);
+    }
   }
   s.recall = s.truth ? static_cast<double>(s.found) / static_cast<double>(s.truth) : 0;
   s.precision =
@@ -92,6 +96,7 @@ ProgrammeScores score_programme(std::span<const TruthAiring> truth,
   s.latency_n = latency.size();
   s.latency_p50 = percentile(latency, 0.5);
   s.latency_p95 = percentile(latency, 0.95);
+  s.latency_p99 = percentile(latency, 0.99);
   return s;
 }
 

@@ -67,13 +67,16 @@ struct ProgrammeScores {
   double ref_err_p50 = 0, ref_err_p95 = 0;
   /// announced_s minus truth start_s over found airings whose first detection has
   /// announced_s; NaN when none has.
-  double latency_p50 = 0, latency_p95 = 0;
+  double latency_p50 = 0, latency_p95 = 0, latency_p99 = 0;
   std::size_t latency_n = 0;
   /// For each truth airing, the index of its first correct detection, or -1.
   std::vector<long> first_detection;
   /// For each truth airing, its signed start and end errors (detected - true, seconds); NaN
   /// when it was not found.
   std::vector<double> start_err, end_err;
+  /// For each truth airing, its detection latency (announced_s of its first correct detection
+  /// minus its true start, seconds); NaN when not found or not announced.
+  std::vector<double> latency;
   /// For each detection, the truth airing it is correct for, or -1.
   std::vector<long> detection_truth;
 };

@@ -73,6 +73,10 @@ TEST(Scorer, CountsAToyProgrammeExactly) {
   EXPECT_DOUBLE_EQ(s.start_err[0], 2.0);
   EXPECT_DOUBLE_EQ(s.end_err[0], -1.0);
   EXPECT_TRUE(std::isnan(s.start_err[2]));
+  // Latency per airing, from its true start (the fade's first sample) to its first announcement.
+  EXPECT_DOUBLE_EQ(s.latency[0], 6.0);
+  EXPECT_DOUBLE_EQ(s.latency[1], 6.0);
+  EXPECT_TRUE(std::isnan(s.latency[2]));
   EXPECT_EQ(s.first_detection, (std::vector<long>{0, 1, -1}));
   EXPECT_EQ(s.detection_truth, (std::vector<long>{0, 1, 1, -1, -1}));
 }

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Pools the per-airing figures of several `aircheck eval programme` runs.
+
+    python3 bench/programme_pool.py OUT1 OUT2 ...            # one folder per seed
+    python3 bench/programme_pool.py --diff A1,A2,... B1,B2,...  # two builds, airing by airing
+
+Each OUT is the --out folder of one run (its programme.json). Prints recall, precision, false
+airings and fragments summed over the runs, then start/end errors split by edge kind (cut or
+crossfade) and detection latency split by start kind, as p50 / p95 / p99 (linear
+interpolation) with the count within 250 ms (edges) or 5 s (latency). Crossfade latency counts
+from the fade's first sample, as the truth does.
+
+--diff compares two sets of runs of the same seeds, airing by airing, and lists each airing
+whose start, end or latency moved by more than 10 ms, or that one build found and the other not.
+"""
+
+import json
+import math
+import sys
+
+
+def pct(v, q):
+    if not v:
+        return math.nan
+    v = sorted(v)
+    x = q * (len(v) - 1)
+    i = int(math.floor(x))
+    j = min(i + 1, len(v) - 1)
+    return v[i] + (v[j] - v[i]) * (x - i)
+
+
+def load(folders):
+    runs = []
+    for f in folders:
+        with open(f.rstrip("/") + "/programme.json") as fh:
+            runs.append(json.load(fh))
+    return runs
+
+
+def num(x):
+    return x is not None and not (isinstance(x, float) and math.isnan(x))
+
+
+def summary(runs):
+    tot = {k: sum(r[k] for r in runs) for k in
+           ("truth_airings", "found", "detected_airings", "correct", "false_airings", "fragments")}
+    hours = sum(r["programme_s"] for r in runs) / 3600
+    print(f"runs {len(runs)} (seeds {', '.join(str(r['seed']) for r in runs)}), {hours:.2f} h")
+    print(f"recall {tot['found']}/{tot['truth_airings']}"
+          f" ({100 * tot['found'] / max(1, tot['truth_airings']):.1f} %), precision"
+          f" {tot['correct']}/{tot['detected_airings']}, false airings {tot['false_airings']},"
+          f" fragments {tot['fragments']}")
+    groups = {}
+    for r in runs:
+        for a in r["airings"]:
+            if not a["found"]:
+                continue
+            if num(a.get("start_err_s")):
+                groups.setdefault(f"start at {a['start_edge']}s", []).append(abs(a["start_err_s"]))
+            if num(a.get("end_err_s")):
+                groups.setdefault(f"end at {a['end_edge']}s", []).append(abs(a["end_err_s"]))
+            if num(a.get("latency_s")):
+                kind = a["start_edge"] + ("" if abs(a["speed"] - 1) <= 0.01 else ", >1 % off speed")
+                groups.setdefault("latency, all", []).append(a["latency_s"])
+                groups.setdefault(f"latency at {kind}", []).append(a["latency_s"])
+    print("| measure | n | p50 | p95 | p99 | max | within |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for k in sorted(groups):
+        v = groups[k]
+        lim = 5.0 if k.startswith("latency") else 0.25
+        within = sum(1 for x in v if abs(x) <= lim)
+        print(f"| {k} | {len(v)} | {pct(v, .5):.2f} | {pct(v, .95):.2f} | {pct(v, .99):.2f} |"
+              f" {max(v):.2f} | {within} of {len(v)} ({lim:g} s) |")
+
+
+def diff(a_runs, b_runs):
+    for ra, rb in zip(a_runs, b_runs):
+        assert ra["seed"] == rb["seed"], "the two sets must hold the same seeds, in order"
+        for x, y in zip(ra["airings"], rb["airings"]):
+            moved = []
+            if x["found"] != y["found"]:
+                moved.append(f"found {x['found']} -> {y['found']}")
+            for k in ("start_err_s", "end_err_s", "latency_s"):
+                u, w = x.get(k), y.get(k)
+                if num(u) and num(w) and abs(u - w) > 0.01:
+                    moved.append(f"{k} {u:+.2f} -> {w:+.2f}")
+            if moved:
+                print(f"seed {ra['seed']} {x['ref_id']} at {x['start_s']:.1f} s"
+                      f" (speed {x['speed']:.3f}, {x['start_edge']}): {'; '.join(moved)}")
+    for ra, rb in zip(a_runs, b_runs):
+        for k in ("false_airings", "fragments", "found"):
+            if ra[k] != rb[k]:
+                print(f"seed {ra['seed']}: {k} {ra[k]} -> {rb[k]}")
+
+
+def main(argv):
+    if len(argv) == 4 and argv[1] == "--diff":
+        diff(load(argv[2].split(",")), load(argv[3].split(",")))
+    elif len(argv) >= 2 and not argv[1].startswith("-"):
+        summary(load(argv[1:]))
+    else:
+        print(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
