@@ -25,6 +25,8 @@
 #   --cpus LIST      CPUs the whole aircheckd process is pinned to, taskset syntax (default 0)
 #   --nice N         run aircheckd under `nice -n N` (default 0); on a shared machine a negative
 #                    value (as root) keeps other work off the pinned CPU
+#   --profile YAML   the default matching profile as YAML flow, e.g.
+#                    '{rescaled_speeds: [0.98, 1.02]}' (default: the built-in profile)
 #   --report-only    no runs: rewrite OUTDIR/capacity.md from OUTDIR/results.jsonl
 #
 # What is run (one worker thread in every case, `--threads 1`):
@@ -52,6 +54,7 @@ warmup=10
 reps=3
 cpus=0
 nice=0
+profile=
 report_only=0
 pos=()
 while (($#)); do
@@ -66,6 +69,7 @@ while (($#)); do
     --reps) reps=$2; shift 2 ;;
     --cpus) cpus=$2; shift 2 ;;
     --nice) nice=$2; shift 2 ;;
+    --profile) profile=$2; shift 2 ;;
     --report-only) report_only=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) echo "capacity.sh: unknown option $1" >&2; exit 2 ;;
@@ -117,7 +121,7 @@ if ((!report_only)); then
     local dir=$out/runs/$1-$2-$3
     echo "$(date +%T) $1 N=$2 run $3/$reps"
     if ! "${probe[@]}" run --aircheckd "$aircheckd" --index "$index" --inputs "$inputs" --n "$2" \
-        --pace "$1" --seconds "$seconds" --warmup "$warmup" --cpus "$cpus" --nice "$nice" \
+        --pace "$1" --seconds "$seconds" --warmup "$warmup" --cpus "$cpus" --nice "$nice" --profile "$profile" \
         --out "$dir" >>"$results"; then
       echo "capacity.sh: run $dir failed" >&2
       exit 1
@@ -140,6 +144,7 @@ fi
   echo "aircheckd: $aircheckd ($(git -C "$here" describe --always --dirty 2>/dev/null || echo '?'))."
   echo "Pinned: the whole aircheckd process (all threads) with taskset -c $cpus, nice $nice;" \
     "one worker thread."
+  echo "Default profile: ${profile:-built in}."
   echo
   echo "Index: $index"
   echo

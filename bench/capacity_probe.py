@@ -260,6 +260,8 @@ def cmd_run(a):
     truth, ids = {}, {}
     with open(conf, "w") as f:
         f.write("index: %s\nthreads: %d\n" % (json.dumps(os.path.abspath(a.index)), a.threads))
+        if a.profile:
+            f.write("profiles: {default: %s}\n" % a.profile)
         f.write("sinks: {journald: {enabled: false}, jsonl: {path: %s}}\nsources:\n"
                 % json.dumps(os.path.abspath(events)))
         for i in range(a.n):
@@ -276,7 +278,7 @@ def cmd_run(a):
     t_start = time.monotonic()
     child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     pid = child.pid
-    res = {"pace": a.pace, "n": a.n, "threads": a.threads, "cpus": a.cpus}
+    res = {"pace": a.pace, "n": a.n, "threads": a.threads, "cpus": a.cpus, "profile": a.profile}
 
     def wait_up(limit_s):
         end = time.monotonic() + limit_s
@@ -477,6 +479,8 @@ def main():
     q.add_argument("--threads", type=int, default=1)
     q.add_argument("--progress-s", type=float, default=5)
     q.add_argument("--nice", type=int, default=0)
+    q.add_argument("--profile", default="",
+                   help="the default profile as YAML flow, e.g. '{rescaled_speeds: [0.98, 1.02]}'")
     q.add_argument("--out", required=True)
     q = sub.add_parser("table")
     q.add_argument("results")

@@ -157,7 +157,7 @@ void read_profile_fields(const Reader& r, const YAML::Node& node, const std::str
                          MatchProfile& p) {
   r.each_key(node, what,
              {"min_votes", "min_confidence", "confirm_windows", "end_windows", "min_span_s",
-              "window_s", "hop_s", "speeds", "word_check"},
+              "window_s", "hop_s", "speeds", "rescaled_speeds", "word_check"},
              [&](const std::string& k, const YAML::Node&, const YAML::Node& v) {
                const std::string w = what + "." + k;
                if (k == "min_votes")
@@ -176,6 +176,8 @@ void read_profile_fields(const Reader& r, const YAML::Node& node, const std::str
                  p.hop_s = r.number(v, w, 0.1, 60);
                else if (k == "speeds")
                  p.speeds = read_speeds(r, v, w);
+               else if (k == "rescaled_speeds")
+                 p.rescaled_speeds = read_speeds(r, v, w);
                else if (k == "word_check")
                  p.word_check = r.boolean(v, w);
              });

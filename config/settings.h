@@ -74,6 +74,10 @@ struct MatchProfile {
   /// audio (e.g. [0.97, 1.03]: stations that speed tracks up or down by more than the ~2 %
   /// that normal-speed matching follows). Each one costs about as much as matching itself.
   std::vector<double> speeds;
+  /// Playback speeds matched besides normal speed at a fraction of the cost of `speeds`: the
+  /// normal-speed hashes rescaled to each speed (bins divided by it, times multiplied; no
+  /// resampling, no second fingerprint), and only hashes with few postings looked up.
+  std::vector<double> rescaled_speeds;
   /// Confirm a candidate the hashes do not decide yet by the sub-band words (the index's second
   /// fingerprint) along its line: airings open 1-2 s sooner (daemon/word_change.h).
   bool word_check = true;

@@ -39,6 +39,11 @@ constexpr std::size_t kWordRing = 2048;
 /// come from the normal-speed lane: a play 2 % fast has its bands a third of a band higher,
 /// and placed an end 1.4 s early in the programme evaluation; 1.2 % placed one right.
 constexpr double kWordsMaxSpeedOff = 0.015;
+/// rescaled_max_postings(): the cap on postings per hash of a rescaled lane, in multiples of
+/// the index's mean postings per distinct hash, and its floor. Chosen on programme seeds 1-3
+/// (bench/RESULTS.md, "Rescaled speed lanes").
+constexpr double kRescaledPostingsRatio = 8.0;
+constexpr uint32_t kRescaledMinPostings = 25;
 
 SourceKind kind_of(const std::string& k) {
   if (k == "file") return SourceKind::file;
@@ -49,6 +54,13 @@ SourceKind kind_of(const std::string& k) {
 }
 
 }  // namespace
+
+uint32_t rescaled_max_postings(uint64_t postings, uint64_t distinct_hashes) {
+  const double mean =
+      static_cast<double>(postings) / static_cast<double>(std::max<uint64_t>(1, distinct_hashes));
+  return std::max(kRescaledMinPostings,
+                  static_cast<uint32_t>(std::lround(kRescaledPostingsRatio * mean)));
+}
 
 SourceSpec to_spec(const config::SourceSettings& s) {
   SourceSpec spec;
@@ -91,6 +103,11 @@ SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_p
   next_window_end_ = hop_frames_;
   // Normal speed, then one lane per speed hypothesis, on the audio resampled to undo it.
   lanes_.push_back(std::make_unique<Lane>(1.0, params));
+  // Rescaled lanes come right after it: they read its hashes (consume, end_segment).
+  for (const double speed : settings.match.rescaled_speeds) {
+    lanes_.push_back(std::make_unique<Lane>(speed, params));
+    lanes_.back()->rescaled = true;
+  }
   for (const double speed : settings.match.speeds) {
     lanes_.push_back(std::make_unique<Lane>(speed, params));
     lanes_.back()->resampler = std::make_unique<dsp::decode::StreamResampler>(
@@ -98,6 +115,7 @@ SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_p
   }
   fresh_.reserve(4096 * lanes_[0]->fp.max_hashes_per_frame() / static_cast<std::size_t>(hop_) +
                  256);
+  rescaled_.reserve(fresh_.capacity());
   // Sub-band words of the normal-speed lane place each airing's start (start_from_words).
   lanes_[0]->words.reserve(4096 / static_cast<std::size_t>(hop_) + 16);
   lanes_[0]->fp.collect_subband(&lanes_[0]->words);
@@ -222,6 +240,15 @@ void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
     have_pos_ = true;
   }
   for (auto& lane : lanes_) {
+    if (lane->rescaled) {
+      // The normal-speed lane's hashes of this block (still in fresh_), at this lane's speed.
+      dsp::rescale_hashes(fresh_, lane->speed, params_, rescaled_);
+      for (const dsp::TimedHash& h : rescaled_) lane->votes.add(h.hash, lane->seg_base + h.t);
+      lane->final_frame = std::max(lane->final_frame,
+                                   static_cast<int64_t>(std::floor(
+                                       static_cast<double>(lanes_[0]->final_frame) * lane->speed)));
+      continue;
+    }
     std::span<const float> x = b.samples;
     if (lane->resampler) {
       stretched_.clear();
@@ -268,6 +295,11 @@ void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
 
 void SourceRunner::end_segment() {
   for (auto& lane : lanes_) {
+    if (lane->rescaled) {
+      dsp::rescale_hashes(fresh_, lane->speed, params_, rescaled_);
+      for (const dsp::TimedHash& h : rescaled_) lane->votes.add(h.hash, lane->seg_base + h.t);
+      continue;
+    }
     fresh_.clear();
     if (lane->resampler) {
       stretched_.clear();
@@ -332,6 +364,7 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
     const int64_t base_l = end_l - window_frames_;
     // The hashes that arrived since the last window are looked up once, here; the window then
     // merges the votes of the last window_s.
+    if (lane.rescaled) lane.votes.set_max_postings(ctx.rescaled_max_postings);
     lane.votes.seal(end_l, base_l, *ctx.reader, ctx.seal);
     if (lane.votes.votes().empty()) continue;
     const auto candidates = ctx.matcher->match(lane.votes);
@@ -349,6 +382,12 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
     }
     for (const matcher::Candidate& c_ref : candidates) {
       matcher::Candidate c = c_ref;
+      // A rescaled lane answers only for plays nearer its speed than normal speed: the normal
+      // lane sees those with all their hashes, and a rescaled reading of them places the line
+      // a few frames off.
+      if (lane.rescaled && std::abs(lane.speed * static_cast<double>(c.speed) - 1.0) <
+                               0.5 * std::abs(lane.speed - 1.0))
+        continue;
       if (lane.speed != 1.0) {
         c.confidence = static_cast<float>(
             std::max(0.0, 1.0 - (1.0 - static_cast<double>(c.confidence)) * lanes));

@@ -61,7 +61,17 @@ struct WorkerContext {
   std::vector<uint32_t> words;                       ///< scratch: reference sub-band words
   std::vector<int8_t> agree;                         ///< scratch: their agreement per frame
   std::vector<WordLine> lines;                       ///< scratch: a lane's candidates' lines
+  /// Rescaled lanes look up only hashes with at most this many postings
+  /// (rescaled_max_postings() of the index at the pool's start).
+  uint32_t rescaled_max_postings = 4000;
 };
+
+/// The cap on postings per hash for rescaled lanes, for an index holding `postings` postings of
+/// `distinct_hashes` distinct hashes: kRescaledPostingsRatio times the mean, at least
+/// kRescaledMinPostings. Rescaled hashes are approximate (bins rounded twice), so the lane keeps
+/// only the informative ones, those much rarer than common; the cap follows the index's size,
+/// which sets how many postings a hash has.
+uint32_t rescaled_max_postings(uint64_t postings, uint64_t distinct_hashes);
 
 class SourceRunner {
  public:
@@ -173,6 +183,9 @@ class SourceRunner {
   struct Lane {
     Lane(double s, const dsp::Params& p) : speed(s), fp(p, dsp::Side::query) {}
     double speed;
+    /// Fed the normal-speed lane's hashes rescaled to its speed instead of its own audio
+    /// (MatchProfile::rescaled_speeds); its fingerprinter stays unused.
+    bool rescaled = false;
     std::unique_ptr<dsp::decode::StreamResampler> resampler;  // null at normal speed
     dsp::Fingerprinter fp;
     matcher::StreamVotes votes;   // the votes of the last window_s of hashes (and later ones)
@@ -188,6 +201,7 @@ class SourceRunner {
   std::vector<int64_t> word_frame_;
   std::vector<float> stretched_;  // resampled audio of one block
   std::vector<dsp::TimedHash> fresh_;
+  std::vector<dsp::TimedHash> rescaled_;  // fresh_ of the normal-speed lane, rescaled
   std::vector<SilenceDetector::Change> silence_changes_;
   std::unique_ptr<ClipRecorder> clips_;  // evidence clips; null when off for this source
   ClipWriter* clip_writer_ = nullptr;

@@ -1,5 +1,7 @@
 #include "dsp/params.h"
 
+#include <cmath>
+#include <cstdlib>
 #include <sstream>
 #include <stdexcept>
 
@@ -52,6 +54,22 @@ uint64_t Params::digest() const {
     h *= 0x100000001b3ull;
   }
   return h;
+}
+
+void rescale_hashes(std::span<const TimedHash> in, double factor, const Params& p,
+                    std::vector<TimedHash>& out) {
+  out.clear();
+  for (const TimedHash& h : in) {
+    const Params::HashFields f = Params::unpack(h.hash);
+    const long f1 = std::lround(f.f1 / factor);
+    const long f2 = std::lround((f.f1 + f.df) / factor);
+    const long dt = std::lround(f.dt * factor);
+    if (f1 < p.min_bin || f1 > p.max_bin || f2 < p.min_bin || f2 > p.max_bin) continue;
+    if (std::abs(f2 - f1) > p.df_max || dt < p.dt_min || dt > p.dt_max) continue;
+    out.push_back(TimedHash{Params::pack(static_cast<unsigned>(f1), static_cast<int>(f2 - f1),
+                                         static_cast<unsigned>(dt)),
+                            static_cast<uint32_t>(std::lround(h.t * factor))});
+  }
 }
 
 }  // namespace aircheck::dsp

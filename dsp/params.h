@@ -6,7 +6,11 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
+#include <vector>
+
+#include "dsp/types.h"
 
 namespace aircheck::dsp {
 
@@ -58,6 +62,15 @@ struct Params {
     return (f1 & 0xffu) << 16 | (static_cast<uint32_t>(df) & 0xffu) << 8 | (dt & 0xffu);
   }
 
+  /// The fields of a hash packed by pack().
+  struct HashFields {
+    int f1, df, dt;
+  };
+  static constexpr HashFields unpack(uint32_t h) {
+    return {static_cast<int>((h >> 16) & 0xffu), static_cast<int8_t>((h >> 8) & 0xffu),
+            static_cast<int>(h & 0xffu)};
+  }
+
   int peaks_for(Side s) const { return s == Side::index ? index_peaks : query_peaks; }
   int fanout_for(Side s) const { return s == Side::index ? index_fanout : query_fanout; }
   double frame_seconds() const { return static_cast<double>(hop) / sample_rate; }
@@ -68,5 +81,17 @@ struct Params {
   /// 64-bit FNV-1a of describe(); stored in the index.
   uint64_t digest() const;
 };
+
+static_assert(Params::unpack(Params::pack(200, -37, 63)).f1 == 200 &&
+              Params::unpack(Params::pack(200, -37, 63)).df == -37 &&
+              Params::unpack(Params::pack(200, -37, 63)).dt == 63);
+
+/// Hashes of audio as the same audio would hash played `factor` times slower (resampled to
+/// undo a speed-up by `factor`): bins divided by it, frames (the anchor's and dt) multiplied.
+/// Hashes whose fields leave `p`'s ranges are dropped (no index holds them). Clears `out`
+/// first; allocates only when `out` lacks the capacity. Any thread; real-time safe with
+/// capacity reserved.
+void rescale_hashes(std::span<const TimedHash> in, double factor, const Params& p,
+                    std::vector<TimedHash>& out);
 
 }  // namespace aircheck::dsp

@@ -21,39 +21,6 @@ double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-// The hash layout of dsp::Params::pack: [23:16] anchor bin, [15:8] bin difference (int8),
-// [7:0] frame difference.
-struct HashFields {
-  int f1, df, dt;
-};
-constexpr HashFields unpack(uint32_t h) {
-  return {static_cast<int>((h >> 16) & 0xffu), static_cast<int8_t>((h >> 8) & 0xffu),
-          static_cast<int>(h & 0xffu)};
-}
-static_assert(unpack(dsp::Params::pack(200, -37, 63)).f1 == 200 &&
-              unpack(dsp::Params::pack(200, -37, 63)).df == -37 &&
-              unpack(dsp::Params::pack(200, -37, 63)).dt == 63);
-
-// Hashes of a query matched at some speed, as the same query would hash at `factor` times that
-// speed: bins divided by it, frames multiplied. Hashes whose fields leave the fingerprint's
-// ranges are dropped (the index cannot hold them).
-void rescale(std::span<const dsp::TimedHash> in, double factor, const dsp::Params& p,
-             std::vector<dsp::TimedHash>& out) {
-  out.clear();
-  for (const dsp::TimedHash& h : in) {
-    const HashFields f = unpack(h.hash);
-    const long f1 = std::lround(f.f1 / factor);
-    const long f2 = std::lround((f.f1 + f.df) / factor);
-    const long dt = std::lround(f.dt * factor);
-    if (f1 < p.min_bin || f1 > p.max_bin || f2 < p.min_bin || f2 > p.max_bin) continue;
-    if (std::abs(f2 - f1) > p.df_max || dt < p.dt_min || dt > p.dt_max) continue;
-    out.push_back(
-        dsp::TimedHash{dsp::Params::pack(static_cast<unsigned>(f1), static_cast<int>(f2 - f1),
-                                         static_cast<unsigned>(dt)),
-                       static_cast<uint32_t>(std::lround(h.t * factor))});
-  }
-}
-
 // Whether a measured residual speed lies in the range the matcher scores (a slope fitted to a
 // few bunched hashes can lie far outside it).
 bool plausible(double residual, const MatchParams& mp) {
@@ -325,7 +292,7 @@ const Identification& Identifier::identify(std::span<const float> pcm,
       const double speed = opt_.speeds[i];
       ++result_.screened;
       ++looks;
-      rescale(hashes_, speed / first, params_, scratch_);
+      dsp::rescale_hashes(hashes_, speed / first, params_, scratch_);
       ++match_gen_;
       const auto cands = matcher_.match(scratch_, index);
       result_.postings += matcher_.stats().postings;

@@ -67,6 +67,9 @@ class StreamVotes {
   /// of hashes anchored before `from`. Later hashes stay pending. `from` never moves back.
   void seal(int64_t end, int64_t from, store::PostingLookup& index, SealScratch& scratch);
 
+  /// Changes the cap on postings per hash for the hashes sealed from now on.
+  void set_max_postings(uint32_t max_postings_per_hash) { max_postings_ = max_postings_per_hash; }
+
   /// Forgets everything (a stream restarted from scratch).
   void clear();
 

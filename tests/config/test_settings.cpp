@@ -31,7 +31,7 @@ threads: 3
 status_interval_s: 5
 profiles:
   music: {min_votes: 12, min_confidence: 0.5, confirm_windows: 3, min_span_s: 4,
-          speeds: [0.97, 1.03], word_check: false}
+          speeds: [0.97, 1.03], rescaled_speeds: [0.985, 1.015], word_check: false}
   spots:
     min_votes: 8
     window_s: 4
@@ -81,6 +81,7 @@ sources:
   EXPECT_EQ(fm.match.min_votes, 14u);      // source override
   EXPECT_EQ(fm.match.confirm_windows, 3);  // from the profile
   EXPECT_EQ(fm.match.speeds, (std::vector<double>{0.97, 1.03}));
+  EXPECT_EQ(fm.match.rescaled_speeds, (std::vector<double>{0.985, 1.015}));
   EXPECT_TRUE(s.sources[1].match.speeds.empty());
   EXPECT_FALSE(fm.match.word_check);
   EXPECT_TRUE(s.sources[1].match.word_check);  // the default
@@ -142,6 +143,8 @@ TEST(Settings, BadFilesNameThePlace) {
       {"index: /x\nprofiles:\n  spots: {speeds: [0.98, 1]}\n",
        "bad.yaml:3:26: profiles.spots.speeds: 1 is normal speed, which is always matched; list "
        "only other speeds"},
+      {"index: /x\nprofiles:\n  spots: {rescaled_speeds: [1.02, 1.022]}\n",
+       "bad.yaml:3:35: profiles.spots.rescaled_speeds: speeds closer than 0.005 to each other"},
       {"index: /x\nprofiles:\n  spots: {speeds: [1.2]}\n",
        "bad.yaml:3:20: profiles.spots.speeds: 1.2 is out of range (expected 0.9 to 1.1)"},
       {"index: /x\nprofiles:\n  spots: {window_s: abc}\n",

@@ -78,6 +78,12 @@ class Aircheckd : public ::testing::Test {
     return aircheck::eval::synth_babble(seed, o);
   }
 
+  struct SpeedTruth {
+    double fast_start = 0, fast_end = 0, slow_start = 0, slow_end = 0;  // seconds
+  };
+  static std::vector<json> run_speed_changes(const std::string& name, const std::string& profile,
+                                             double fast, double slow, SpeedTruth& truth);
+
   static inline fs::path dir_;
   static inline std::vector<Song> songs_;
 };
@@ -325,50 +331,81 @@ TEST_F(Aircheckd, CheckConfigAndExitCodes) {
 
 }  // namespace
 
-TEST_F(Aircheckd, SpeedLanesFindPlaysSpedUpOrDownByThreePercent) {
-  // Two plays changed in speed by 3 % (tempo and pitch, as a station's pitch control does):
-  // beyond what normal-speed matching follows, within reach of the configured speed lanes.
+// A programme with one play sped up by `fast` and one slowed down by `slow` (tempo and pitch,
+// as a station's pitch control does) between unindexed music and speech, run through aircheckd
+// with `profile` as the default matching profile. Returns the airing_end events.
+std::vector<json> Aircheckd::run_speed_changes(const std::string& name, const std::string& profile,
+                                               double fast, double slow, SpeedTruth& truth) {
   const auto at_speed = [](const std::vector<float>& x, double speed) {
     return aircheck::dsp::decode::resample(x, kRate, static_cast<int>(std::lround(kRate / speed)));
   };
   Programme p;
   p.add(unindexed(9300, 8));
-  const double fast_start = p.now();
-  p.add(at_speed(songs_[1].pcm, 1.03));
-  const double fast_end = p.now();
+  truth.fast_start = p.now();
+  p.add(at_speed(songs_[1].pcm, fast));
+  truth.fast_end = p.now();
   p.add(babble(31, 6));
-  const double slow_start = p.now();
-  p.add(at_speed(songs_[4].pcm, 0.97));
-  const double slow_end = p.now();
+  truth.slow_start = p.now();
+  p.add(at_speed(songs_[4].pcm, slow));
+  truth.slow_end = p.now();
   p.add(unindexed(9301, 8));
-  const fs::path prog = dir_ / "speeds.flac";
+  const fs::path prog = dir_ / (name + ".flac");
   aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
-  const fs::path conf = dir_ / "speeds.yaml";
+  const fs::path conf = dir_ / (name + ".yaml");
   std::ofstream(conf) << "index: " << (dir_ / "index").string() << "\n"
-                      << "profiles:\n  default: {speeds: [0.97, 1.03]}\n"
+                      << "profiles:\n  default: " << profile << "\n"
                       << "sinks: {journald: {enabled: false}}\n";
-  const fs::path log = dir_ / "speeds.jsonl";
+  const fs::path log = dir_ / (name + ".jsonl");
   Daemon d({"--config", conf.string(), "--source", "s=file:" + prog.string() + "?pace=fast",
             "--jsonl", log.string()});
-  ASSERT_EQ(d.wait(std::chrono::seconds(240)), 0);
-  const auto ends = of_type(read_events(log), "airing_end");
-  const auto find = [&](const std::string& title) -> const json* {
-    for (const json& e : ends)
-      if (e["title"] == title) return &e;
-    return nullptr;
-  };
-  const json* fast = find(songs_[1].title);
-  const json* slow = find(songs_[4].title);
+  EXPECT_EQ(d.wait(std::chrono::seconds(240)), 0);
+  return of_type(read_events(log), "airing_end");
+}
+
+static const json* find_title(const std::vector<json>& events, const std::string& title) {
+  for (const json& e : events)
+    if (e["title"] == title) return &e;
+  return nullptr;
+}
+
+TEST_F(Aircheckd, SpeedLanesFindPlaysSpedUpOrDownByThreePercent) {
+  // Beyond what normal-speed matching follows, within reach of the configured speed lanes.
+  SpeedTruth t;
+  const auto ends = run_speed_changes("speeds", "{speeds: [0.97, 1.03]}", 1.03, 0.97, t);
+  const json* fast = find_title(ends, songs_[1].title);
+  const json* slow = find_title(ends, songs_[4].title);
   ASSERT_NE(fast, nullptr) << "the play 3 % fast was not found";
   ASSERT_NE(slow, nullptr) << "the play 3 % slow was not found";
   EXPECT_NEAR((*fast)["speed"].get<double>(), 1.03, 0.005);
   EXPECT_NEAR((*slow)["speed"].get<double>(), 0.97, 0.005);
-  EXPECT_NEAR((*fast)["start_pos_s"].get<double>(), fast_start, 1.0);
-  EXPECT_NEAR((*fast)["end_pos_s"].get<double>(), fast_end, 1.0);
-  EXPECT_NEAR((*slow)["start_pos_s"].get<double>(), slow_start, 1.0);
-  EXPECT_NEAR((*slow)["end_pos_s"].get<double>(), slow_end, 1.0);
+  EXPECT_NEAR((*fast)["start_pos_s"].get<double>(), t.fast_start, 1.0);
+  EXPECT_NEAR((*fast)["end_pos_s"].get<double>(), t.fast_end, 1.0);
+  EXPECT_NEAR((*slow)["start_pos_s"].get<double>(), t.slow_start, 1.0);
+  EXPECT_NEAR((*slow)["end_pos_s"].get<double>(), t.slow_end, 1.0);
   // The reference offset follows the speed: the fast play covers the whole song.
   EXPECT_NEAR((*fast)["ref_end_s"].get<double>() - (*fast)["ref_start_s"].get<double>(),
               static_cast<double>(songs_[1].pcm.size()) / kRate, 1.5);
+  EXPECT_EQ(ends.size(), 2u);
+}
+
+TEST_F(Aircheckd, RescaledLanesFindPlaysTheNormalLaneMisses) {
+  // Plays 2.5 % off: the normal-speed lane alone finds neither (their hashes' bins have moved);
+  // lanes at 0.98 and 1.02 fed its own hashes rescaled find both, at their speed.
+  SpeedTruth t;
+  const auto plain = run_speed_changes("plain", "{}", 1.025, 0.975, t);
+  EXPECT_EQ(find_title(plain, songs_[1].title), nullptr);
+  EXPECT_EQ(find_title(plain, songs_[4].title), nullptr);
+  const auto ends =
+      run_speed_changes("rescaled", "{rescaled_speeds: [0.98, 1.02]}", 1.025, 0.975, t);
+  const json* fast = find_title(ends, songs_[1].title);
+  const json* slow = find_title(ends, songs_[4].title);
+  ASSERT_NE(fast, nullptr) << "the play 2.5 % fast was not found";
+  ASSERT_NE(slow, nullptr) << "the play 2.5 % slow was not found";
+  EXPECT_NEAR((*fast)["speed"].get<double>(), 1.025, 0.005);
+  EXPECT_NEAR((*slow)["speed"].get<double>(), 0.975, 0.005);
+  EXPECT_NEAR((*fast)["start_pos_s"].get<double>(), t.fast_start, 1.5);
+  EXPECT_NEAR((*fast)["end_pos_s"].get<double>(), t.fast_end, 1.5);
+  EXPECT_NEAR((*slow)["start_pos_s"].get<double>(), t.slow_start, 1.5);
+  EXPECT_NEAR((*slow)["end_pos_s"].get<double>(), t.slow_end, 1.5);
   EXPECT_EQ(ends.size(), 2u);
 }

@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <iostream>
+#include <map>
 #include <random>
 #include <set>
 
 #include "bench/eval/synth.h"
+#include "dsp/decode/resample.h"
 #include "dsp/fingerprinter.h"
 
 using namespace aircheck;
@@ -233,4 +236,41 @@ TEST(Fingerprinter, SubbandWordsTellTheSamePassageFromOthers) {
   EXPECT_LT(same, 0.25);
   EXPECT_GT(unrelated, 0.4);
   EXPECT_GT(beat_away, same + 0.1);
+}
+
+TEST(RescaleHashes, UndoAPlaysSpeedChange) {
+  // The same music played 2.5 % fast: its hashes' bins sit 2.5 % higher and its frames 2.5 %
+  // closer, so few of the index's landmarks reappear as they are. Rescaled by 1.025, most of
+  // the ones that do not straddle a bin boundary do.
+  const auto pcm = music(6, 30);
+  const dsp::Params p;
+  const double speed = 1.025;
+  const auto fast = dsp::decode::resample(pcm, 8000, static_cast<int>(std::lround(8000 / speed)));
+  const auto idx = dsp::fingerprint(p, dsp::Side::index, pcm);
+  const auto played = dsp::fingerprint(p, dsp::Side::query, fast);
+  std::vector<dsp::TimedHash> rescaled;
+  dsp::rescale_hashes(played, speed, p, rescaled);
+  const auto found = [&](const std::vector<dsp::TimedHash>& q) {
+    std::multimap<uint32_t, uint32_t> at;
+    for (const auto& h : q) at.emplace(h.hash, h.t);
+    std::size_t n = 0;
+    for (const auto& h : idx) {
+      const auto [lo, hi] = at.equal_range(h.hash);
+      n += std::any_of(lo, hi,
+                       [&](const auto& e) { return std::abs(int(e.second) - int(h.t)) <= 1; });
+    }
+    return static_cast<double>(n) / static_cast<double>(idx.size());
+  };
+  const double as_played = found(played), after = found(rescaled);
+  EXPECT_LT(as_played, 0.05);
+  EXPECT_GT(after, 0.2);
+  EXPECT_GT(after, 5 * as_played);
+  // Fields stay in range: nothing outside the fingerprint's bins or pair distances.
+  for (const auto& h : rescaled) {
+    const auto f = dsp::Params::unpack(h.hash);
+    EXPECT_GE(f.f1, p.min_bin);
+    EXPECT_LE(f.f1 + f.df, p.max_bin);
+    EXPECT_LE(f.dt, p.dt_max);
+  }
+  std::cout << "index landmarks found: as played " << as_played << ", rescaled " << after << "\n";
 }
