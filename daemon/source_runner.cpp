@@ -44,6 +44,8 @@ constexpr double kWordsMaxSpeedOff = 0.015;
 /// (bench/RESULTS.md, "Rescaled speed lanes").
 constexpr double kRescaledPostingsRatio = 8.0;
 constexpr uint32_t kRescaledMinPostings = 25;
+/// A rescaled speed this near a resampled one (MatchProfile::speeds) is left out.
+constexpr double kRescaledCoveredBy = 0.01;
 
 SourceKind kind_of(const std::string& k) {
   if (k == "file") return SourceKind::file;
@@ -105,6 +107,10 @@ SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_p
   lanes_.push_back(std::make_unique<Lane>(1.0, params));
   // Rescaled lanes come right after it: they read its hashes (consume, end_segment).
   for (const double speed : settings.match.rescaled_speeds) {
+    // A resampled lane (`speeds`) this near sees the same plays with all their hashes.
+    if (std::any_of(settings.match.speeds.begin(), settings.match.speeds.end(),
+                    [&](double s) { return std::abs(s - speed) < kRescaledCoveredBy; }))
+      continue;
     lanes_.push_back(std::make_unique<Lane>(speed, params));
     lanes_.back()->rescaled = true;
   }

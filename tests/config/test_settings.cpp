@@ -83,6 +83,7 @@ sources:
   EXPECT_EQ(fm.match.speeds, (std::vector<double>{0.97, 1.03}));
   EXPECT_EQ(fm.match.rescaled_speeds, (std::vector<double>{0.985, 1.015}));
   EXPECT_TRUE(s.sources[1].match.speeds.empty());
+  EXPECT_EQ(s.sources[1].match.rescaled_speeds, (std::vector<double>{0.98, 1.02}));  // default
   EXPECT_FALSE(fm.match.word_check);
   EXPECT_TRUE(s.sources[1].match.word_check);  // the default
   EXPECT_EQ(fm.progress_interval_s, 10.0);

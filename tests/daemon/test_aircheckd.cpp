@@ -390,9 +390,9 @@ TEST_F(Aircheckd, SpeedLanesFindPlaysSpedUpOrDownByThreePercent) {
 
 TEST_F(Aircheckd, RescaledLanesFindPlaysTheNormalLaneMisses) {
   // Plays 2.5 % off: the normal-speed lane alone finds neither (their hashes' bins have moved);
-  // lanes at 0.98 and 1.02 fed its own hashes rescaled find both, at their speed.
+  // lanes at 0.98 and 1.02 fed its own hashes rescaled (the default) find both, at their speed.
   SpeedTruth t;
-  const auto plain = run_speed_changes("plain", "{}", 1.025, 0.975, t);
+  const auto plain = run_speed_changes("plain", "{rescaled_speeds: []}", 1.025, 0.975, t);
   EXPECT_EQ(find_title(plain, songs_[1].title), nullptr);
   EXPECT_EQ(find_title(plain, songs_[4].title), nullptr);
   const auto ends =
