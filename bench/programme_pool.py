@@ -5,10 +5,10 @@
     python3 bench/programme_pool.py --diff A1,A2,... B1,B2,...  # two builds, airing by airing
 
 Each OUT is the --out folder of one run (its programme.json). Prints recall, precision, false
-airings and fragments summed over the runs, then start/end errors split by edge kind (cut or
-crossfade) and detection latency split by start kind, as p50 / p95 / p99 (linear
-interpolation) with the count within 250 ms (edges) or 5 s (latency). Crossfade latency counts
-from the fade's first sample, as the truth does.
+airings and fragments summed over the runs, then start/end errors by edge kind (cut or
+crossfade) and detection latency by start kind, with plays more than 1 % off normal speed
+apart, as p50 / p95 / p99 (linear interpolation) and the count within 250 ms (edges) or 5 s
+(latency). Crossfade latency counts from the fade's first sample, as the truth does.
 
 --diff compares two sets of runs of the same seeds, airing by airing, and lists each airing
 whose start, end or latency moved by more than 10 ms, or that one build found and the other not.
@@ -55,14 +55,15 @@ def summary(runs):
         for a in r["airings"]:
             if not a["found"]:
                 continue
+            off = "" if abs(a["speed"] - 1) <= 0.01 else ", >1 % off speed"
             if num(a.get("start_err_s")):
-                groups.setdefault(f"start at {a['start_edge']}s", []).append(abs(a["start_err_s"]))
+                groups.setdefault(f"start at {a['start_edge']}s{off}", []).append(
+                    abs(a["start_err_s"]))
             if num(a.get("end_err_s")):
-                groups.setdefault(f"end at {a['end_edge']}s", []).append(abs(a["end_err_s"]))
+                groups.setdefault(f"end at {a['end_edge']}s{off}", []).append(abs(a["end_err_s"]))
             if num(a.get("latency_s")):
-                kind = a["start_edge"] + ("" if abs(a["speed"] - 1) <= 0.01 else ", >1 % off speed")
                 groups.setdefault("latency, all", []).append(a["latency_s"])
-                groups.setdefault(f"latency at {kind}", []).append(a["latency_s"])
+                groups.setdefault(f"latency at {a['start_edge']}{off}", []).append(a["latency_s"])
     print("| measure | n | p50 | p95 | p99 | max | within |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for k in sorted(groups):

@@ -111,20 +111,19 @@ SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_p
     if (std::any_of(settings.match.speeds.begin(), settings.match.speeds.end(),
                     [&](double s) { return std::abs(s - speed) < kRescaledCoveredBy; }))
       continue;
-    lanes_.push_back(std::make_unique<Lane>(speed, params));
-    lanes_.back()->rescaled = true;
+    lanes_.push_back(std::make_unique<Lane>(speed, params, /*rescaled_lane=*/true));
   }
   for (const double speed : settings.match.speeds) {
     lanes_.push_back(std::make_unique<Lane>(speed, params));
     lanes_.back()->resampler = std::make_unique<dsp::decode::StreamResampler>(
         rate_, static_cast<int>(std::lround(rate_ * speed)));
   }
-  fresh_.reserve(4096 * lanes_[0]->fp.max_hashes_per_frame() / static_cast<std::size_t>(hop_) +
+  fresh_.reserve(4096 * lanes_[0]->fp->max_hashes_per_frame() / static_cast<std::size_t>(hop_) +
                  256);
   rescaled_.reserve(fresh_.capacity());
   // Sub-band words of the normal-speed lane place each airing's start (start_from_words).
   lanes_[0]->words.reserve(4096 / static_cast<std::size_t>(hop_) + 16);
-  lanes_[0]->fp.collect_subband(&lanes_[0]->words);
+  lanes_[0]->fp->collect_subband(&lanes_[0]->words);
   word_ring_.assign(kWordRing, 0);
   word_frame_.assign(kWordRing, -1);
   silence_changes_.reserve(16);
@@ -263,13 +262,13 @@ void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
     }
     fresh_.clear();
     lane->words.clear();
-    lane->fp.feed(x, fresh_);
+    lane->fp->feed(x, fresh_);
     keep_words(*lane);
     for (const dsp::TimedHash& h : fresh_) {
       lane->votes.add(h.hash, lane->seg_base + h.t);
       lane->final_frame = std::max(lane->final_frame, lane->seg_base + static_cast<int64_t>(h.t));
     }
-    const int64_t analysed = lane->seg_base + static_cast<int64_t>(lane->fp.frames());
+    const int64_t analysed = lane->seg_base + static_cast<int64_t>(lane->fp->frames());
     // The resampler holds back a few samples: one frame more covers them.
     lane->final_frame =
         std::max(lane->final_frame, analysed - lag_frames_ - (lane->resampler ? 1 : 0));
@@ -310,13 +309,13 @@ void SourceRunner::end_segment() {
     if (lane->resampler) {
       stretched_.clear();
       lane->resampler->flush(stretched_);
-      lane->fp.feed(stretched_, fresh_);
+      lane->fp->feed(stretched_, fresh_);
     }
     lane->words.clear();
-    lane->fp.flush(fresh_);
+    lane->fp->flush(fresh_);
     keep_words(*lane);
     for (const dsp::TimedHash& h : fresh_) lane->votes.add(h.hash, lane->seg_base + h.t);
-    lane->fp.reset();
+    lane->fp->reset();
     lane->words_seen = 0;
   }
 }

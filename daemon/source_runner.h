@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -181,13 +182,16 @@ class SourceRunner {
   /// The audio at one playback-speed hypothesis: normal speed (lanes_[0]), or resampled to
   /// undo a speed change (lane sample n * speed is source sample n). Frames are lane frames.
   struct Lane {
-    Lane(double s, const dsp::Params& p) : speed(s), fp(p, dsp::Side::query) {}
+    Lane(double s, const dsp::Params& p, bool rescaled_lane = false)
+        : speed(s), rescaled(rescaled_lane) {
+      if (!rescaled) fp.emplace(p, dsp::Side::query);
+    }
     double speed;
     /// Fed the normal-speed lane's hashes rescaled to its speed instead of its own audio
-    /// (MatchProfile::rescaled_speeds); its fingerprinter stays unused.
+    /// (MatchProfile::rescaled_speeds); such a lane has no fingerprinter.
     bool rescaled = false;
     std::unique_ptr<dsp::decode::StreamResampler> resampler;  // null at normal speed
-    dsp::Fingerprinter fp;
+    std::optional<dsp::Fingerprinter> fp;                     // empty for a rescaled lane
     matcher::StreamVotes votes;   // the votes of the last window_s of hashes (and later ones)
     int64_t seg_base = 0;         // absolute lane frame of the fingerprinter's frame 0
     int64_t final_frame = 0;      // every hash anchored before this frame is in votes
