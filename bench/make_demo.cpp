@@ -1,8 +1,10 @@
 // Writes a demo set: synthesized songs to index, and a programme that plays some of them
-// (partly, with speech-like talk, other music and noise between), with its running order.
+// (partly, with speech-like talk, other music and noise between, one sped up as radio does),
+// with its running order.
 //
 //   aircheck-make-demo OUTDIR [--songs N] [--seed S]
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +12,7 @@
 
 #include "bench/eval/synth.h"
 #include "dsp/decode/decoder.h"
+#include "dsp/decode/resample.h"
 
 namespace fs = std::filesystem;
 using namespace aircheck;
@@ -37,19 +40,20 @@ int main(int argc, char** argv) {
                                160000);
     }
     // Programme: talk, song 2 (whole), other music, song 5 from 12 s for 20 s, talk, song 1
-    // from its start for 25 s under light noise.
+    // from its start for 25 s under light noise, talk, song 7 from its start for 30 s played
+    // 2.5 % fast (tempo and pitch, as a station's pitch control does).
     std::vector<float> prog;
     std::ofstream truth(fs::path(out) / "programme.tsv");
-    truth << "start_s\tend_s\tsong\tref_start_s\n";
+    truth << "start_s\tend_s\tsong\tref_start_s\tspeed\n";
     auto append = [&](const std::vector<float>& x, std::size_t from, std::size_t len,
-                      const char* what, double ref_start) {
+                      const char* what, double ref_start, double speed = 1.0) {
       const double t0 = static_cast<double>(prog.size()) / rate;
       len = std::min(len, x.size() - from);
       prog.insert(prog.end(), x.begin() + static_cast<long>(from),
                   x.begin() + static_cast<long>(from + len));
       if (what)
         truth << t0 << '\t' << static_cast<double>(prog.size()) / rate << '\t' << what << '\t'
-              << ref_start << '\n';
+              << ref_start << '\t' << speed << '\n';
     };
     auto talk = eval::synth_babble(seed + 100, {6.0, rate, 0.25});
     auto other = eval::synth_music(seed + 1000, {10.0, rate, 0.3});
@@ -63,6 +67,13 @@ int main(int argc, char** argv) {
     std::mt19937 rng(static_cast<unsigned>(seed));
     std::normal_distribution<float> g(0.0f, 0.02f);
     for (std::size_t i = before; i < prog.size(); ++i) prog[i] += g(rng);
+    if (songs >= 7) {
+      append(talk, 0, talk.size(), nullptr, 0);
+      const double speed = 1.025;
+      const auto fast =
+          dsp::decode::resample(audio[6], rate, static_cast<int>(std::lround(rate / speed)));
+      append(fast, 0, static_cast<std::size_t>(30 * rate), "song-07", 0, speed);
+    }
     dsp::decode::encode_file((fs::path(out) / "programme.wav").string(), prog, rate);
     std::printf("wrote %d songs to %s/songs and a %.0f s programme to %s/programme.wav\n", songs,
                 out.c_str(), static_cast<double>(prog.size()) / rate, out.c_str());

@@ -170,13 +170,19 @@ std::string to_text(const Event& e) {
       std::snprintf(buf, sizeof buf, " at %.3f s (ref %.3f s, %.1f s aired)", e.pos_s, e.ref_end_s,
                     e.duration_s);
       return "[" + e.source + "] airing_progress " + what + buf;
-    case EventType::airing_end:
-      std::snprintf(buf, sizeof buf, " %.3f-%.3f s (%.1f s, ref %.3f-%.3f s, %s, confidence %.2f)",
-                    e.start_pos_s, e.end_pos_s, e.duration_s, e.ref_start_s, e.ref_end_s,
-                    (!e.start_cut && !e.end_cut) ? "whole" : "partial", e.confidence);
+    case EventType::airing_end: {
+      // The speed is shown when it differs from normal by more than the matcher resolves.
+      char speed[32] = "";
+      if (std::abs(e.speed - 1.0) >= 0.004)
+        std::snprintf(speed, sizeof speed, ", speed %.3f", e.speed);
+      std::snprintf(buf, sizeof buf,
+                    " %.3f-%.3f s (%.1f s, ref %.3f-%.3f s, %s%s, confidence %.2f)", e.start_pos_s,
+                    e.end_pos_s, e.duration_s, e.ref_start_s, e.ref_end_s,
+                    (!e.start_cut && !e.end_cut) ? "whole" : "partial", speed, e.confidence);
       return "[" + e.source + "] airing_end " + what + " " + utc_iso8601(e.start_utc) + " to " +
              utc_iso8601(e.end_utc) + buf + (e.clip.empty() ? "" : " clip " + e.clip) +
              (e.clip_capped ? " (capped)" : "");
+    }
     case EventType::source_up:
     case EventType::source_finished:
       return "[" + e.source + "] " + std::string(event_name(e.type)) + " " + utc_iso8601(e.utc);

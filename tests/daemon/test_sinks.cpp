@@ -147,6 +147,12 @@ TEST(Event, AiringStartHasNoEnd) {
 
 TEST(Event, TextLinesAreReadable) {
   EXPECT_NE(to_text(airing_end()).find("airing_end \"Song \"A\"\""), std::string::npos);
+  // The speed only when off normal.
+  Event fast = airing_end();
+  fast.speed = 1.025;
+  EXPECT_NE(to_text(fast).find(", speed 1.025, confidence"), std::string::npos) << to_text(fast);
+  fast.speed = 1.001;
+  EXPECT_EQ(to_text(fast).find("speed"), std::string::npos) << to_text(fast);
   Event d;
   d.type = EventType::source_down;
   d.source = "web";
