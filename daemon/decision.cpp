@@ -204,8 +204,7 @@ void Decision::adopt(State& s, State& other) {
   s.first_ref = s.first_q + s.offset_s;
   // A start measured in the audio (move_start) holds whichever repeat the airing first locked
   // onto: repeats are the same audio.
-  if (!s.start_measured) s.start_s = std::min(s.start_s, start_of(other));
-  s.ref_start_s = s.start_s + s.offset_s;
+  set_start(s, s.start_measured ? s.start_s : std::min(s.start_s, start_of(other)));
   s.windows += other.windows;
   s.conf_sum += other.conf_sum;
   s.speed_sum += other.speed_sum;
@@ -219,9 +218,8 @@ void Decision::adopt(State& s, State& other) {
 
 void Decision::open(State& s, std::vector<AiringEvent>& out) {
   s.phase = Phase::open;
-  s.start_s = start_of(s);
+  set_start(s, start_of(s));
   s.detected_s = std::max(now_s_, s.last_q);
-  s.ref_start_s = s.start_s + s.offset_s;
   s.last_progress_q = s.last_q;
   AiringEvent e = event(AiringEvent::Kind::start, s, s.last_q);
   e.start_cut = start_cut(s.ref_start_s);
@@ -286,12 +284,17 @@ void Decision::finish(std::vector<AiringEvent>& out, double audio_end_s) {
   states_.clear();
 }
 
-void Decision::move_start(uint32_t track, double start_s) {
+double Decision::move_start(uint32_t track, double start_s) {
   State* s = open_state(track);
-  if (s == nullptr) return;
-  s->start_s = std::max(0.0, start_s);
-  s->ref_start_s = s->start_s + s->offset_s;
+  if (s == nullptr) return std::max(0.0, start_s);
+  set_start(*s, start_s);
   s->start_measured = true;
+  return s->start_s;
+}
+
+void Decision::set_start(State& s, double start_s) {
+  s.start_s = std::max({0.0, start_s, -s.offset_s});
+  s.ref_start_s = s.start_s + s.offset_s;
 }
 
 std::size_t Decision::open_count() const {

@@ -127,8 +127,10 @@ class Decision {
 
   /// Moves the start of the open airing of `track` to `start_s` (source time), its reference
   /// start with it: a finer estimate of where the play began than the first matched hashes
-  /// (SourceRunner compares sub-band words there). No-op without such an airing.
-  void move_start(uint32_t track, double start_s);
+  /// (SourceRunner compares sub-band words there). Returns the start kept: never before the
+  /// source's or the reference's start (see set_start). No-op without such an airing (returns
+  /// `start_s`, at least 0).
+  double move_start(uint32_t track, double start_s);
 
   /// Whether an airing that starts at reference time `ref_start_s` missed the track's start,
   /// and one that ends at `ref_end_s` of a track `duration_s` long (0 = unknown) its end.
@@ -179,6 +181,10 @@ class Decision {
   /// its state is kept.
   bool followed(uint32_t track) const;
   double start_of(const State& s) const;
+  /// Sets the start of `s` and its reference start. A play cannot begin before its reference
+  /// does: evidence placed earlier (a lead-in or words agreeing with similar audio before it)
+  /// is cut back to where the reference starts along the airing's line.
+  static void set_start(State& s, double start_s);
   void adopt(State& open, State& other);
   void open(State& s, std::vector<AiringEvent>& out);
   void close(State& s, std::vector<AiringEvent>& out,

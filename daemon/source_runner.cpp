@@ -461,10 +461,10 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
     if (a.kind != AiringEvent::Kind::start) continue;
     const double start = start_from_words(a, ctx);
     if (start == a.start_s) continue;
-    a.ref_start_s += start - a.start_s;
-    a.start_s = start;
+    const double kept = decision_.move_start(a.track, start);
+    a.ref_start_s += kept - a.start_s;
+    a.start_s = kept;
     a.start_cut = decision_.start_cut(a.ref_start_s);
-    decision_.move_start(a.track, start);
   }
   emit_airings(ctx);
 }

@@ -550,5 +550,26 @@ TEST(Decision, ARepeatDoesNotReopenAnAiringTheNextItemClosed) {
   }
 }
 
+// A start placed before the reference's own start (words or a lead-in agreeing with similar
+// audio before the play) is cut back to where the reference starts along the airing's line.
+TEST(Decision, AStartNeverPrecedesTheReferencesStart) {
+  Decision d;
+  const std::vector<Play> play = {{5, 10.0, 2.0, 40.0, 200.0}};  // reference 0 s at 8 s
+  std::vector<AiringEvent> ev;
+  double kept = -1;
+  for (double end = 1; end <= 60; end += 1) {
+    d.step(window(play, end), ev);
+    if (kept < 0 && !of_kind(ev, Kind::start).empty()) kept = d.move_start(5, 5.0);
+  }
+  d.finish(ev);
+  EXPECT_NEAR(kept, 8.0, 0.02);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_NEAR(ends[0].start_s, 8.0, 0.02);
+  EXPECT_NEAR(ends[0].ref_start_s, 0.0, 1e-9);
+  EXPECT_FALSE(ends[0].start_cut);
+  EXPECT_DOUBLE_EQ(d.move_start(6, -3.0), 0.0);  // no such airing; never before the source
+}
+
 }  // namespace
 }  // namespace aircheck::daemon
