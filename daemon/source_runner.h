@@ -10,6 +10,11 @@
 // Hash times are kept on the source's sample clock: a gap in the clock (overflow, outage)
 // flushes and resets the fingerprinter and the next segment continues at the gap's end.
 //
+// Speed lanes match the same audio at other playback speeds, each with its own votes: a
+// rescaled lane (MatchProfile::rescaled_speeds, on by default) takes the normal lane's hashes
+// rescaled to its speed (dsp::rescale_hashes) and looks up only the rarer ones; a resampled
+// lane (MatchProfile::speeds) fingerprints the audio resampled to undo its speed.
+//
 // Threads: constructed and stopped on the control thread; service() on exactly one worker at
 // a time (the WorkerPool guarantees it); the atomics (done, draining) from any thread.
 #pragma once
