@@ -18,15 +18,9 @@ import json
 import math
 import sys
 
+from query_intervals import percentile as pct
 
-def pct(v, q):
-    if not v:
-        return math.nan
-    v = sorted(v)
-    x = q * (len(v) - 1)
-    i = int(math.floor(x))
-    j = min(i + 1, len(v) - 1)
-    return v[i] + (v[j] - v[i]) * (x - i)
+
 
 
 def load(folders):

@@ -83,6 +83,8 @@ class Aircheckd : public ::testing::Test {
   };
   static std::vector<json> run_speed_changes(const std::string& name, const std::string& profile,
                                              double fast, double slow, SpeedTruth& truth);
+  static void expect_found_at_speed(const std::vector<json>& ends, const SpeedTruth& t, double fast,
+                                    double slow, double tolerance_s);
 
   static inline fs::path dir_;
   static inline std::vector<Song> songs_;
@@ -368,24 +370,33 @@ static const json* find_title(const std::vector<json>& events, const std::string
   return nullptr;
 }
 
+// Both plays of run_speed_changes found once each, at their speed (within 0.5 %), with edges
+// within `tolerance_s`, and nothing else.
+void Aircheckd::expect_found_at_speed(const std::vector<json>& ends, const SpeedTruth& t,
+                                      double fast, double slow, double tolerance_s) {
+  const json* f = find_title(ends, songs_[1].title);
+  const json* s = find_title(ends, songs_[4].title);
+  ASSERT_NE(f, nullptr) << "the play at speed " << fast << " was not found";
+  ASSERT_NE(s, nullptr) << "the play at speed " << slow << " was not found";
+  EXPECT_NEAR((*f)["speed"].get<double>(), fast, 0.005);
+  EXPECT_NEAR((*s)["speed"].get<double>(), slow, 0.005);
+  EXPECT_NEAR((*f)["start_pos_s"].get<double>(), t.fast_start, tolerance_s);
+  EXPECT_NEAR((*f)["end_pos_s"].get<double>(), t.fast_end, tolerance_s);
+  EXPECT_NEAR((*s)["start_pos_s"].get<double>(), t.slow_start, tolerance_s);
+  EXPECT_NEAR((*s)["end_pos_s"].get<double>(), t.slow_end, tolerance_s);
+  EXPECT_EQ(ends.size(), 2u);
+}
+
 TEST_F(Aircheckd, SpeedLanesFindPlaysSpedUpOrDownByThreePercent) {
   // Beyond what normal-speed matching follows, within reach of the configured speed lanes.
   SpeedTruth t;
   const auto ends = run_speed_changes("speeds", "{speeds: [0.97, 1.03]}", 1.03, 0.97, t);
-  const json* fast = find_title(ends, songs_[1].title);
-  const json* slow = find_title(ends, songs_[4].title);
-  ASSERT_NE(fast, nullptr) << "the play 3 % fast was not found";
-  ASSERT_NE(slow, nullptr) << "the play 3 % slow was not found";
-  EXPECT_NEAR((*fast)["speed"].get<double>(), 1.03, 0.005);
-  EXPECT_NEAR((*slow)["speed"].get<double>(), 0.97, 0.005);
-  EXPECT_NEAR((*fast)["start_pos_s"].get<double>(), t.fast_start, 1.0);
-  EXPECT_NEAR((*fast)["end_pos_s"].get<double>(), t.fast_end, 1.0);
-  EXPECT_NEAR((*slow)["start_pos_s"].get<double>(), t.slow_start, 1.0);
-  EXPECT_NEAR((*slow)["end_pos_s"].get<double>(), t.slow_end, 1.0);
+  expect_found_at_speed(ends, t, 1.03, 0.97, 1.0);
   // The reference offset follows the speed: the fast play covers the whole song.
+  const json* fast = find_title(ends, songs_[1].title);
+  ASSERT_NE(fast, nullptr);
   EXPECT_NEAR((*fast)["ref_end_s"].get<double>() - (*fast)["ref_start_s"].get<double>(),
               static_cast<double>(songs_[1].pcm.size()) / kRate, 1.5);
-  EXPECT_EQ(ends.size(), 2u);
 }
 
 TEST_F(Aircheckd, RescaledLanesFindPlaysTheNormalLaneMisses) {
@@ -397,15 +408,5 @@ TEST_F(Aircheckd, RescaledLanesFindPlaysTheNormalLaneMisses) {
   EXPECT_EQ(find_title(plain, songs_[4].title), nullptr);
   const auto ends =
       run_speed_changes("rescaled", "{rescaled_speeds: [0.98, 1.02]}", 1.025, 0.975, t);
-  const json* fast = find_title(ends, songs_[1].title);
-  const json* slow = find_title(ends, songs_[4].title);
-  ASSERT_NE(fast, nullptr) << "the play 2.5 % fast was not found";
-  ASSERT_NE(slow, nullptr) << "the play 2.5 % slow was not found";
-  EXPECT_NEAR((*fast)["speed"].get<double>(), 1.025, 0.005);
-  EXPECT_NEAR((*slow)["speed"].get<double>(), 0.975, 0.005);
-  EXPECT_NEAR((*fast)["start_pos_s"].get<double>(), t.fast_start, 1.5);
-  EXPECT_NEAR((*fast)["end_pos_s"].get<double>(), t.fast_end, 1.5);
-  EXPECT_NEAR((*slow)["start_pos_s"].get<double>(), t.slow_start, 1.5);
-  EXPECT_NEAR((*slow)["end_pos_s"].get<double>(), t.slow_end, 1.5);
-  EXPECT_EQ(ends.size(), 2u);
+  expect_found_at_speed(ends, t, 1.025, 0.975, 1.5);
 }
