@@ -246,9 +246,7 @@ void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
   }
   for (auto& lane : lanes_) {
     if (lane->rescaled) {
-      // The normal-speed lane's hashes of this block (still in fresh_), at this lane's speed.
-      dsp::rescale_hashes(fresh_, lane->speed, params_, rescaled_);
-      for (const dsp::TimedHash& h : rescaled_) lane->votes.add(h.hash, lane->seg_base + h.t);
+      feed_rescaled(*lane);
       lane->final_frame = std::max(lane->final_frame,
                                    static_cast<int64_t>(std::floor(
                                        static_cast<double>(lanes_[0]->final_frame) * lane->speed)));
@@ -298,11 +296,15 @@ void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
   }
 }
 
+void SourceRunner::feed_rescaled(Lane& lane) {
+  dsp::rescale_hashes(fresh_, lane.speed, params_, rescaled_);
+  for (const dsp::TimedHash& h : rescaled_) lane.votes.add(h.hash, lane.seg_base + h.t);
+}
+
 void SourceRunner::end_segment() {
   for (auto& lane : lanes_) {
     if (lane->rescaled) {
-      dsp::rescale_hashes(fresh_, lane->speed, params_, rescaled_);
-      for (const dsp::TimedHash& h : rescaled_) lane->votes.add(h.hash, lane->seg_base + h.t);
+      feed_rescaled(*lane);
       continue;
     }
     fresh_.clear();

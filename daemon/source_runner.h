@@ -132,6 +132,9 @@ class SourceRunner {
   struct Lane;
   /// Keeps the words the normal-speed lane's last feed produced.
   void keep_words(Lane& lane);
+  /// Adds the normal-speed lane's hashes of its last feed (still in fresh_) to a rescaled lane,
+  /// rescaled to its speed.
+  void feed_rescaled(Lane& lane);
   /// How the source's sub-band words over frames f0..f1 agree with the reference's along the
   /// line through source frame `at` and reference frame `ref_at` at `speed` reference frames
   /// per source frame. Leaves in ctx.agree the agreeing bits (of 32) of each frame, in search
