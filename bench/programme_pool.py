@@ -21,8 +21,6 @@ import sys
 from query_intervals import percentile as pct
 
 
-
-
 def load(folders):
     runs = []
     for f in folders:
