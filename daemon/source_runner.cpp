@@ -39,11 +39,21 @@ constexpr std::size_t kWordRing = 2048;
 /// come from the normal-speed lane: a play 2 % fast has its bands a third of a band higher,
 /// and placed an end 1.4 s early in the programme evaluation; 1.2 % placed one right.
 constexpr double kWordsMaxSpeedOff = 0.015;
-/// rescaled_max_postings(): the cap on postings per hash of a rescaled lane, in multiples of
-/// the index's mean postings per distinct hash, and its floor. Chosen on programme seeds 1-3
-/// (bench/RESULTS.md, "Rescaled speed lanes").
+/// stream_posting_caps(): the caps on postings per hash, in multiples of the index's mean
+/// postings per distinct hash, and their floors. Chosen on programme seeds 1-3 (rescaled) and
+/// on seeds 1-12 with the capacity mix (normal; bench/RESULTS.md, "Rescaled speed lanes" and
+/// "Daemon capacity").
+constexpr double kNormalPostingsRatio = 16.0;
+constexpr uint32_t kNormalMinPostings = 64;
 constexpr double kRescaledPostingsRatio = 8.0;
 constexpr uint32_t kRescaledMinPostings = 25;
+/// The normal lane's hashes between its cap and MatchParams::max_postings_per_hash count this
+/// much of their postings in the chance model (StreamVotes::chance_votes). Fitted on 5.6 h of
+/// non-indexed audio (NA + NOISEA against the 137-track index): with it, the windows whose best
+/// candidate reaches a confidence of 0.5 / 0.9 / 0.99 / 0.999 number 8268 / 368 / 60 / 1 of
+/// 20 148, against 8080 / 412 / 60 / 1 with every hash voting (weight 1: 4102 / 294 / 60 / 1;
+/// 0: 16 838 / 675 / 72 / 3).
+constexpr double kUncastWeight = 0.25;
 /// A rescaled speed this near a resampled one (MatchProfile::speeds) is left out.
 constexpr double kRescaledCoveredBy = 0.01;
 
@@ -57,11 +67,14 @@ SourceKind kind_of(const std::string& k) {
 
 }  // namespace
 
-uint32_t rescaled_max_postings(uint64_t postings, uint64_t distinct_hashes) {
+PostingCaps stream_posting_caps(uint64_t postings, uint64_t distinct_hashes) {
   const double mean =
       static_cast<double>(postings) / static_cast<double>(std::max<uint64_t>(1, distinct_hashes));
-  return std::max(kRescaledMinPostings,
-                  static_cast<uint32_t>(std::lround(kRescaledPostingsRatio * mean)));
+  const auto times_mean = [&](double ratio, uint32_t floor) {
+    return std::max(floor, static_cast<uint32_t>(std::lround(ratio * mean)));
+  };
+  return PostingCaps{times_mean(kNormalPostingsRatio, kNormalMinPostings),
+                     times_mean(kRescaledPostingsRatio, kRescaledMinPostings)};
 }
 
 SourceSpec to_spec(const config::SourceSettings& s) {
@@ -371,7 +384,13 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
     const int64_t base_l = end_l - window_frames_;
     // The hashes that arrived since the last window are looked up once, here; the window then
     // merges the votes of the last window_s.
-    if (lane.rescaled) lane.votes.set_max_postings(ctx.rescaled_max_postings);
+    if (lane.rescaled) {
+      lane.votes.set_max_postings(ctx.rescaled_max_postings);
+    } else {
+      lane.votes.set_max_postings(
+          std::min(match_params_.max_postings_per_hash, ctx.normal_max_postings),
+          match_params_.max_postings_per_hash, kUncastWeight);
+    }
     lane.votes.seal(end_l, base_l, *ctx.reader, ctx.seal);
     if (lane.votes.votes().empty()) continue;
     const auto candidates = ctx.matcher->match(lane.votes);
@@ -588,10 +607,15 @@ bool SourceRunner::confirm_by_words(WindowMatch& m, const WordLine& line, int64_
   if (t.frames < rule.min_frames || rate > rule.max_error_rate) return false;
   const int64_t frames = t.frames, bits = t.bits;
   const double se = 0.5 / std::sqrt(static_cast<double>(frames) * 32.0 / params_.subband_frames);
+  // The line must agree better than the track's other lines (its repeats) by the margin, and
+  // not worse than another track's line by as much: tracks that share a passage (a game's
+  // themes reuse their loops; one mix of a song inside another) have similar words there, and
+  // that passage belongs to the track whose words agree best.
   for (const WordLine& other : ctx.lines) {
-    if (other.track != line.track || &other == &line) continue;
+    if (&other == &line) continue;
+    const double margin = (other.track == line.track ? 1.0 : -1.0) * rule.word_margin * se;
     WordTally o;
-    if (error_rate(other, o) < rate + rule.word_margin * se) return false;
+    if (error_rate(other, o) < rate + margin) return false;
   }
   const double chance =
       (1.0 - static_cast<double>(m.confidence)) * word_chance(frames, bits, params_.subband_frames);

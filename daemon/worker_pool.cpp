@@ -20,7 +20,7 @@ WorkerPool::WorkerPool(unsigned threads, std::shared_ptr<store::Index> index,
                        const dsp::Params& params, EventBus& bus)
     : bus_(bus) {
   const store::Stats stats = index->stats();
-  rescaled_max_postings_ = rescaled_max_postings(stats.postings, stats.distinct_hashes);
+  posting_caps_ = stream_posting_caps(stats.postings, stats.distinct_hashes);
   for (unsigned i = 0; i < std::max(1u, threads); ++i) {
     auto w = std::make_unique<Worker>();
     w->reader = index->reader();
@@ -41,7 +41,8 @@ void WorkerPool::run(Worker& w) {
   ctx.matcher = w.matcher.get();
   ctx.reader = w.reader.get();
   ctx.bus = &bus_;
-  ctx.rescaled_max_postings = rescaled_max_postings_;
+  ctx.normal_max_postings = posting_caps_.normal;
+  ctx.rescaled_max_postings = posting_caps_.rescaled;
   std::vector<std::shared_ptr<SourceRunner>> mine;
   uint64_t version = 0;
   while (!stop_.load(std::memory_order_acquire)) {

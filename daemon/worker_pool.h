@@ -63,7 +63,7 @@ class WorkerPool {
 
   std::vector<std::unique_ptr<Worker>> workers_;
   EventBus& bus_;
-  uint32_t rescaled_max_postings_;  // of the index at start (rescaled_max_postings())
+  PostingCaps posting_caps_;  // of the index at start (stream_posting_caps())
   std::atomic<bool> stop_{false};
 };
 

@@ -66,6 +66,7 @@ std::span<const Candidate> Matcher::match(std::span<const dsp::TimedHash> hashes
   votes_.swap(vote_tmp_);
   sort_by_key(votes_, vote_tmp_);
   cur_ = votes_;
+  chance_votes_ = static_cast<double>(votes_.size());
   return rank(qmin, qmax);
 }
 
@@ -77,6 +78,7 @@ std::span<const Candidate> Matcher::match(const StreamVotes& votes) {
   stats_.capped_hashes = votes.capped();
   stats_.postings = votes.votes().size();
   cur_ = votes.votes();
+  chance_votes_ = votes.chance_votes();
   if (cur_.empty()) return {};
   return rank(frames.front(), frames.back());
 }
@@ -238,7 +240,7 @@ std::span<const Candidate> Matcher::rank(uint32_t qmin, uint32_t qmax) {
                       return cells_[a].key < cells_[b].key;
                     });
 
-  const double log_votes = std::log(std::max(1.0, static_cast<double>(cur_.size())));
+  const double log_votes = std::log(std::max(1.0, chance_votes_));
 
   // With skew scoring, more candidates are scored than kept: a drifting alignment spreads its
   // votes over several cells, and scoring along lines can lift it above others.

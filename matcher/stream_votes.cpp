@@ -44,7 +44,8 @@ void sort_by_key(std::vector<Vote>& votes, std::vector<Vote>& tmp) {
   }
 }
 
-StreamVotes::StreamVotes(uint32_t max_postings_per_hash) : max_postings_(max_postings_per_hash) {}
+StreamVotes::StreamVotes(uint32_t max_postings_per_hash)
+    : max_postings_(max_postings_per_hash), max_counted_(max_postings_per_hash) {}
 
 void StreamVotes::add(uint32_t hash, int64_t frame) { pending_.push_back({hash, frame}); }
 
@@ -52,6 +53,8 @@ void StreamVotes::clear() {
   pending_.clear();
   window_.clear();
   frames_.clear();
+  uncast_.clear();
+  uncast_sum_ = 0;
   origin_ = end_ = 0;
   capped_ = 0;
 }
@@ -82,13 +85,22 @@ void StreamVotes::seal(int64_t end, int64_t from, store::PostingLookup& index,
   });
   fresh.clear();
   fresh_frames.clear();
+  uncast_fresh_.clear();
   capped_ = 0;
   for (std::size_t i = 0; i < n;) {
     std::size_t j = i;
     while (j < n && pending_[j].hash == pending_[i].hash) ++j;
     postings.clear();
-    if (index.lookup(pending_[i].hash, postings) > max_postings_) {
+    const std::size_t n_postings = index.lookup(pending_[i].hash, postings);
+    if (n_postings > max_counted_) {
       ++capped_;
+    } else if (n_postings > max_postings_) {
+      ++capped_;
+      for (std::size_t q = i; q < j; ++q) {
+        const auto qt = static_cast<uint32_t>(pending_[q].frame - from);
+        fresh_frames.push_back(qt);
+        uncast_fresh_.push_back(Uncast{qt, static_cast<uint32_t>(n_postings)});
+      }
     } else {
       const uint32_t dt = pending_[i].hash & 0xffu;  // the landmark hash's low byte (dsp::Params)
       for (std::size_t q = i; q < j; ++q) {
@@ -126,6 +138,19 @@ void StreamVotes::seal(int64_t end, int64_t from, store::PostingLookup& index,
     } else {
       window_[--k] = fresh[--j];
     }
+  }
+  std::size_t keep_u = 0;
+  for (const Uncast& u : uncast_) {
+    if (u.qt >= shift) {
+      uncast_[keep_u++] = Uncast{u.qt - shift, u.postings};
+    } else {
+      uncast_sum_ -= u.postings;
+    }
+  }
+  uncast_.resize(keep_u);
+  for (const Uncast& u : uncast_fresh_) {
+    uncast_.push_back(u);
+    uncast_sum_ += u.postings;
   }
   std::size_t keep = 0;
   for (const uint32_t q : frames_) {

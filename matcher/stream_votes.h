@@ -13,6 +13,7 @@
 // Steady state does not allocate once its buffers have grown to their working size.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <type_traits>
@@ -68,7 +69,20 @@ class StreamVotes {
   void seal(int64_t end, int64_t from, store::PostingLookup& index, SealScratch& scratch);
 
   /// Changes the cap on postings per hash for the hashes sealed from now on.
-  void set_max_postings(uint32_t max_postings_per_hash) { max_postings_ = max_postings_per_hash; }
+  void set_max_postings(uint32_t max_postings_per_hash) {
+    max_postings_ = max_counted_ = max_postings_per_hash;
+  }
+  /// The same with a second, higher cap: a hash with more than `cast` postings but at most
+  /// `counted` casts no votes, yet its frame counts in frames() and its postings, times
+  /// `weight`, in chance_votes(). Very common hashes cost most of a window's votes and decide
+  /// nothing, but the chance model (MatchParams::chance_a/b) was fitted on the votes of every
+  /// hash up to `counted`: the weight keeps confidences on music that is not indexed where
+  /// they were (SourceRunner: kUncastWeight).
+  void set_max_postings(uint32_t cast, uint32_t counted, double weight) {
+    max_postings_ = cast;
+    max_counted_ = std::max(cast, counted);
+    uncast_weight_ = weight;
+  }
 
   /// Forgets everything (a stream restarted from scratch).
   void clear();
@@ -82,6 +96,11 @@ class StreamVotes {
   std::span<const uint32_t> frames() const { return frames_; }
   /// Hashes of the last seal() that cast no votes for having too many postings.
   uint32_t capped() const { return capped_; }
+  /// The votes the chance model counts: the window's, plus its uncast hashes' postings times
+  /// their weight.
+  double chance_votes() const {
+    return static_cast<double>(window_.size()) + uncast_weight_ * static_cast<double>(uncast_sum_);
+  }
   std::size_t pending() const { return pending_.size(); }
 
  private:
@@ -90,6 +109,8 @@ class StreamVotes {
     int64_t frame;
   };
   uint32_t max_postings_;
+  uint32_t max_counted_;
+  double uncast_weight_ = 1.0;
   int64_t origin_ = 0;
   int64_t end_ = 0;
   uint32_t capped_ = 0;
@@ -97,6 +118,13 @@ class StreamVotes {
   std::vector<Pending> later_;
   std::vector<Vote> window_;
   std::vector<uint32_t> frames_;
+  struct Uncast {
+    uint32_t qt;        // query frame, from origin_
+    uint32_t postings;  // of the hash, between the caps
+  };
+  std::vector<Uncast> uncast_;        // the window's hashes between the caps
+  std::vector<Uncast> uncast_fresh_;  // those of the hashes being sealed
+  uint64_t uncast_sum_ = 0;
 };
 
 }  // namespace aircheck::matcher
