@@ -60,6 +60,7 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
   // Each match feeds the state of its track at that offset (several offsets of one track may
   // match in one window: repeats); a window's best match per state wins.
   for (const WindowMatch& m : matches) {
+    if (inside_airing(m, matches)) continue;
     State* s = find(m);
     // Weak matches continue open airings, and lead into pending ones (which only a match
     // passing the decision rule opens, back-dated to the start of the lead-in).
@@ -295,6 +296,18 @@ double Decision::move_start(uint32_t track, double start_s) {
 void Decision::set_start(State& s, double start_s) {
   s.start_s = std::max({0.0, start_s, -s.offset_s});
   s.ref_start_s = s.start_s + s.offset_s;
+}
+
+bool Decision::inside_airing(const WindowMatch& m, std::span<const WindowMatch> matches) {
+  if (on_air(m.track)) return false;
+  for (const WindowMatch& x : matches) {
+    if (x.track == m.track || x.weak || x.votes < m.votes ||
+        m.query_last_s > x.query_last_s + p_.inside_slack_s)
+      continue;
+    const State* open = find(x);
+    if (open != nullptr && open->phase == Phase::open) return true;
+  }
+  return false;
 }
 
 std::size_t Decision::open_count() const {

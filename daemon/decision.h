@@ -87,6 +87,14 @@ struct DecisionParams {
   double start_bias_s = 0.1;     ///< subtracted from the first matched hash time
   double end_bias_s = 0.15;      ///< added to the last matched hash time
   double cut_tolerance_s = 1.0;  ///< start/end counts as cut when more than this is missing
+  /// A match of a track not on air is the audio of an open airing, and is ignored, when that
+  /// airing matches in the same window along its own line, by the rule and with at least as
+  /// many votes, and its evidence reaches at least as far, less this: tracks that share a
+  /// passage (a game's themes reuse their loops; a remix quotes the original) match inside
+  /// each other's plays. At a cut the next track's evidence runs on past the last of the
+  /// previous one's (it needs min_span_s before it opens anyway); in a crossfade it takes over
+  /// once it has more votes.
+  double inside_slack_s = 0.5;
 };
 
 /// An airing as reported by the decision stage.
@@ -175,6 +183,9 @@ class Decision {
   };
 
   State* find(const WindowMatch& m);
+  /// Whether `m`, of a track not on air, lies inside an open airing's match among `matches`
+  /// (DecisionParams::inside_slack_s).
+  bool inside_airing(const WindowMatch& m, std::span<const WindowMatch> matches);
   State* open_state(uint32_t track);
   bool ready(const State& s) const;
   /// The track has a state: an open airing, a pending one, or one closed so recently that

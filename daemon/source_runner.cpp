@@ -607,15 +607,10 @@ bool SourceRunner::confirm_by_words(WindowMatch& m, const WordLine& line, int64_
   if (t.frames < rule.min_frames || rate > rule.max_error_rate) return false;
   const int64_t frames = t.frames, bits = t.bits;
   const double se = 0.5 / std::sqrt(static_cast<double>(frames) * 32.0 / params_.subband_frames);
-  // The line must agree better than the track's other lines (its repeats) by the margin, and
-  // not worse than another track's line by as much: tracks that share a passage (a game's
-  // themes reuse their loops; one mix of a song inside another) have similar words there, and
-  // that passage belongs to the track whose words agree best.
   for (const WordLine& other : ctx.lines) {
-    if (&other == &line) continue;
-    const double margin = (other.track == line.track ? 1.0 : -1.0) * rule.word_margin * se;
+    if (other.track != line.track || &other == &line) continue;
     WordTally o;
-    if (error_rate(other, o) < rate + margin) return false;
+    if (error_rate(other, o) < rate + rule.word_margin * se) return false;
   }
   const double chance =
       (1.0 - static_cast<double>(m.confidence)) * word_chance(frames, bits, params_.subband_frames);

@@ -120,7 +120,7 @@ class Matcher {
   std::vector<Vote> vote_tmp_;  // sort buffer
   std::vector<uint32_t> qcount_;
   std::span<const Vote> cur_;  // the votes being ranked: votes_ or a stream's
-  double chance_votes_ = 0;     // the votes the chance model counts (StreamVotes::chance_votes)
+  double chance_votes_ = 0;    // the votes the chance model counts (StreamVotes::chance_votes)
   std::vector<Cell> cells_;
   std::vector<uint32_t> order_;
   std::vector<uint32_t> qts_;

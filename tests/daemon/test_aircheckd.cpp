@@ -399,6 +399,77 @@ TEST_F(Aircheckd, SpeedLanesFindPlaysSpedUpOrDownByThreePercent) {
               static_cast<double>(songs_[1].pcm.size()) / kRate, 1.5);
 }
 
+TEST_F(Aircheckd, APassageTwoTracksShareAirsAsTheTrackPlaying) {
+  // Track B carries a rougher copy of 12 s of track A (another mix of the same passage: under
+  // noise, so that some of its hashes and most of its sub-band words agree with A's). While A
+  // plays, that passage is A's: no airing of B may open inside A's, however well B's words
+  // agree on their own; B played alone is found.
+  const fs::path dir = dir_ / "shared";
+  fs::create_directories(dir);
+  const aircheck::dsp::Params params;
+  auto index = aircheck::store::Index::open(dir / "index", {params.digest(), params.describe()},
+                                            aircheck::store::OpenMode::create);
+  const auto music = [](uint64_t seed, double seconds) {
+    aircheck::eval::SynthOptions o;
+    o.seconds = seconds;
+    o.sample_rate = kRate;
+    return aircheck::eval::synth_music(seed, o);
+  };
+  Song a, b;
+  a.title = "theme";
+  a.pcm = music(310, 36);
+  b.title = "theme-variation";
+  b.pcm = music(311, 10);
+  constexpr double kSnrDb = 6;
+  {
+    const auto from = static_cast<std::ptrdiff_t>(12 * kRate),
+               n = static_cast<std::ptrdiff_t>(12 * kRate);
+    std::vector<float> passage(a.pcm.begin() + from, a.pcm.begin() + from + n);
+    double e = 0;
+    for (float v : passage) e += static_cast<double>(v) * v;
+    const auto noise = aircheck::eval::white_noise(77, passage.size());
+    double en = 0;
+    for (float v : noise) en += static_cast<double>(v) * v;
+    const double g = std::sqrt(e / en * std::pow(10.0, -kSnrDb / 10));
+    for (std::size_t i = 0; i < passage.size(); ++i) passage[i] += static_cast<float>(g * noise[i]);
+    b.pcm.insert(b.pcm.end(), passage.begin(), passage.end());
+    const auto tail = music(312, 10);
+    b.pcm.insert(b.pcm.end(), tail.begin(), tail.end());
+  }
+  for (Song* s : {&a, &b}) {
+    aircheck::store::TrackInfo info;
+    info.title = s->title;
+    info.source = "/music/" + s->title + ".flac";
+    info.duration_s = static_cast<double>(s->pcm.size()) / kRate;
+    std::vector<uint32_t> words;
+    const auto hashes =
+        aircheck::dsp::fingerprint(params, aircheck::dsp::Side::index, s->pcm, &words);
+    s->id = index->add_track(info, hashes, words);
+  }
+  index.reset();
+  std::vector<Truth> truth;
+  Programme p;
+  p.add(unindexed(9400, 6));
+  p.play(a, 0, -1, truth);
+  p.add(babble(41, 5));
+  p.play(b, 0, -1, truth);
+  p.add(unindexed(9401, 5));
+  const fs::path prog = dir / "programme.flac";
+  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
+  const fs::path log = dir / "events.jsonl";
+  Daemon d({"--foreground", "--index", (dir / "index").string(), "--source",
+            "prog=file:" + prog.string() + "?pace=fast", "--jsonl", log.string()});
+  ASSERT_EQ(d.wait(std::chrono::seconds(120)), 0);
+  const auto ends = of_type(read_events(log), "airing_end", "prog");
+  ASSERT_EQ(ends.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    SCOPED_TRACE(truth[i].title);
+    EXPECT_EQ(ends[i]["title"], truth[i].title);
+    EXPECT_NEAR(ends[i]["start_pos_s"].get<double>(), truth[i].start_s, 1.0);
+    EXPECT_NEAR(ends[i]["end_pos_s"].get<double>(), truth[i].end_s, 1.0);
+  }
+}
+
 TEST_F(Aircheckd, RescaledLanesFindPlaysTheNormalLaneMisses) {
   // Plays 2.5 % off: the normal-speed lane alone finds neither (their hashes' bins have moved);
   // lanes at 0.98 and 1.02 fed its own hashes rescaled (the default) find both, at their speed.

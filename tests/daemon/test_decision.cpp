@@ -573,3 +573,38 @@ TEST(Decision, AStartNeverPrecedesTheReferencesStart) {
 
 }  // namespace
 }  // namespace aircheck::daemon
+
+namespace aircheck::daemon {
+namespace {
+
+TEST(Decision, AnotherTracksPassageInsideAnAiringIsThatAiringsAudio) {
+  // Track 2 shares 10 s of track 1's audio (a remix quotes it), matched with fewer votes
+  // while track 1 plays on: no airing of track 2. Then track 2 plays after a cut, and later
+  // crossfades into track 3: both open.
+  const std::vector<Play> plays = {
+      {1, 10.0, 0.0, 40.0, 40.0, 30},   // 10-50 s
+      {2, 22.0, 30.0, 10.0, 60.0, 12},  // inside it: its passage at reference 30-40 s
+      {2, 50.0, 0.0, 30.0, 60.0, 30},   // a cut to track 2 at 50 s, until 80 s
+      {3, 77.0, 0.0, 30.0, 30.0, 30},   // crossfaded into from 77 s
+  };
+  Decision d;
+  const auto starts = of_kind(run(d, plays, 120), Kind::start);
+  ASSERT_EQ(starts.size(), 3u);
+  EXPECT_EQ(starts[0].track, 1u);
+  EXPECT_EQ(starts[1].track, 2u);
+  EXPECT_NEAR(starts[1].start_s, 50.0, 0.2);
+  EXPECT_EQ(starts[2].track, 3u);
+  EXPECT_NEAR(starts[2].start_s, 77.0, 0.2);
+
+  // Matched with more votes than track 1, the passage is not track 1's to keep: it opens.
+  std::vector<Play> louder = plays;
+  louder[1].votes_per_s = 40;
+  Decision d2;
+  const auto starts2 = of_kind(run(d2, louder, 120), Kind::start);
+  ASSERT_EQ(starts2.size(), 4u);
+  EXPECT_EQ(starts2[1].track, 2u);
+  EXPECT_NEAR(starts2[1].start_s, 22.0, 0.2);
+}
+
+}  // namespace
+}  // namespace aircheck::daemon

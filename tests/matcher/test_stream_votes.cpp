@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <memory>
 #include <random>
 #include <utility>
 #include <vector>
@@ -142,6 +143,88 @@ TEST(StreamVotes, SealKeepsLaterHashesPendingAndDropsOldOnes) {
   sv.seal(400, 301, idx, scratch);
   EXPECT_TRUE(sv.votes().empty());
   EXPECT_TRUE(sv.frames().empty());
+}
+
+TEST(StreamVotes, HashesBetweenTheCapsCountForChanceButCastNoVotes) {
+  test::MapIndex idx;
+  idx.add(1, {{10, 100}});                                             // 1 posting: votes
+  for (uint32_t t = 0; t < 5; ++t) idx.add(2 + t, {{20, 200 + t}});    // 5: between the caps
+  for (uint32_t t = 0; t < 50; ++t) idx.add(10 + t, {{30, 300 + t}});  // 50: over both
+  matcher::StreamVotes sv;
+  matcher::SealScratch scratch;
+  sv.set_max_postings(3, 10, 0.25);
+  sv.add(10, 50);
+  sv.add(20, 52);
+  sv.add(30, 54);
+  sv.seal(100, 10, idx, scratch);
+  ASSERT_EQ(sv.votes().size(), 1u);
+  EXPECT_EQ(matcher::key_track(sv.votes()[0].key), 1u);
+  EXPECT_EQ(sv.capped(), 2u);
+  // The uncast hash keeps its frame (the query span) and a quarter of its 5 postings.
+  EXPECT_EQ(std::vector<uint32_t>(sv.frames().begin(), sv.frames().end()),
+            (std::vector<uint32_t>{40, 42}));
+  EXPECT_DOUBLE_EQ(sv.chance_votes(), 1.0 + 0.25 * 5);
+  sv.seal(200, 51, idx, scratch);  // the voting hash leaves; the uncast one stays
+  EXPECT_TRUE(sv.votes().empty());
+  EXPECT_EQ(std::vector<uint32_t>(sv.frames().begin(), sv.frames().end()),
+            (std::vector<uint32_t>{1}));
+  EXPECT_DOUBLE_EQ(sv.chance_votes(), 0.25 * 5);
+  sv.seal(300, 53, idx, scratch);
+  EXPECT_DOUBLE_EQ(sv.chance_votes(), 0.0);
+  EXPECT_TRUE(sv.frames().empty());
+  // One cap: the same as before the second existed.
+  matcher::StreamVotes one;
+  one.set_max_postings(3);
+  one.add(10, 50);
+  one.add(20, 52);
+  one.seal(100, 10, idx, scratch);
+  EXPECT_EQ(one.frames().size(), 1u);
+  EXPECT_DOUBLE_EQ(one.chance_votes(), 1.0);
+}
+
+TEST(StreamVotes, UncastPostingsLowerConfidenceAsTheirVotesWould) {
+  // A track's 40 hashes at a consistent offset, among chance votes of common hashes.
+  const dsp::Params params;
+  test::MapIndex idx;
+  std::vector<dsp::TimedHash> track;
+  for (uint32_t i = 0; i < 40; ++i) track.push_back({1000 + i, 500 + 7 * i});
+  idx.add(1, track);
+  std::mt19937 rng(5);
+  for (uint32_t h = 0; h < 40; ++h) {
+    std::vector<dsp::TimedHash> common;
+    for (int k = 0; k < 40; ++k) common.push_back({5000 + h, static_cast<uint32_t>(rng() % 20000)});
+    idx.add(2 + h, common);
+  }
+  const auto window = [&](uint32_t cast, double weight) {
+    auto sv = std::make_unique<matcher::StreamVotes>();
+    matcher::SealScratch scratch;
+    sv->set_max_postings(cast, 4000, weight);
+    for (uint32_t i = 0; i < 40; ++i) {
+      sv->add(1000 + i, 100 + 7 * i);
+      sv->add(5000 + i, 101 + 7 * i);
+    }
+    sv->seal(1000, 0, idx, scratch);
+    return sv;
+  };
+  matcher::Matcher m(params);
+  const auto confidence = [&](const matcher::StreamVotes& sv) {
+    const auto c = m.match(sv);
+    EXPECT_FALSE(c.empty());
+    if (c.empty()) return 0.0f;
+    EXPECT_EQ(c[0].track, 1u);
+    EXPECT_EQ(c[0].offset, 400);
+    return c[0].confidence;
+  };
+  const auto all = window(4000, 1.0);    // every hash votes
+  const auto none = window(10, 0.0);     // the common hashes left out, not counted
+  const auto counted = window(10, 1.0);  // left out, counted in full
+  EXPECT_EQ(all->votes().size(), 40u + 40u * 40u);
+  EXPECT_EQ(none->votes().size(), 40u);
+  EXPECT_DOUBLE_EQ(counted->chance_votes(), all->chance_votes());
+  const float c_all = confidence(*all), c_none = confidence(*none),
+              c_counted = confidence(*counted);
+  EXPECT_LT(c_all, c_none);  // fewer votes: the same agreement is less likely by chance
+  EXPECT_FLOAT_EQ(c_counted, c_all);
 }
 
 TEST(StreamVotes, RadixSortOrdersLikeTheKeyAndIsStable) {
