@@ -68,7 +68,7 @@ struct WorkerContext {
   std::vector<int8_t> agree;                         ///< scratch: their agreement per frame
   std::vector<WordLine> lines;                       ///< scratch: a lane's candidates' lines
   /// Hashes with more postings than these cast no votes in a stream's lanes
-  /// (stream_posting_caps() of the index at the pool's start).
+  /// (stream_posting_caps() of the index, re-read every 10 s by the worker).
   uint32_t normal_max_postings = 4000;
   uint32_t rescaled_max_postings = 4000;
 };

@@ -8,6 +8,9 @@ namespace aircheck::daemon {
 
 namespace {
 
+/// How often a worker re-reads the index's posting totals for the posting caps.
+constexpr int64_t kCapsRefreshNs = 10'000'000'000;
+
 int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -19,8 +22,6 @@ int64_t steady_ns() {
 WorkerPool::WorkerPool(unsigned threads, std::shared_ptr<store::Index> index,
                        const dsp::Params& params, EventBus& bus)
     : bus_(bus) {
-  const store::Stats stats = index->stats();
-  posting_caps_ = stream_posting_caps(stats.postings, stats.distinct_hashes);
   for (unsigned i = 0; i < std::max(1u, threads); ++i) {
     auto w = std::make_unique<Worker>();
     w->reader = index->reader();
@@ -41,12 +42,24 @@ void WorkerPool::run(Worker& w) {
   ctx.matcher = w.matcher.get();
   ctx.reader = w.reader.get();
   ctx.bus = &bus_;
-  ctx.normal_max_postings = posting_caps_.normal;
-  ctx.rescaled_max_postings = posting_caps_.rescaled;
   std::vector<std::shared_ptr<SourceRunner>> mine;
   uint64_t version = 0;
+  int64_t caps_due_ns = 0;
   while (!stop_.load(std::memory_order_acquire)) {
-    w.heartbeat_ns.store(steady_ns(), std::memory_order_relaxed);
+    const int64_t now_ns = steady_ns();
+    w.heartbeat_ns.store(now_ns, std::memory_order_relaxed);
+    if (now_ns >= caps_due_ns) {
+      // The caps follow the index as tracks are added while the daemon runs.
+      try {
+        const store::PostingTotals t = w.reader->posting_totals();
+        const PostingCaps caps = stream_posting_caps(t.postings, t.distinct_hashes);
+        ctx.normal_max_postings = caps.normal;
+        ctx.rescaled_max_postings = caps.rescaled;
+      } catch (const store::StoreError&) {
+        // Keeps the caps it had; the windows' own reads report what is wrong.
+      }
+      caps_due_ns = now_ns + kCapsRefreshNs;
+    }
     {
       std::lock_guard lock(w.mu);
       if (w.version != version) {

@@ -63,7 +63,6 @@ class WorkerPool {
 
   std::vector<std::unique_ptr<Worker>> workers_;
   EventBus& bus_;
-  PostingCaps posting_caps_;  // of the index at start (stream_posting_caps())
   std::atomic<bool> stop_{false};
 };
 

@@ -687,6 +687,17 @@ class IndexReader final : public Reader {
     return in_snapshot([&] { return impl_.track_count_in(txn_.get()); });
   }
 
+  PostingTotals posting_totals() override {
+    return in_snapshot([&] {
+      PostingTotals t;
+      MDB_stat st;
+      impl_.check(mdb_stat(txn_.get(), impl_.postings, &st), "cannot read statistics");
+      t.postings = st.ms_entries;
+      t.distinct_hashes = impl_.get_meta_u64(txn_.get(), kMetaDistinct);
+      return t;
+    });
+  }
+
   uint64_t indexed_frames() override {
     return in_snapshot([&] { return impl_.get_meta_u64(txn_.get(), kMetaFrames); });
   }

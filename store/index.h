@@ -98,6 +98,12 @@ struct Stats {
   uint64_t bytes_used = 0;     ///< pages in use * page size
 };
 
+/// How many postings an index holds, of how many distinct hashes.
+struct PostingTotals {
+  uint64_t postings = 0;
+  uint64_t distinct_hashes = 0;
+};
+
 enum class OpenMode { read_only, read_write, create };
 
 class Reader;
@@ -177,6 +183,9 @@ class Reader : public PostingLookup {
   virtual std::optional<TrackInfo> track(uint32_t id) = 0;
   /// Number of tracks in the current snapshot.
   virtual uint64_t track_count() = 0;
+  /// Postings and distinct hashes in the current snapshot (Stats::postings and
+  /// Stats::distinct_hashes, without Index::stats()'s pass over the tracks).
+  virtual PostingTotals posting_totals() = 0;
   // indexed_frames() (PostingLookup): the sum over tracks of (last hashed frame + 1), kept in
   // "meta" by add_track/remove_track; in frames.
 };

@@ -871,6 +871,30 @@ TEST(Reader, OutsideBeginEndEachCallTakesItsOwnSnapshot) {
   EXPECT_EQ(reader->track_count(), 4u);
 }
 
+TEST(Reader, PostingTotalsAreTheStatsCountsOfItsSnapshot) {
+  TempDir tmp;
+  auto index = Index::open(tmp / "idx", kFormat, OpenMode::create);
+  auto reader = index->reader();
+  EXPECT_EQ(reader->posting_totals().postings, 0u);
+  EXPECT_EQ(reader->posting_totals().distinct_hashes, 0u);
+  for (uint32_t seed = 1; seed <= 3; ++seed) {
+    auto info = info_for(seed, 200);
+    index->add_track(info, make_hashes(seed, 200));
+    const PostingTotals t = reader->posting_totals();
+    const Stats s = index->stats();
+    EXPECT_GT(t.postings, 0u);
+    EXPECT_EQ(t.postings, s.postings);
+    EXPECT_EQ(t.distinct_hashes, s.distinct_hashes);
+  }
+  reader->begin();
+  const PostingTotals before = reader->posting_totals();
+  index->remove_track(1);
+  EXPECT_EQ(reader->posting_totals().postings, before.postings) << "a snapshot does not change";
+  reader->end();
+  EXPECT_LT(reader->posting_totals().postings, before.postings);
+  EXPECT_EQ(reader->posting_totals().postings, index->stats().postings);
+}
+
 TEST(Reader, MayBeCreatedOnOneThreadAndUsedOnAnother) {
   TempDir tmp;
   auto index = Index::open(tmp / "idx", kFormat, OpenMode::create);
