@@ -52,7 +52,8 @@ constexpr uint32_t kRescaledMinPostings = 25;
 /// non-indexed audio (NA + NOISEA against the 137-track index): with it, the windows whose best
 /// candidate reaches a confidence of 0.5 / 0.9 / 0.99 / 0.999 number 8268 / 368 / 60 / 1 of
 /// 20 148, against 8080 / 412 / 60 / 1 with every hash voting (weight 1: 4102 / 294 / 60 / 1;
-/// 0: 16 838 / 675 / 72 / 3).
+/// 0: 16 838 / 675 / 72 / 3). Against the 1038-track index it is conservative: 481 / 58 at
+/// 0.5 / 0.9 against 1840 / 155 (bench/RESULTS.md, "Common hashes").
 constexpr double kUncastWeight = 0.25;
 /// A rescaled speed this near a resampled one (MatchProfile::speeds) is left out.
 constexpr double kRescaledCoveredBy = 0.01;
