@@ -8,7 +8,9 @@ Each OUT is the --out folder of one run (its programme.json). Prints recall, pre
 airings and fragments summed over the runs, then start/end errors by edge kind (cut or
 crossfade) and detection latency by start kind, with plays more than 1 % off normal speed
 apart, as p50 / p95 / p99 (linear interpolation) and the count within 250 ms (edges) or 5 s
-(latency). Crossfade latency counts from the fade's first sample, as the truth does.
+(latency). Crossfade latency counts from the fade's first sample, as the truth does. Latency
+at cuts within 1 % of normal speed is also split by whether speech is laid over the play's
+first seconds (the `voice-over` effect of its item in the run's truth.json).
 
 --diff compares two sets of runs of the same seeds, airing by airing, and lists each airing
 whose start, end or latency moved by more than 10 ms, or that one build found and the other not.
@@ -25,8 +27,24 @@ def load(folders):
     runs = []
     for f in folders:
         with open(f.rstrip("/") + "/programme.json") as fh:
-            runs.append(json.load(fh))
+            run = json.load(fh)
+        try:
+            with open(f.rstrip("/") + "/truth.json") as fh:
+                run["truth_items"] = json.load(fh)["items"]
+        except FileNotFoundError:
+            run["truth_items"] = None
+        runs.append(run)
     return runs
+
+
+def voice_over(run, a):
+    """Whether the truth item of airing `a` has speech laid over it; None when unknown."""
+    if run["truth_items"] is None:
+        return None
+    for it in run["truth_items"]:
+        if it.get("source") == a["ref_id"] and abs(it["start_s"] - a["start_s"]) < 0.05:
+            return "voice-over" in (it.get("effects") or "")
+    return None
 
 
 def num(x):
@@ -56,6 +74,10 @@ def summary(runs):
             if num(a.get("latency_s")):
                 groups.setdefault("latency, all", []).append(a["latency_s"])
                 groups.setdefault(f"latency at {a['start_edge']}{off}", []).append(a["latency_s"])
+                vo = voice_over(r, a)
+                if a["start_edge"] == "cut" and not off and vo is not None:
+                    kind = "voice-over" if vo else "no voice-over"
+                    groups.setdefault(f"latency at cut, {kind}", []).append(a["latency_s"])
     print("| measure | n | p50 | p95 | p99 | max | within |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for k in sorted(groups):
