@@ -40,12 +40,12 @@ constexpr std::size_t kWordRing = 2048;
 /// and placed an end 1.4 s early in the programme evaluation; 1.2 % placed one right.
 constexpr double kWordsMaxSpeedOff = 0.015;
 /// stream_posting_caps(): the caps on postings per hash, in multiples of the index's mean
-/// postings per distinct hash, and their floors. Chosen on programme seeds 1-3 (rescaled) and
-/// on seeds 1-12 with the capacity mix (normal; bench/RESULTS.md, "Rescaled speed lanes" and
-/// "Daemon capacity").
+/// postings per distinct hash, and their floors. Chosen on programme seeds 1-12 and the
+/// capacity mix's CPU (bench/RESULTS.md, "Common hashes" and "Rescaled speed lanes": 8x for the
+/// rescaled lanes until 12x found sped-up plays sooner, at 1.03x the CPU).
 constexpr double kNormalPostingsRatio = 16.0;
 constexpr uint32_t kNormalMinPostings = 64;
-constexpr double kRescaledPostingsRatio = 8.0;
+constexpr double kRescaledPostingsRatio = 12.0;
 constexpr uint32_t kRescaledMinPostings = 25;
 /// The normal lane's hashes between its cap and MatchParams::max_postings_per_hash count this
 /// much of their postings in the chance model (StreamVotes::chance_votes). Fitted on 5.6 h of

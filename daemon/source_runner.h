@@ -86,7 +86,7 @@ struct PostingCaps {
 ///   hashes but cast about 45 % of its votes, nearly all of them chance votes; leaving them
 ///   out makes a window's votes (the merge and ranking that cost most) about half as many.
 /// - Rescaled lanes: rescaled hashes are approximate (bins rounded twice), so a lane keeps
-///   only the informative ones, those much rarer than common (8 times the mean).
+///   only the informative ones, those much rarer than common (12 times the mean).
 /// A profile's MatchParams::max_postings_per_hash still applies when lower.
 PostingCaps stream_posting_caps(uint64_t postings, uint64_t distinct_hashes);
 
