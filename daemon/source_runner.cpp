@@ -386,10 +386,10 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
     // The hashes that arrived since the last window are looked up once, here; the window then
     // merges the votes of the last window_s.
     if (lane.rescaled) {
-      lane.votes.set_max_postings(ctx.rescaled_max_postings);
+      lane.votes.set_max_postings(ctx.posting_caps.rescaled);
     } else {
       lane.votes.set_max_postings(
-          std::min(match_params_.max_postings_per_hash, ctx.normal_max_postings),
+          std::min(match_params_.max_postings_per_hash, ctx.posting_caps.normal),
           match_params_.max_postings_per_hash, kUncastWeight);
     }
     lane.votes.seal(end_l, base_l, *ctx.reader, ctx.seal);

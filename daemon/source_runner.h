@@ -53,6 +53,12 @@ struct WordLine {
   double speed = 1;
 };
 
+/// Caps on postings per hash for a stream's lanes.
+struct PostingCaps {
+  uint32_t normal = 4000;
+  uint32_t rescaled = 4000;
+};
+
 /// Per-worker resources a runner borrows while being serviced.
 struct WorkerContext {
   matcher::Matcher* matcher = nullptr;
@@ -69,14 +75,7 @@ struct WorkerContext {
   std::vector<WordLine> lines;                       ///< scratch: a lane's candidates' lines
   /// Hashes with more postings than these cast no votes in a stream's lanes
   /// (stream_posting_caps() of the index, re-read every 10 s by the worker).
-  uint32_t normal_max_postings = 4000;
-  uint32_t rescaled_max_postings = 4000;
-};
-
-/// Caps on postings per hash for a stream's lanes.
-struct PostingCaps {
-  uint32_t normal = 4000;
-  uint32_t rescaled = 4000;
+  PostingCaps posting_caps;
 };
 
 /// The caps for an index holding `postings` postings of `distinct_hashes` distinct hashes, in

@@ -52,9 +52,7 @@ void WorkerPool::run(Worker& w) {
       // The caps follow the index as tracks are added while the daemon runs.
       try {
         const store::PostingTotals t = w.reader->posting_totals();
-        const PostingCaps caps = stream_posting_caps(t.postings, t.distinct_hashes);
-        ctx.normal_max_postings = caps.normal;
-        ctx.rescaled_max_postings = caps.rescaled;
+        ctx.posting_caps = stream_posting_caps(t.postings, t.distinct_hashes);
       } catch (const store::StoreError&) {
         // Keeps the caps it had; the windows' own reads report what is wrong.
       }

@@ -68,17 +68,14 @@ class StreamVotes {
   /// of hashes anchored before `from`. Later hashes stay pending. `from` never moves back.
   void seal(int64_t end, int64_t from, store::PostingLookup& index, SealScratch& scratch);
 
-  /// Changes the cap on postings per hash for the hashes sealed from now on.
-  void set_max_postings(uint32_t max_postings_per_hash) {
-    max_postings_ = max_counted_ = max_postings_per_hash;
-  }
-  /// The same with a second, higher cap: a hash with more than `cast` postings but at most
-  /// `counted` casts no votes, yet its frame counts in frames() and its postings, times
+  /// Changes the cap on postings per hash for the hashes sealed from now on: a hash with more
+  /// than `cast` postings casts no votes. With a higher `counted`, a hash with more than `cast`
+  /// postings but at most `counted` still counts its frame in frames() and its postings, times
   /// `weight`, in chance_votes(). Very common hashes cost most of a window's votes and decide
   /// nothing, but the chance model (MatchParams::chance_a/b) was fitted on the votes of every
   /// hash up to `counted`: the weight keeps confidences on music that is not indexed where
   /// they were (SourceRunner: kUncastWeight).
-  void set_max_postings(uint32_t cast, uint32_t counted, double weight) {
+  void set_max_postings(uint32_t cast, uint32_t counted = 0, double weight = 1.0) {
     max_postings_ = cast;
     max_counted_ = std::max(cast, counted);
     uncast_weight_ = weight;
