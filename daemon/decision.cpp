@@ -129,7 +129,12 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
     if (elsewhere) {
       State* taker = nullptr;
       for (State& o : states_) {
-        if (o.track == s.track && ready(o) && (taker == nullptr || o.windows > taker->windows))
+        // A line along which the reference begins after the airing did cannot be its play: a
+        // repeat of a looping track (the play itself goes on), unless its evidence begins
+        // after the airing's (a jump or a replay).
+        const bool fits = o.first_q >= s.last_q || -o.offset_s <= s.start_s + p_.cut_tolerance_s;
+        if (o.track == s.track && ready(o) && fits &&
+            (taker == nullptr || o.windows > taker->windows))
           taker = &o;
       }
       if (taker != nullptr && s.misses >= p_.jump_windows) {

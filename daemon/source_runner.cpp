@@ -27,6 +27,14 @@ constexpr float kContinueConfidence = 0.5f;
 /// Higher than for continuing one: nothing is on air yet to say which track to expect.
 constexpr float kLeadInConfidence = 0.95f;
 
+/// Candidates of one track a window keeps, at most, of MatchParams::top_k (5): a looping track
+/// on air matches along several repeats of its audio at once, and for the seconds after a cut
+/// those filled every place and hid the next item until the window had slid past the loop.
+/// Three lines are still enough to tell a track's true offset from its repeats by the words.
+/// Chosen on programme seeds 1-12 (bench/RESULTS.md, "Lines per track"): 2 announced later
+/// than 3, most lines of the track on air being needed to keep its airing going.
+constexpr uint32_t kLinesPerTrack = 3;
+
 /// Matches of one track from two lanes this close in offset are one alignment, in seconds.
 constexpr double kSameAlignmentS = 0.1;
 
@@ -109,6 +117,7 @@ SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_p
       check_words_(settings.match.word_check) {
   match_params_.min_votes = settings.match.min_votes;
   match_params_.min_confidence = settings.match.min_confidence;
+  match_params_.max_per_track = kLinesPerTrack;
   const double frame_s = params.frame_seconds();
   window_frames_ = std::max<int64_t>(1, std::llround(settings.match.window_s / frame_s));
   hop_frames_ = std::max<int64_t>(1, std::llround(settings.match.hop_s / frame_s));

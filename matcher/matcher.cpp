@@ -251,9 +251,12 @@ std::span<const Candidate> Matcher::rank(uint32_t qmin, uint32_t qmax) {
     const uint32_t track = key_track(cell.key);
     const int32_t off = key_offset(cell.key);
     bool dup = false;
-    for (const Candidate& k : candidates_)
+    uint32_t same = 0;
+    for (const Candidate& k : candidates_) {
       if (k.track == track && std::abs(k.offset - off) <= 2) dup = true;
-    if (dup) continue;
+      same += k.track == track;
+    }
+    if (dup || (mp_.max_per_track > 0 && same >= mp_.max_per_track)) continue;
     Candidate cand{};
     cand.speed = 1.0f;
     cand.track = track;

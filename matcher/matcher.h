@@ -50,6 +50,9 @@ struct MatchParams {
   uint32_t max_postings_per_hash = 4000;
   /// Candidates kept after ranking.
   uint32_t top_k = 5;
+  /// Candidates of one track kept, at most (0: no limit): the places of the top_k left to
+  /// other tracks when one track matches along many repeats of its own audio at once.
+  uint32_t max_per_track = 0;
   /// Speed changes up to this fraction are voted for: a query played faster or slower than
   /// the reference drifts across offset cells, so the best candidates are also scored along
   /// offset lines of every slope up to this (the speed estimate). 0 turns this off.

@@ -405,6 +405,25 @@ TEST(Decision, MovedStartHoldsThroughAdoptingTheTrueOffset) {
   EXPECT_FALSE(ends[0].start_cut);              // 0.4 s missing is within cut_tolerance_s
 }
 
+// A looping track: from 35 s on, the play (ref 70 s at 10 s) repeats the track's opening, and
+// for a while only that repeat matches (a line on which ref 0 lies at 35 s). Adopting it would
+// move the airing's start to 35 s, where that line's reference begins: the play began at 10 s.
+TEST(Decision, ARepeatAlongWhichTheReferenceBeginsLaterIsNotAdopted) {
+  Decision d;
+  const std::vector<Play> plays = {{5, 10.0, 70.0, 35.0, 300.0},  // the true line, 10..45 s
+                                   {5, 35.0, 0.0, 35.0, 300.0},   // the repeat, 35..70 s
+                                   {5, 62.0, 122.0, 18.0, 300.0}};  // the true line again
+  const auto ev = run(d, plays, 100);
+  const auto starts = of_kind(ev, Kind::start);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(starts.size(), 1u);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_NEAR(ends[0].start_s, 10.05 - d.params().start_bias_s, 1e-9);
+  EXPECT_NEAR(ends[0].ref_start_s, 70.05 - d.params().start_bias_s, 1e-9);
+  EXPECT_NEAR(ends[0].end_s, 79.95 + d.params().end_bias_s, 1e-9);
+  EXPECT_NEAR(ends[0].ref_end_s, 139.95 + d.params().end_bias_s, 1e-9);
+}
+
 TEST(Decision, JumpWithinTheTrackIsANewAiring) {
   Decision d;
   // Track 3 plays ref 0..30 s, then the station jumps to ref 100 s and plays on to 60 s.

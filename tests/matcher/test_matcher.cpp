@@ -122,3 +122,46 @@ TEST(Matcher, ScratchIsReusedAcrossQueries) {
   EXPECT_EQ(first.offset - 500, second.offset);
   EXPECT_EQ(first.votes, second.votes);
 }
+
+// A looping track matches along each repeat of its audio: in a window that ends 1.5 s into the
+// next item, its lines can fill every place of the top_k. max_per_track leaves places for the
+// next item.
+TEST(Matcher, LinesPerTrackLeavePlacesForTheNextItem) {
+  const dsp::Params p;
+  const int rate = 8000;
+  // Track 1: a 2.5-s phrase looped 12 times. Track 2: another song.
+  const auto phrase = eval::synth_music(300, {2.5, rate, 0.3});
+  std::vector<float> loop;
+  for (int i = 0; i < 12; ++i) loop.insert(loop.end(), phrase.begin(), phrase.end());
+  const auto song = eval::synth_music(301, {20, rate, 0.3});
+  MapIndex idx;
+  idx.add(1, dsp::fingerprint(p, dsp::Side::index, loop));
+  idx.add(2, dsp::fingerprint(p, dsp::Side::index, song));
+  // The programme: 5 s from the middle of the loop, then the song's first 1.5 s.
+  std::vector<float> q(loop.begin() + 10 * rate, loop.begin() + 15 * rate);
+  q.insert(q.end(), song.begin(), song.begin() + 3 * rate / 2);
+  const auto hashes = dsp::fingerprint(p, dsp::Side::query, q);
+  const auto tracks = [](std::span<const matcher::Candidate> c) {
+    std::map<uint32_t, int> n;
+    for (const auto& x : c) ++n[x.track];
+    return n;
+  };
+  matcher::Matcher all(p);
+  const auto plain = tracks(all.match(hashes, idx));
+  EXPECT_EQ(plain.count(2), 0u);  // the loop's repeats take every place
+  ASSERT_GE(plain.at(1), 4);
+  matcher::MatchParams mp;
+  mp.max_per_track = 3;
+  matcher::Matcher capped(p, mp);
+  const auto c = capped.match(hashes, idx);
+  const auto n = tracks(c);
+  EXPECT_EQ(n.at(1), 3);
+  ASSERT_EQ(n.count(2), 1u);
+  EXPECT_GE(n.at(2), 1);
+  // The song's candidate is its true alignment: its first frame at the query's 5 s.
+  for (const auto& x : c) {
+    if (x.track == 2) {
+      EXPECT_NEAR(x.offset, -(5.0 * rate / p.hop), 2.0);
+    }
+  }
+}
