@@ -66,8 +66,9 @@ struct MatchProfile {
   int confirm_windows = 1;  ///< consecutive matching windows before airing_start
   int end_windows = 2;      ///< consecutive windows without the track before airing_end
   /// Matched span (first to last evidence: hashes, or sub-band words confirming them), in
-  /// seconds.
-  double min_span_s = 2.0;
+  /// seconds. 1.6: the span that a window 1.7 s behind the newest audio reached at 2 s before
+  /// a stream's hashes were final 0.37 s sooner (dsp::Params::streaming()).
+  double min_span_s = 1.6;
   double window_s = 6.0;  ///< length of the matching window, in seconds
   double hop_s = 1.0;     ///< advance of the matching window, in seconds
   /// Playback speeds matched besides normal speed, each on its own resampled copy of the

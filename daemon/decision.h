@@ -72,7 +72,7 @@ struct DecisionParams {
   int jump_windows = 4;
   /// First-to-last matched evidence (hashes, or words confirming them) before it opens, in
   /// seconds.
-  double min_span_s = 2.0;
+  double min_span_s = 1.6;
   double progress_interval_s = 0;    ///< airing_progress period, in seconds; 0 = off
   double offset_tolerance_s = 0.05;  ///< windows at offsets this close belong to one airing
   /// Speed uncertainty allowed when predicting a drifting offset across missed windows.

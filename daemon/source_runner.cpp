@@ -109,7 +109,7 @@ SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_p
                            ClipWriter* clips)
     : settings_(settings),
       source_(std::move(source)),
-      params_(params),
+      params_(params.streaming()),
       decision_(decision_params(settings)),
       silence_(settings.silence, params.sample_rate),
       rate_(params.sample_rate),
@@ -122,22 +122,23 @@ SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_p
   window_frames_ = std::max<int64_t>(1, std::llround(settings.match.window_s / frame_s));
   hop_frames_ = std::max<int64_t>(1, std::llround(settings.match.hop_s / frame_s));
   // How far behind the analysed frames a hash can still appear: peak selection looks
-  // density_frames ahead, pairing dt_max further, plus the FFT frame and the peak neighbourhood.
-  lag_frames_ = params.density_frames + params.dt_max + 2 * params.peak_frames +
-                params.fft_size / params.hop + 2;
+  // density_ahead frames ahead (a stream's query side: dsp::Params::streaming()), pairing dt_max
+  // further, plus the FFT frame and the peak neighbourhood.
+  lag_frames_ = params_.density_ahead(dsp::Side::query) + params_.dt_max + 2 * params_.peak_frames +
+                params_.fft_size / params_.hop + 2;
   next_window_end_ = hop_frames_;
   // Normal speed, then one lane per speed hypothesis, on the audio resampled to undo it.
-  lanes_.push_back(std::make_unique<Lane>(1.0, params));
+  lanes_.push_back(std::make_unique<Lane>(1.0, params_));
   // Rescaled lanes come right after it: they read its hashes (consume, end_segment).
   for (const double speed : settings.match.rescaled_speeds) {
     // A resampled lane (`speeds`) this near sees the same plays with all their hashes.
     if (std::any_of(settings.match.speeds.begin(), settings.match.speeds.end(),
                     [&](double s) { return std::abs(s - speed) < kRescaledCoveredBy; }))
       continue;
-    lanes_.push_back(std::make_unique<Lane>(speed, params, /*rescaled_lane=*/true));
+    lanes_.push_back(std::make_unique<Lane>(speed, params_, /*rescaled_lane=*/true));
   }
   for (const double speed : settings.match.speeds) {
-    lanes_.push_back(std::make_unique<Lane>(speed, params));
+    lanes_.push_back(std::make_unique<Lane>(speed, params_));
     lanes_.back()->resampler = std::make_unique<dsp::decode::StreamResampler>(
         rate_, static_cast<int>(std::lround(rate_ * speed)));
   }

@@ -85,6 +85,7 @@ struct Fingerprinter::Impl {
   int nbins;        // bins used: min_bin..max_bin
   int ring_frames;  // spectral frames kept for the time-neighbourhood test
   int max_peaks;    // per density window
+  int ahead;        // frames the density window reaches ahead of a peak
   int fanout;
   float alpha;  // EMA coefficient per frame
 
@@ -128,6 +129,7 @@ struct Fingerprinter::Impl {
     nbins = p.max_bin - p.min_bin + 1;
     ring_frames = 2 * p.peak_frames + 1;
     max_peaks = p.peaks_for(side);
+    ahead = p.density_ahead(side);
     fanout = p.fanout_for(side);
     alpha = static_cast<float>(1.0 - std::exp(-p.frame_seconds() / p.band_tc_s));
     const auto n = static_cast<std::size_t>(p.fft_size);
@@ -351,18 +353,19 @@ struct Fingerprinter::Impl {
     }
   }
 
-  // A candidate at t is selected if fewer than max_peaks candidates within +-density_frames
-  // are stronger. Needs every candidate up to t + density_frames.
+  // A candidate at t is selected if fewer than max_peaks candidates within t - density_frames
+  // .. t + ahead are stronger. Needs every candidate up to t + ahead.
   void decide(bool at_end) {
     const uint64_t W = static_cast<uint64_t>(p.density_frames);
+    const uint64_t A = static_cast<uint64_t>(ahead);
     while (undecided < cands.size()) {
       const Cand c = cands[undecided];
-      if (!at_end && c.t + W >= tested) break;
+      if (!at_end && c.t + A >= tested) break;
       int stronger_count = 0;
       for (std::size_t j = 0; j < cands.size(); ++j) {
         const Cand& o = cands[j];
         if (o.t + W < c.t) continue;
-        if (o.t > c.t + W) break;
+        if (o.t > c.t + A) break;
         if (stronger(o, c) && ++stronger_count >= max_peaks) break;
       }
       if (stronger_count < max_peaks) {

@@ -1,5 +1,6 @@
 #include "dsp/params.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
@@ -24,6 +25,8 @@ void Params::validate() const {
   require(band_weight >= 0 && band_weight <= 1, "band_weight", "must be 0..1");
   require(density_frames >= 1, "density_frames", "must be >= 1");
   require(index_peaks >= 1 && query_peaks >= 1, "index_peaks/query_peaks", "must be >= 1");
+  require(query_density_ahead >= -1 && query_density_ahead <= density_frames, "query_density_ahead",
+          "must be -1 (= density_frames) or 0..density_frames");
   require(dt_min >= 1 && dt_min <= dt_max && dt_max < 256, "dt_min/dt_max",
           "must satisfy 1 <= dt_min <= dt_max < 256");
   require(df_max >= 1 && df_max < 128, "df_max", "must be 1..127");
@@ -33,6 +36,16 @@ void Params::validate() const {
   require(kSubbandLowHz / bin_hz >= min_bin && kSubbandHighHz / bin_hz <= max_bin + 1,
           "sample_rate/fft_size/min_bin/max_bin",
           "the sub-band words need the bins from 300 to 3000 Hz");
+}
+
+Params Params::streaming() const {
+  Params s = *this;
+  s.query_density_ahead = std::min(kStreamDensityAhead, density_frames);
+  s.query_peaks =
+      std::max(1, static_cast<int>(std::lround(static_cast<double>(query_peaks) *
+                                               (density_frames + s.query_density_ahead + 1) /
+                                               (2.0 * density_frames + 1))));
+  return s;
 }
 
 std::string Params::describe() const {

@@ -37,6 +37,10 @@ struct Params {
   int density_frames = 31;  ///< density window: +-this many frames around a peak (~1 s)
   int index_peaks = 14;     ///< index side: at most this many peaks per density window
   int query_peaks = 28;     ///< query side: at most this many peaks per density window
+  /// Query side: how far the density window reaches ahead of a peak, in frames; -1: as far as
+  /// behind it (density_frames). A peak is final once the audio this far ahead of it has been
+  /// analysed, so a live stream, which waits for it, looks ahead less (streaming()).
+  int query_density_ahead = -1;
 
   // --- pairing (target zone ahead of each anchor) ---
   int dt_min = 1;        ///< in frames
@@ -72,6 +76,18 @@ struct Params {
   }
 
   int peaks_for(Side s) const { return s == Side::index ? index_peaks : query_peaks; }
+  /// Frames the density window reaches ahead of a peak on side `s`.
+  int density_ahead(Side s) const {
+    return s == Side::query && query_density_ahead >= 0 ? query_density_ahead : density_frames;
+  }
+  /// The query side of a live stream: the density window reaches kStreamDensityAhead frames
+  /// ahead instead of density_frames, and holds as many peaks per frame as the centred one
+  /// (query_peaks scaled to its length). Its hashes are final 23 frames (0.37 s) sooner. It is
+  /// still a superset of the index side's peaks in clean audio: an index peak has fewer than
+  /// index_peaks stronger peaks within +-density_frames, so fewer within the shorter window.
+  /// Index-format fields are unchanged: the index side never uses it.
+  Params streaming() const;
+  static constexpr int kStreamDensityAhead = 8;
   int fanout_for(Side s) const { return s == Side::index ? index_fanout : query_fanout; }
   double frame_seconds() const { return static_cast<double>(hop) / sample_rate; }
   /// Throws std::invalid_argument naming the first bad field.

@@ -162,7 +162,7 @@ TEST(Decision, StartIsBackDatedNotWhenConfirmed) {
     if (!ev.empty()) confirmed_at = end;
   }
   ASSERT_EQ(ev.size(), 1u);
-  EXPECT_GT(confirmed_at, 22.0);
+  EXPECT_GE(confirmed_at, 20.0 + d.params().min_span_s);  // not before min_span_s of it
   EXPECT_NEAR(ev[0].detected_s, confirmed_at + 1.5, 1e-9);
   EXPECT_NEAR(ev[0].start_s, 20.05 - d.params().start_bias_s,
               1e-9);  // the first matched hash, not the window
@@ -198,14 +198,16 @@ TEST(Decision, WordsConfirmingAMatchCountTowardsTheMinimumSpan) {
   const std::vector<Play> plays = {{3, 20.0, 40.0, 60.0, 200.0}};
   std::vector<WindowMatch> w = window(plays, 22.0);
   ASSERT_EQ(w.size(), 1u);
+  DecisionParams p;
+  p.min_span_s = 2.0;
   {
-    Decision d;
+    Decision d(p);
     std::vector<AiringEvent> ev;
     d.step(w, ev, 23.7);
     EXPECT_TRUE(ev.empty()) << "1.9 s of hashes alone must not open an airing";
   }
   w[0].words_last_s = 23.5;
-  Decision d;
+  Decision d(p);
   std::vector<AiringEvent> ev;
   d.step(w, ev, 23.7);
   ASSERT_EQ(ev.size(), 1u);
@@ -214,7 +216,7 @@ TEST(Decision, WordsConfirmingAMatchCountTowardsTheMinimumSpan) {
   EXPECT_NEAR(ev[0].start_s, 20.05 - d.params().start_bias_s, 1e-9);
   EXPECT_NEAR(ev[0].ref_start_s, 40.05 - d.params().start_bias_s, 1e-9);
   // Words do not stand in for the rule: a weak match whose words reach as far opens nothing.
-  Decision weak;
+  Decision weak(p);
   std::vector<AiringEvent> none;
   w[0].weak = true;
   weak.step(w, none, 23.7);
@@ -410,8 +412,8 @@ TEST(Decision, MovedStartHoldsThroughAdoptingTheTrueOffset) {
 // move the airing's start to 35 s, where that line's reference begins: the play began at 10 s.
 TEST(Decision, ARepeatAlongWhichTheReferenceBeginsLaterIsNotAdopted) {
   Decision d;
-  const std::vector<Play> plays = {{5, 10.0, 70.0, 35.0, 300.0},  // the true line, 10..45 s
-                                   {5, 35.0, 0.0, 35.0, 300.0},   // the repeat, 35..70 s
+  const std::vector<Play> plays = {{5, 10.0, 70.0, 35.0, 300.0},    // the true line, 10..45 s
+                                   {5, 35.0, 0.0, 35.0, 300.0},     // the repeat, 35..70 s
                                    {5, 62.0, 122.0, 18.0, 300.0}};  // the true line again
   const auto ev = run(d, plays, 100);
   const auto starts = of_kind(ev, Kind::start);

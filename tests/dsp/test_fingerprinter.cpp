@@ -30,27 +30,27 @@ uint64_t checksum(const std::vector<dsp::TimedHash>& h) {
 
 TEST(Fingerprinter, ChunkingDoesNotChangeTheResult) {
   const auto pcm = music(11, 20);
-  const dsp::Params p;
-  for (auto side : {dsp::Side::index, dsp::Side::query}) {
-    const auto whole = dsp::fingerprint(p, side, pcm);
-    ASSERT_GT(whole.size(), 500u);
-    std::mt19937 rng(5);
-    for (int trial = 0; trial < 4; ++trial) {
-      dsp::Fingerprinter fp(p, side);
-      std::vector<dsp::TimedHash> out;
-      std::size_t i = 0;
-      while (i < pcm.size()) {
-        // odd sizes: 1 sample, primes, several hops, a whole second
-        const std::size_t sizes[] = {1, 7, 127, 129, 509, 1000, 3001, 8000};
-        std::size_t n = std::min(sizes[rng() % 8], pcm.size() - i);
-        fp.feed(std::span(pcm).subspan(i, n), out);
-        i += n;
+  for (const dsp::Params& p : {dsp::Params{}, dsp::Params{}.streaming()})
+    for (auto side : {dsp::Side::index, dsp::Side::query}) {
+      const auto whole = dsp::fingerprint(p, side, pcm);
+      ASSERT_GT(whole.size(), 500u);
+      std::mt19937 rng(5);
+      for (int trial = 0; trial < 4; ++trial) {
+        dsp::Fingerprinter fp(p, side);
+        std::vector<dsp::TimedHash> out;
+        std::size_t i = 0;
+        while (i < pcm.size()) {
+          // odd sizes: 1 sample, primes, several hops, a whole second
+          const std::size_t sizes[] = {1, 7, 127, 129, 509, 1000, 3001, 8000};
+          std::size_t n = std::min(sizes[rng() % 8], pcm.size() - i);
+          fp.feed(std::span(pcm).subspan(i, n), out);
+          i += n;
+        }
+        fp.flush(out);
+        ASSERT_EQ(out.size(), whole.size());
+        EXPECT_TRUE(out == whole) << "trial " << trial;
       }
-      fp.flush(out);
-      ASSERT_EQ(out.size(), whole.size());
-      EXPECT_TRUE(out == whole) << "trial " << trial;
     }
-  }
 }
 
 TEST(Fingerprinter, EmitsIncrementallyWithBoundedDelay) {
@@ -70,6 +70,50 @@ TEST(Fingerprinter, EmitsIncrementallyWithBoundedDelay) {
   const auto whole = dsp::fingerprint(p, dsp::Side::query, pcm);
   ASSERT_GE(whole.size(), out.size());
   EXPECT_TRUE(std::equal(out.begin(), out.end(), whole.begin()));
+}
+
+// A live stream's query side (Params::streaming()) looks 8 frames ahead of a peak instead of 31:
+// its hashes are released sooner, it picks about as many peaks, and it still holds the index
+// side's landmarks.
+TEST(Fingerprinter, AStreamsHashesAreFinalSoonerAndStillHoldTheIndexs) {
+  const auto pcm = music(4, 20);
+  const dsp::Params p;
+  const dsp::Params s = p.streaming();
+  EXPECT_EQ(s.density_ahead(dsp::Side::query), dsp::Params::kStreamDensityAhead);
+  EXPECT_EQ(s.density_ahead(dsp::Side::index), p.density_frames);
+  EXPECT_EQ(s.digest(), p.digest());  // the index format is unchanged
+  // How far behind the analysed frames the released hashes' anchors are, at most, when fed
+  // 10 ms at a time: the pairing zone, the density look-ahead and the peak test.
+  const auto max_delay = [&](const dsp::Params& q) {
+    dsp::Fingerprinter fp(q, dsp::Side::query);
+    std::vector<dsp::TimedHash> out;
+    out.reserve(200000);
+    uint64_t worst = 0;
+    for (std::size_t i = 0; i + 80 <= pcm.size(); i += 80) {
+      const std::size_t before = out.size();
+      fp.feed(std::span(pcm).subspan(i, 80), out);
+      if (out.size() == before || i < 8000 * 3) continue;
+      // Everything anchored before the newest released anchor has been released too.
+      worst = std::max(worst, fp.frames() - out.back().t);
+    }
+    return worst;
+  };
+  const uint64_t centred = max_delay(p), stream = max_delay(s);
+  EXPECT_LE(stream, static_cast<uint64_t>(p.dt_max + dsp::Params::kStreamDensityAhead +
+                                          2 * p.peak_frames + 4));
+  EXPECT_GE(
+      centred,
+      stream + static_cast<uint64_t>(p.density_frames - dsp::Params::kStreamDensityAhead) - 2);
+  const auto idx = dsp::fingerprint(p, dsp::Side::index, pcm);
+  const auto old_q = dsp::fingerprint(p, dsp::Side::query, pcm);
+  const auto qry = dsp::fingerprint(s, dsp::Side::query, pcm);
+  EXPECT_NEAR(static_cast<double>(qry.size()), static_cast<double>(old_q.size()),
+              0.2 * static_cast<double>(old_q.size()));
+  std::set<std::pair<uint32_t, uint32_t>> q;
+  for (auto h : qry) q.insert({h.hash, h.t});
+  std::size_t found = 0;
+  for (auto h : idx) found += q.count({h.hash, h.t});
+  EXPECT_GT(static_cast<double>(found), 0.8 * static_cast<double>(idx.size()));
 }
 
 TEST(Fingerprinter, GainDoesNotChangeWhichPeaksAreChosen) {

@@ -21,6 +21,11 @@ TEST(Params, BadFieldIsNamed) {
   p = Params{};
   p.dt_max = 0;
   EXPECT_THROW(p.validate(), std::invalid_argument);
+  p = Params{};
+  p.query_density_ahead = p.density_frames + 1;
+  EXPECT_THROW(p.validate(), std::invalid_argument);
+  EXPECT_NO_THROW(Params{}.streaming().validate());
+  EXPECT_EQ(Params{}.streaming().query_peaks, 18);  // 28 peaks per 63 frames, over 40
 }
 
 TEST(Params, DigestFollowsIndexFieldsOnly) {
