@@ -10,7 +10,10 @@ crossfade) and detection latency by start kind, with plays more than 1 % off nor
 apart, as p50 / p95 / p99 (linear interpolation) and the count within 250 ms (edges) or 5 s
 (latency). Crossfade latency counts from the fade's first sample, as the truth does. Latency
 at cuts within 1 % of normal speed is also split by whether speech is laid over the play's
-first seconds (the `voice-over` effect of its item in the run's truth.json).
+first seconds (the `voice-over` effect of its item in the run's truth.json). Also counts the
+`airing_start` events (from each run's airings.jsonl) whose reference start is more than 0.1 s
+off the true play's at that point: a looping track's airing opened on a repeat of its audio
+(its `airing_end` carries the offset adopted later).
 
 --diff compares two sets of runs of the same seeds, airing by airing, and lists each airing
 whose start, end or latency moved by more than 10 ms, or that one build found and the other not.
@@ -30,11 +33,38 @@ def load(folders):
             run = json.load(fh)
         try:
             with open(f.rstrip("/") + "/truth.json") as fh:
-                run["truth_items"] = json.load(fh)["items"]
+                truth = json.load(fh)
+            run["truth_items"] = truth["items"]
+            run["truth_airings_list"] = truth["airings"]
         except FileNotFoundError:
-            run["truth_items"] = None
+            run["truth_items"] = run["truth_airings_list"] = None
+        try:
+            with open(f.rstrip("/") + "/airings.jsonl") as fh:
+                run["events"] = [json.loads(line) for line in fh if line.strip()]
+        except FileNotFoundError:
+            run["events"] = None
         runs.append(run)
     return runs
+
+
+def start_offsets(runs):
+    """(airing_start events matched to a true airing, those whose reference offset is more than
+    0.1 s off the truth's line at their start). None when a run lacks its files."""
+    matched = wrong = 0
+    for r in runs:
+        if r["events"] is None or r["truth_airings_list"] is None:
+            return None
+        for e in r["events"]:
+            if e.get("type") != "airing_start":
+                continue
+            for a in r["truth_airings_list"]:
+                if (a["track_id"] == e["track_id"] and a["start_s"] - 3 < e["start_pos_s"]
+                        < a["end_s"]):
+                    matched += 1
+                    ref = a["ref_start_s"] + (e["start_pos_s"] - a["start_s"]) * a["speed"]
+                    wrong += abs(e["ref_start_s"] - ref) > 0.1
+                    break
+    return matched, wrong
 
 
 def voice_over(run, a):
@@ -60,6 +90,10 @@ def summary(runs):
           f" ({100 * tot['found'] / max(1, tot['truth_airings']):.1f} %), precision"
           f" {tot['correct']}/{tot['detected_airings']}, false airings {tot['false_airings']},"
           f" fragments {tot['fragments']}")
+    offsets = start_offsets(runs)
+    if offsets is not None:
+        print(f"airing_start at a wrong reference offset (more than 0.1 s off the play's):"
+              f" {offsets[1]} of {offsets[0]}")
     groups = {}
     for r in runs:
         for a in r["airings"]:
