@@ -56,7 +56,7 @@ double Decision::start_of(const State& s) const {
 
 void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEvent>& out,
                     double at_s) {
-  for (State& s : states_) s.matched = false;
+  for (State& s : states_) s.matched = s.weak_elsewhere = false;
   // Each match feeds the state of its track at that offset (several offsets of one track may
   // match in one window: repeats); a window's best match per state wins.
   for (const WindowMatch& m : matches) {
@@ -66,7 +66,14 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
     // passing the decision rule opens, back-dated to the start of the lead-in).
     // A track already followed at another offset (on air, just off it, or pending) leads into
     // nothing there: its weak matches at other offsets are repeats of its own audio.
-    if (m.weak && (s != nullptr ? s->phase == Phase::closed : followed(m.track))) continue;
+    if (m.weak && (s != nullptr ? s->phase == Phase::closed : followed(m.track))) {
+      // Still, the track is on air: a weak match at a repeat of its audio keeps its airing
+      // open while its own line is out of the window's candidates (a loop's repeats can take
+      // every place a track has), without moving its end.
+      State* open = open_state(m.track);
+      if (open != nullptr && open != s) open->weak_elsewhere = true;
+      continue;
+    }
     if (s == nullptr) {
       State fresh;
       fresh.track = m.track;
@@ -119,7 +126,7 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
     s.consecutive = 0;
     ++s.misses;
     if (s.phase != Phase::open) continue;
-    bool elsewhere = false;
+    bool elsewhere = s.weak_elsewhere;
     for (const State& o : states_) {
       if (&o != &s && o.matched && o.track == s.track && !o.dead) {
         elsewhere = true;

@@ -10,7 +10,9 @@
 //
 // Music repeats itself: a chorus or a loop matches its own track at several offsets at once.
 // So a track has at most one open airing. While it is open, matches of the same track at
-// other offsets keep it alive (the track is still on air) instead of opening a second airing.
+// other offsets keep it alive (the track is still on air) instead of opening a second airing;
+// weak ones too, without moving its end (its own line can drop out of a window's candidates
+// while a loop's repeats fill the places its track has).
 // When another offset of the track has been confirmed and the open airing's own offset has
 // not matched for `jump_windows` windows, the airing either adopts that offset (their matched
 // spans overlap: it was the same play, first locked onto a repeat) or closes and the other
@@ -160,6 +162,7 @@ class Decision {
   struct State {
     Phase phase = Phase::pending;
     bool matched = false;  // matched in the current window
+    bool weak_elsewhere = false;  // open: its track matched weakly at another offset this window
     bool dead = false;     // merged into another state; erased at the end of the step
     bool decided = false;  // has had a match passing the decision rule (not only weak ones)
     uint32_t track = 0;

@@ -426,6 +426,34 @@ TEST(Decision, ARepeatAlongWhichTheReferenceBeginsLaterIsNotAdopted) {
   EXPECT_NEAR(ends[0].ref_end_s, 139.95 + d.params().end_bias_s, 1e-9);
 }
 
+// A looping track on air: for five windows its own line is out of the window's candidates
+// (its repeats took every place the track has), and only weak matches at a repeat, 24 s on in
+// the reference, say that it is still playing. The airing stays one airing, its end where its
+// own evidence ends.
+TEST(Decision, WeakMatchesAtARepeatKeepAnAiringOpen) {
+  Decision d;
+  const std::vector<Play> truth = {{4, 10.0, 100.0, 60.0, 300.0}};
+  const std::vector<Play> repeat = {{4, 10.0, 124.0, 60.0, 300.0}};
+  std::vector<AiringEvent> ev;
+  for (double end = 1; end <= 90; end += 1) {
+    if (end >= 30 && end <= 34) {
+      auto w = window(repeat, end);
+      for (WindowMatch& m : w) m.weak = true;
+      d.step(w, ev);
+    } else {
+      d.step(window(truth, end), ev);
+    }
+  }
+  d.finish(ev);
+  const auto starts = of_kind(ev, Kind::start);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(starts.size(), 1u);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_NEAR(ends[0].start_s, 10.05 - d.params().start_bias_s, 1e-9);
+  EXPECT_NEAR(ends[0].end_s, 69.95 + d.params().end_bias_s, 1e-9);
+  EXPECT_NEAR(ends[0].ref_end_s, 159.95 + d.params().end_bias_s, 1e-9);
+}
+
 TEST(Decision, JumpWithinTheTrackIsANewAiring) {
   Decision d;
   // Track 3 plays ref 0..30 s, then the station jumps to ref 100 s and plays on to 60 s.
