@@ -573,9 +573,10 @@ int64_t SourceRunner::words_change(uint32_t track, double at, double ref_at, dou
 // sooner when its hashes alone span less than min_span_s.
 //
 // Music repeats itself, and early in a play a repeat of the track's own audio may rank first:
-// its words agree too when it is a near copy. So the words must also tell the candidate from
-// the window's other candidates of its track, read over the same frames: it agrees best, by
-// word_margin standard errors. Otherwise the hashes decide, as they would without the words.
+// its words agree too when it is a near copy. So among the window's candidates of its track,
+// read over the same frames, the one whose words agree best is confirmed (by word_margin
+// standard errors; 0 by default: the track is certain, and an airing that opens on a repeat
+// adopts the true offset once that one is confirmed, Decision).
 //
 // Only near normal speed: the words come from the normal-speed lane, whose bands a play off
 // speed shifts.

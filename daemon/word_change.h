@@ -39,15 +39,23 @@ struct WordChangeRule {
 /// peaks: on 5.6 h of non-indexed music and ambience, the candidates the hashes proposed had
 /// words in 45-55 % disagreement (standard deviation 0.006-0.012), plays on air 5-35 %.
 struct WordCheckRule {
-  /// Candidates below this hash confidence are not checked.
-  float min_confidence = 0.5f;
+  /// Candidates below this hash confidence are not checked. The combined chance (the hashes'
+  /// times the words', word_chance) must still reach the decision rule's confidence, so this
+  /// bounds the work rather than the errors: 0.2 confirmed plays on the 1038-track index
+  /// (whose confidences run low) 0.4 s sooner at p50 than 0.5 did, for no measurable CPU and
+  /// no false airing on 5.6 h of non-indexed audio (bench/RESULTS.md, "Word check").
+  float min_confidence = 0.2f;
   /// At least this many frames with words (62: one second) ...
   int64_t min_frames = 62;
   /// ... disagreeing in at most this fraction of their bits ...
   double max_error_rate = 0.35;
   /// ... and in fewer, by this many standard errors (word_chance's), than along the lines of
-  /// the window's other candidates of the track (repeats of its own audio).
-  double word_margin = 3.0;
+  /// the window's other candidates of the track (repeats of its own audio). 0: the line that
+  /// agrees best (ties: every one of them). A margin held back the plays of looping tracks,
+  /// whose repeats agree about as well, for seconds; with none, more of their airings open on
+  /// a repeat and adopt the true offset later (28 of 229 starts against 24 of 228 at 3, on
+  /// programmes 1-12).
+  double word_margin = 0.0;
   /// Each line is read shifted by up to this many frames either way (its offset and speed are
   /// measured on few anchors), and the best reading counts.
   int shift_frames = 2;
