@@ -141,8 +141,8 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
         // after the airing's (a jump or a replay). The airing's start may be early by a snap
         // to where a repeat's reference begins, and a start is a cut only by more than
         // cut_tolerance_s.
-        const bool fits = o.first_q >= s.last_q ||
-                          -o.offset_s <= s.start_s + p_.snap_s + p_.cut_tolerance_s;
+        const bool fits =
+            o.first_q >= s.last_q || -o.offset_s <= s.start_s + p_.snap_s + p_.cut_tolerance_s;
         if (o.track == s.track && ready(o) && fits &&
             (taker == nullptr || o.windows > taker->windows))
           taker = &o;

@@ -161,10 +161,10 @@ class Decision {
   enum class Phase : uint8_t { pending, open, closed };
   struct State {
     Phase phase = Phase::pending;
-    bool matched = false;  // matched in the current window
+    bool matched = false;         // matched in the current window
     bool weak_elsewhere = false;  // open: its track matched weakly at another offset this window
-    bool dead = false;     // merged into another state; erased at the end of the step
-    bool decided = false;  // has had a match passing the decision rule (not only weak ones)
+    bool dead = false;            // merged into another state; erased at the end of the step
+    bool decided = false;         // has had a match passing the decision rule (not only weak ones)
     uint32_t track = 0;
     int consecutive = 0;
     int misses = 0;
