@@ -66,8 +66,9 @@ struct MatchProfile {
   int confirm_windows = 1;  ///< consecutive matching windows before airing_start
   int end_windows = 2;      ///< consecutive windows without the track before airing_end
   /// Matched span (first to last evidence: hashes, or sub-band words confirming them), in
-  /// seconds. 1.6: the span that a window 1.7 s behind the newest audio reached at 2 s before
-  /// a stream's hashes were final 0.37 s sooner (dsp::Params::streaming()).
+  /// seconds. A stream's hashes are final 0.37 s sooner than a file's (dsp::Params::streaming()),
+  /// so a window decided at the same point of the audio holds 0.37 s less of it: 1.6 s there is
+  /// what 2 s was before (bench/RESULTS.md, "Lines per track").
   double min_span_s = 1.6;
   double window_s = 6.0;  ///< length of the matching window, in seconds
   double hop_s = 1.0;     ///< advance of the matching window, in seconds

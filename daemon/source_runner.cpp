@@ -30,9 +30,9 @@ constexpr float kLeadInConfidence = 0.95f;
 /// Candidates of one track a window keeps, at most, of MatchParams::top_k (5): a looping track
 /// on air matches along several repeats of its audio at once, and for the seconds after a cut
 /// those filled every place and hid the next item until the window had slid past the loop.
-/// Three lines are still enough to tell a track's true offset from its repeats by the words.
 /// Chosen on programme seeds 1-12 (bench/RESULTS.md, "Lines per track"): 2 announced later
-/// than 3, most lines of the track on air being needed to keep its airing going.
+/// than 3. The words choose among a track's lines; a track on air whose own line drops out
+/// stays on air by its repeats (Decision).
 constexpr uint32_t kLinesPerTrack = 3;
 
 /// Matches of one track from two lanes this close in offset are one alignment, in seconds.

@@ -43,7 +43,7 @@ struct WordCheckRule {
   /// times the words', word_chance) must still reach the decision rule's confidence, so this
   /// bounds the work rather than the errors: 0.2 confirmed plays on the 1038-track index
   /// (whose confidences run low) 0.4 s sooner at p50 than 0.5 did, for no measurable CPU and
-  /// no false airing on 5.6 h of non-indexed audio (bench/RESULTS.md, "Word check").
+  /// no false airing on 5.6 h of non-indexed audio (bench/RESULTS.md, "Loops").
   float min_confidence = 0.2f;
   /// At least this many frames with words (62: one second) ...
   int64_t min_frames = 62;
