@@ -70,8 +70,7 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       // Still, the track is on air: a weak match at a repeat of its audio keeps its airing
       // open while its own line is out of the window's candidates (a loop's repeats can take
       // every place a track has), without moving its end.
-      State* open = open_state(m.track);
-      if (open != nullptr && open != s) open->weak_elsewhere = true;
+      if (State* open = open_state(m.track)) open->weak_elsewhere = true;
       continue;
     }
     if (s == nullptr) {

@@ -30,7 +30,7 @@ uint64_t checksum(const std::vector<dsp::TimedHash>& h) {
 
 TEST(Fingerprinter, ChunkingDoesNotChangeTheResult) {
   const auto pcm = music(11, 20);
-  for (const dsp::Params& p : {dsp::Params{}, dsp::Params{}.streaming()})
+  for (const dsp::Params& p : {dsp::Params{}, dsp::Params{}.streaming()}) {
     for (auto side : {dsp::Side::index, dsp::Side::query}) {
       const auto whole = dsp::fingerprint(p, side, pcm);
       ASSERT_GT(whole.size(), 500u);
@@ -51,6 +51,7 @@ TEST(Fingerprinter, ChunkingDoesNotChangeTheResult) {
         EXPECT_TRUE(out == whole) << "trial " << trial;
       }
     }
+  }
 }
 
 TEST(Fingerprinter, EmitsIncrementallyWithBoundedDelay) {
