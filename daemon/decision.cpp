@@ -147,8 +147,11 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
           taker = &o;
       }
       if (taker != nullptr && s.misses >= p_.jump_windows) {
-        if (taker->first_q < s.last_q) {
-          adopt(s, *taker);  // the same play: it had locked onto a repeat
+        // The same play when their evidence overlaps (it had locked onto a repeat), or when
+        // both lines put the reference's start within snap_s of each other: its line measured
+        // anew (one read off a few anchors at a speed a percent off, or a bar of a loop away).
+        if (taker->first_q < s.last_q || std::abs(taker->offset_s - s.offset_s) <= p_.snap_s) {
+          adopt(s, *taker);
         } else {
           s.alt_last_q = 0;  // that evidence is the taker's: a jump or a replay, which opens
           close(s, out);     // below as a new airing

@@ -15,8 +15,9 @@
 // while a loop's repeats fill the places its track has).
 // When another offset of the track has been confirmed and the open airing's own offset has
 // not matched for `jump_windows` windows, the airing either adopts that offset (their matched
-// spans overlap: it was the same play, first locked onto a repeat) or closes and the other
-// opens as a new airing (the station jumped within the track or played it again). An offset
+// spans overlap: it was the same play, first locked onto a repeat; or the two lines put the
+// reference's start within `snap_s` of each other: its line measured anew) or closes and the
+// other opens as a new airing (the station jumped within the track or played it again). An offset
 // along which the reference would begin after the airing did, and whose evidence overlaps the
 // airing's, is neither: a loop repeating the track's opening inside the play, which goes on.
 //

@@ -22,6 +22,15 @@ constexpr int kBlocksPerService = 8;
 /// cells, so this much lower bar is still far from chance.
 constexpr float kContinueConfidence = 0.5f;
 
+/// The same for a match of a track on air: along the airing's own line (its offset named to
+/// within Decision's offset_tolerance_s) it continues it, at another offset it is a repeat
+/// that keeps it open. A play confirmed early by its words off normal speed can match only
+/// this weakly in the windows after (its hashes spread over two speed lanes): at
+/// kContinueConfidence such an airing closed after one window and opened again (a fragment
+/// on 1 of programmes 1-20); at 0.2, the word check's floor, no other airing moved by more
+/// than 20 ms (bench/RESULTS.md, "The word check off normal speed").
+constexpr float kOnAirConfidence = 0.2f;
+
 /// Confidence a window match needs to lead into an airing that a later window confirms (and
 /// back-date its start): speech over a track's first seconds leaves only weak evidence there.
 /// Higher than for continuing one: nothing is on air yet to say which track to expect.
@@ -432,7 +441,9 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
       // Weak candidates can only continue or lead into an airing of their track at their
       // offset (Decision), unless their sub-band words confirm them (below).
       bool weak = !ctx.matcher->accepted(c);
-      const float keep_weak = decision_.open_count() > 0 ? kContinueConfidence : kLeadInConfidence;
+      const float keep_weak = decision_.on_air(c.track)    ? kOnAirConfidence
+                              : decision_.open_count() > 0 ? kContinueConfidence
+                                                           : kLeadInConfidence;
       if (weak && (c.votes < match_params_.min_votes ||
                    c.confidence <
                        (check_words_ ? std::min(keep_weak, word_rule.min_confidence) : keep_weak)))
@@ -578,8 +589,11 @@ int64_t SourceRunner::words_change(uint32_t track, double at, double ref_at, dou
 // standard errors; 0 by default: the track is certain, and an airing that opens on a repeat
 // adopts the true offset once that one is confirmed, Decision).
 //
-// Only near normal speed: the words come from the normal-speed lane, whose bands a play off
-// speed shifts.
+// Off normal speed the words are read along the play's line, but their bands are shifted by
+// the speed (3.5 %: half a band), which lowers their agreement: still clear on air (plays 1-3 %
+// off on programmes 1-20 were confirmed 3 s sooner at p50), but less decisive between two
+// tracks that share a passage. So there a candidate is not confirmed while another track's
+// line among the window's candidates agrees within max_error_rate too; the hashes decide it.
 bool SourceRunner::confirm_by_words(WindowMatch& m, const WordLine& line, int64_t base,
                                     int64_t decided_frame, WorkerContext& ctx) const {
   const WordCheckRule rule;
@@ -619,10 +633,15 @@ bool SourceRunner::confirm_by_words(WindowMatch& m, const WordLine& line, int64_
   if (t.frames < rule.min_frames || rate > rule.max_error_rate) return false;
   const int64_t frames = t.frames, bits = t.bits;
   const double se = 0.5 / std::sqrt(static_cast<double>(frames) * 32.0 / params_.subband_frames);
+  const bool off_speed = std::abs(line.speed - 1.0) > rule.shared_check_speed_off;
   for (const WordLine& other : ctx.lines) {
-    if (other.track != line.track || &other == &line) continue;
+    if (&other == &line) continue;
     WordTally o;
-    if (error_rate(other, o) < rate + rule.word_margin * se) return false;
+    if (other.track == line.track) {
+      if (error_rate(other, o) < rate + rule.word_margin * se) return false;
+    } else if (off_speed && error_rate(other, o) <= rule.max_error_rate) {
+      return false;  // another track's words agree too: a passage both share
+    }
   }
   const double chance =
       (1.0 - static_cast<double>(m.confidence)) * word_chance(frames, bits, params_.subband_frames);

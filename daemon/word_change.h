@@ -59,9 +59,17 @@ struct WordCheckRule {
   /// Each line is read shifted by up to this many frames either way (its offset and speed are
   /// measured on few anchors), and the best reading counts.
   int shift_frames = 2;
-  /// Only for plays this close to normal speed (relative): the words are read at normal
-  /// speed, and a play off speed has its bands shifted by as much.
-  double max_speed_off = 0.01;
+  /// Only for plays this close to normal speed (relative): the reach of the matcher's line
+  /// slopes. A play off speed has its words' bands shifted by as much (33 bands over 3.3
+  /// octaves: 7 % each), which lowers their agreement along its line without removing it.
+  double max_speed_off = 0.035;
+  /// Further off normal speed than this, a candidate is not confirmed while the words along
+  /// a line of another track among the window's candidates agree within max_error_rate too
+  /// (a passage both tracks share; near normal speed the words tell the copy on air from
+  /// another track's rougher copy, 3-5 % of bits against 34 %). Without it, the word check
+  /// off speed opened one false airing on programmes 13-20: 0.9 s of a track sharing the
+  /// opening of the track played 2.3 % fast.
+  double shared_check_speed_off = 0.01;
 };
 
 /// Chance that words of unrelated audio agree in at least `agree_bits` of `frames` words'

@@ -454,6 +454,23 @@ TEST(Decision, WeakMatchesAtARepeatKeepAnAiringOpen) {
   EXPECT_NEAR(ends[0].ref_end_s, 159.95 + d.params().end_bias_s, 1e-9);
 }
 
+// An airing confirmed on a line read off its first anchors, 1.2 s off the play's (a bar of a
+// loop away, or a speed misread): from 15 s on only the play's own line matches, its evidence
+// beginning after the first line's ends. Both lines put the reference's start within snap_s of
+// each other: the same play, which keeps one airing and follows the new line to its end.
+TEST(Decision, AnAiringWhoseLineIsMeasuredAnewStaysOneAiring) {
+  Decision d;
+  const std::vector<Play> plays = {{7, 10.0, 1.2, 5.0, 200.0},    // the first line, 10..15 s
+                                   {7, 15.0, 5.0, 40.0, 200.0}};  // the play's, 15..55 s
+  const auto ev = run(d, plays, 80);
+  const auto starts = of_kind(ev, Kind::start);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(starts.size(), 1u);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_NEAR(ends[0].end_s, 54.95 + d.params().end_bias_s, 1e-9);
+  EXPECT_NEAR(ends[0].ref_end_s, 44.95 + d.params().end_bias_s, 1e-9);  // on the play's line
+}
+
 TEST(Decision, JumpWithinTheTrackIsANewAiring) {
   Decision d;
   // Track 3 plays ref 0..30 s, then the station jumps to ref 100 s and plays on to 60 s.
