@@ -121,6 +121,10 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
   // Misses. An open airing whose track still matches at another offset stays open (a repeat
   // of its own audio) until another offset is confirmed and takes over (below).
   for (State& s : states_) {
+    if (s.matched && s.phase == Phase::open && replayed(s)) {
+      s.alt_last_q = 0;  // that evidence is the replay's
+      close(s, out);     // the replay opens below
+    }
     if (s.matched) continue;
     s.consecutive = 0;
     ++s.misses;
@@ -212,6 +216,22 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
     if (s.phase == Phase::closed) return s.misses >= p_.end_windows;
     return false;
   });
+}
+
+bool Decision::replayed(const State& s) const {
+  // The airing's own line may still be matched (a window holds seconds of the audio before),
+  // but no longer advancing, while another line of its track, whose evidence begins after
+  // the airing's last, is confirmed: the station played the track again or jumped within it.
+  // Not while a third line of the track matches across the airing's last evidence: the play
+  // goes on there (the airing had locked onto a repeat of a looping track, and adopts it),
+  // nor for a line within snap_s of the airing's (its line measured anew: adopted, below).
+  bool again = false;
+  for (const State& o : states_) {
+    if (&o == &s || o.dead || o.track != s.track) continue;
+    if (o.matched && o.first_q < s.last_q && o.last_q > s.last_q) return false;
+    again |= ready(o) && o.first_q >= s.last_q && std::abs(o.offset_s - s.offset_s) > p_.snap_s;
+  }
+  return again;
 }
 
 void Decision::adopt(State& s, State& other) {

@@ -17,7 +17,10 @@
 // not matched for `jump_windows` windows, the airing either adopts that offset (their matched
 // spans overlap: it was the same play, first locked onto a repeat; or the two lines put the
 // reference's start within `snap_s` of each other: its line measured anew) or closes and the
-// other opens as a new airing (the station jumped within the track or played it again). An offset
+// other opens as a new airing (the station jumped within the track or played it again). A
+// confirmed line whose evidence begins after the airing's last is such a replay or jump at
+// once, without waiting for the airing's line to leave the window, unless another line of the
+// track carries on across that point. An offset
 // along which the reference would begin after the airing did, and whose evidence overlaps the
 // airing's, is neither: a loop repeating the track's opening inside the play, which goes on.
 //
@@ -193,6 +196,9 @@ class Decision {
   /// (DecisionParams::inside_slack_s).
   bool inside_airing(const WindowMatch& m, std::span<const WindowMatch> matches);
   State* open_state(uint32_t track);
+  /// Whether the open airing `s` was replayed or jumped within: another confirmed line of its
+  /// track with evidence after the airing's last, and none carrying on across it.
+  bool replayed(const State& s) const;
   bool ready(const State& s) const;
   /// The track has a state: an open airing, a pending one, or one closed so recently that
   /// its state is kept.

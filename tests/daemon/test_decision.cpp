@@ -484,6 +484,49 @@ TEST(Decision, JumpWithinTheTrackIsANewAiring) {
   EXPECT_NEAR(ends[1].end_s, 59.95 + d.params().end_bias_s, 1e-9);
 }
 
+// The station plays track 3 again right after it ended, from 5 s in: the replay opens as soon
+// as its own evidence is confirmed, not once the first play's evidence has left the window.
+TEST(Decision, AReplayOpensAsSoonAsItIsConfirmed) {
+  Decision d;
+  const auto ev = run(d, {{3, 0.0, 0.0, 40.0, 200.0}, {3, 40.0, 5.0, 30.0, 200.0}}, 90);
+  const auto starts = of_kind(ev, Kind::start);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(starts.size(), 2u);
+  ASSERT_EQ(ends.size(), 2u);
+  EXPECT_NEAR(ends[0].end_s, 39.95 + d.params().end_bias_s, 1e-9);
+  EXPECT_NEAR(starts[1].start_s, 40.05 - d.params().start_bias_s, 1e-9);
+  EXPECT_NEAR(starts[1].ref_start_s, 5.05 - d.params().start_bias_s, 1e-9);
+  // 1.6 s of evidence (min_span_s) is in the window ending at 42 s; the first play's evidence
+  // stays in the window until 44.5 s.
+  EXPECT_LE(starts[1].detected_s, 42.0 + 1e-9);
+}
+
+// A looping track (52 s of audio that recurs) whose airing locked onto a repeat: from 30 s
+// that repeat's line ends, and a line on which the reference begins at 30 s is confirmed, as a
+// replay would be, while the play's own line matches on across 30 s. The play goes on: one
+// airing, on the play's own line.
+TEST(Decision, ALineThatCarriesOnAcrossTheAiringsLastIsNoReplay) {
+  Decision d;
+  const std::vector<Play> repeat = {{6, 10.0, 85.0, 20.0, 200.0}};  // 10..30 s, ref 85..105
+  const std::vector<Play> truth = {{6, 13.0, 36.0, 50.0, 200.0}};   // 13..63 s, ref 36..86
+  const std::vector<Play> restart = {{6, 30.0, 0.0, 33.0, 200.0}};  // 30..63 s, ref 0..33
+  std::vector<AiringEvent> ev;
+  for (double end = 1; end <= 90; end += 1) {
+    std::vector<WindowMatch> w;
+    for (const auto* plays : {&repeat, &truth, &restart}) {
+      for (const WindowMatch& m : window(*plays, end)) w.push_back(m);
+    }
+    d.step(w, ev);
+  }
+  d.finish(ev);
+  const auto starts = of_kind(ev, Kind::start);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(starts.size(), 1u);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_NEAR(ends[0].end_s, 62.95 + d.params().end_bias_s, 1e-9);
+  EXPECT_NEAR(ends[0].ref_end_s, 85.95 + d.params().end_bias_s, 1e-9);  // the play's own line
+}
+
 TEST(Decision, ProgressEveryInterval) {
   DecisionParams p;
   p.progress_interval_s = 10;
