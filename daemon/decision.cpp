@@ -338,8 +338,10 @@ void Decision::set_start(State& s, double start_s) {
 bool Decision::inside_airing(const WindowMatch& m, std::span<const WindowMatch> matches) {
   if (on_air(m.track)) return false;
   for (const WindowMatch& x : matches) {
-    if (x.track == m.track || x.weak || x.votes < m.votes ||
-        m.query_last_s > x.query_last_s + p_.inside_slack_s)
+    if (x.track == m.track || x.weak || x.votes < m.votes) continue;
+    const double span = m.query_last_s - m.query_first_s;
+    if (m.query_last_s > x.query_last_s + p_.inside_slack_s &&
+        x.query_last_s - m.query_first_s < p_.inside_overlap * span)
       continue;
     const State* open = find(x);
     if (open != nullptr && open->phase == Phase::open) return true;

@@ -715,5 +715,27 @@ TEST(Decision, AnotherTracksPassageInsideAnAiringIsThatAiringsAudio) {
   EXPECT_NEAR(starts2[1].start_s, 22.0, 0.2);
 }
 
+// In one window the shared passage's evidence reaches 0.8 s past track 1's (past
+// inside_slack_s): the rest of it lies within track 1's evidence, so it is still track 1's
+// audio.
+TEST(Decision, ASharedPassageWhoseEvidenceRunsOnAWhileIsStillInside) {
+  const std::vector<Play> plays = {{1, 10.0, 0.0, 40.0, 40.0, 30}, {2, 22.0, 30.0, 10.0, 60.0, 12}};
+  Decision d;
+  std::vector<AiringEvent> ev;
+  for (double end = 1; end <= 60; end += 1) {
+    auto w = window(plays, end);
+    if (end == 28) {
+      for (WindowMatch& m : w) {
+        if (m.track == 2) m.query_last_s += 0.8;
+      }
+    }
+    d.step(w, ev);
+  }
+  d.finish(ev);
+  const auto starts = of_kind(ev, Kind::start);
+  ASSERT_EQ(starts.size(), 1u);
+  EXPECT_EQ(starts[0].track, 1u);
+}
+
 }  // namespace
 }  // namespace aircheck::daemon
