@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench/eval/degrade.h"
 #include "bench/eval/synth.h"
 #include "dsp/decode/decoder.h"
 #include "dsp/decode/resample.h"
@@ -333,6 +334,44 @@ TEST_F(Aircheckd, SubbandWordsConfirmPlaysOffNormalSpeedSooner) {
   }
   std::sort(gain.begin(), gain.end());
   EXPECT_GE(gain[gain.size() / 2], 0.9) << "median gain in detection latency";
+}
+
+TEST_F(Aircheckd, WholePlaysUnderSpeechAreAnnouncedSoon) {
+  // Each song played from its start after other music, with speech as loud as the music over
+  // its first 6 s, as a presenter talks over an intro. Each is found once, at its start, and
+  // announced within the latency goal, 5 s: measured 2.1-4.4 s (a line that opens its track
+  // goes to the word check from kStartMinVotes; from min_votes, song0 took 5.4 s).
+  std::vector<Truth> truth;
+  Programme p;
+  for (std::size_t i = 0; i < songs_.size(); ++i) {
+    p.add(unindexed(9601 + i, 6));
+    std::vector<float> x(songs_[i].pcm.begin(), songs_[i].pcm.begin() + 14 * kRate);
+    const auto talk = babble(61 + i, 6);
+    const auto head =
+        aircheck::eval::mix_at(std::span<const float>(x.data(), talk.size()), talk, 0);
+    std::copy(head.begin(), head.end(), x.begin());
+    truth.push_back({songs_[i].title, p.now(), p.now() + 14, 0});
+    p.add(x);
+  }
+  p.add(unindexed(9609, 6));
+  const fs::path prog = dir_ / "talk_over.flac";
+  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
+  const fs::path log = dir_ / "talk_over.jsonl";
+  Daemon d({"--foreground", "--index", (dir_ / "index").string(), "--source",
+            "t=file:" + prog.string() + "?pace=fast", "--jsonl", log.string()});
+  ASSERT_EQ(d.wait(std::chrono::seconds(120)), 0);
+  const auto starts = of_type(read_events(log), "airing_start");
+  ASSERT_EQ(starts.size(), truth.size());
+  std::vector<double> latency;
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    SCOPED_TRACE(truth[i].title);
+    EXPECT_EQ(starts[i]["title"], truth[i].title);
+    EXPECT_NEAR(starts[i]["start_pos_s"].get<double>(), truth[i].start_s, kTolerance);
+    latency.push_back(starts[i]["detected_pos_s"].get<double>() - truth[i].start_s);
+    std::printf("  %-6s announced %.2f s after its start\n", truth[i].title.c_str(),
+                latency.back());
+    EXPECT_LE(latency.back(), 5.0);
+  }
 }
 
 TEST_F(Aircheckd, SighupAddsAndRemovesSourcesAndSigtermFlushes) {
