@@ -455,21 +455,29 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
       const float keep_weak = decision_.on_air(c.track)    ? kOnAirConfidence
                               : decision_.open_count() > 0 ? kContinueConfidence
                                                            : kLeadInConfidence;
+      // Whether the candidate's line opens its track: its first agreeing hash within the
+      // decision's snap_s of where the reference's hashes begin (kStartMinVotes,
+      // WordCheckRule::max_error_rate_at_start).
       const store::TrackInfo* info = nullptr;
-      uint32_t min_votes = match_params_.min_votes;
-      if (weak && c.votes < min_votes && c.votes >= kStartMinVotes) {
+      const auto opens_track = [&] {
         info = track_info(c.track, ctx);
         const double content_start = info != nullptr && info->first_frame >= 0
                                          ? static_cast<double>(info->first_frame) * frame_s
                                          : 0.0;
-        if (static_cast<double>(c.ref_first) * frame_s <= content_start + decision_.params().snap_s)
-          min_votes = kStartMinVotes;
+        return static_cast<double>(c.ref_first) * frame_s <=
+               content_start + decision_.params().snap_s;
+      };
+      bool opens = false;
+      uint32_t min_votes = match_params_.min_votes;
+      if (weak && c.votes < min_votes && c.votes >= kStartMinVotes) {
+        opens = opens_track();
+        if (opens) min_votes = kStartMinVotes;
       }
       if (weak && (c.votes < min_votes ||
                    c.confidence <
                        (check_words_ ? std::min(keep_weak, word_rule.min_confidence) : keep_weak)))
         continue;
-      if (info == nullptr) info = track_info(c.track, ctx);
+      if (info == nullptr) opens = opens_track();
       uint32_t first = c.query_first, last = c.query_last;
       refine(c, ctx, first, last);
       WindowMatch m;
@@ -488,7 +496,7 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
       // The words can also confirm a candidate the hashes decide, over a longer span than its
       // hashes: their evidence reaches newer audio (Decision's min_span_s).
       if (check_words_ && c.confidence >= word_rule.min_confidence &&
-          confirm_by_words(m, line, base, decided_frame, ctx))
+          confirm_by_words(m, line, base, decided_frame, opens, ctx))
         weak = false;
       if (weak && c.confidence < keep_weak) continue;
       m.weak = weak;
@@ -616,7 +624,8 @@ int64_t SourceRunner::words_change(uint32_t track, double at, double ref_at, dou
 // tracks that share a passage. So there a candidate is not confirmed while another track's
 // line among the window's candidates agrees within max_error_rate too; the hashes decide it.
 bool SourceRunner::confirm_by_words(WindowMatch& m, const WordLine& line, int64_t base,
-                                    int64_t decided_frame, WorkerContext& ctx) const {
+                                    int64_t decided_frame, bool opens_track,
+                                    WorkerContext& ctx) const {
   const WordCheckRule rule;
   if (std::abs(line.speed - 1.0) > rule.max_speed_off || decision_.on_air(m.track)) return false;
   const double frame_s = params_.frame_seconds();
@@ -651,7 +660,9 @@ bool SourceRunner::confirm_by_words(WindowMatch& m, const WordLine& line, int64_
   };
   WordTally t;
   const double rate = error_rate(line, t);
-  if (t.frames < rule.min_frames || rate > rule.max_error_rate) return false;
+  if (t.frames < rule.min_frames ||
+      rate > (opens_track ? rule.max_error_rate_at_start : rule.max_error_rate))
+    return false;
   const int64_t frames = t.frames, bits = t.bits;
   const double se = 0.5 / std::sqrt(static_cast<double>(frames) * 32.0 / params_.subband_frames);
   const bool off_speed = std::abs(line.speed - 1.0) > rule.shared_check_speed_off;

@@ -165,10 +165,10 @@ class SourceRunner {
                        int64_t f1, bool forward, WorkerContext& ctx) const;
   /// Whether the sub-band words confirm `m`, a candidate (along `line`, one of ctx.lines) of
   /// the window starting at source frame `base` that the hashes alone do not decide, with the
-  /// words final at `decided_frame` (WordCheckRule). If so, sets its confidence from both
-  /// fingerprints and words_last_s.
+  /// words final at `decided_frame` (WordCheckRule; `opens_track`: its line opens its track).
+  /// If so, sets its confidence from both fingerprints and words_last_s.
   bool confirm_by_words(WindowMatch& m, const WordLine& line, int64_t base, int64_t decided_frame,
-                        WorkerContext& ctx) const;
+                        bool opens_track, WorkerContext& ctx) const;
   /// Where the play of a just-opened airing began, from its sub-band words: the start if the
   /// words do not tell.
   double start_from_words(const AiringEvent& a, WorkerContext& ctx) const;

@@ -256,8 +256,9 @@ TEST_F(WordEdges, ConfirmAPlaysFirstSecondsButNotOtherMusic) {
     const Reading unrelated = read_words(g, w, other, 1.0, 0.1, len_s);
     std::printf("  wrong passage %.3f (chance %.2f), other song %.3f (chance %.2f)\n",
                 wrong.error_rate, wrong.chance, unrelated.error_rate, unrelated.chance);
-    EXPECT_GT(wrong.error_rate, rule.max_error_rate + 0.05) << "SNR " << snr;
-    EXPECT_GT(unrelated.error_rate, rule.max_error_rate + 0.05) << "SNR " << snr;
+    // Clear of the looser limit for lines that open their track, too.
+    EXPECT_GT(wrong.error_rate, rule.max_error_rate_at_start + 0.05) << "SNR " << snr;
+    EXPECT_GT(unrelated.error_rate, rule.max_error_rate_at_start + 0.05) << "SNR " << snr;
     EXPECT_GT(wrong.chance, 1e-3) << "SNR " << snr;
     EXPECT_GT(unrelated.chance, 1e-3) << "SNR " << snr;
   }
