@@ -154,7 +154,8 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
         // The same play when their evidence overlaps (it had locked onto a repeat), or when
         // both lines put the reference's start within snap_s of each other: its line measured
         // anew (one read off a few anchors at a speed a percent off, or a bar of a loop away).
-        if (taker->first_q < s.last_q || std::abs(taker->offset_s - s.offset_s) <= p_.snap_s) {
+        if (taker->first_q < s.last_q || std::abs(taker->offset_s - s.offset_s) <= p_.snap_s ||
+            s.last_q - s.first_q < p_.settle_s) {
           adopt(s, *taker);
         } else {
           s.alt_last_q = 0;  // that evidence is the taker's: a jump or a replay, which opens
@@ -219,6 +220,7 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
 }
 
 bool Decision::replayed(const State& s) const {
+  if (s.last_q - s.first_q < p_.settle_s) return false;  // still settling: adopted below
   // The airing's own line may still be matched (a window holds seconds of the audio before),
   // but no longer advancing, while another line of its track, whose evidence begins after
   // the airing's last, is confirmed: the station played the track again or jumped within it.

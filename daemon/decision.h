@@ -110,6 +110,14 @@ struct DecisionParams {
   /// where the previous one's fades out. On programmes 1-20 no crossfade moved at 0.8; at 0.6,
   /// 8 were announced 1-2 s later.
   double inside_overlap = 0.8;
+  /// An airing whose own evidence spans less than this is still settling: a confirmed line of
+  /// its track that fits it is adopted whatever their evidence, not taken for a jump or a
+  /// replay. An airing opened early (on a repeat of a looping track, under speech, off
+  /// normal speed) is the same play as the line that follows it; a station does not jump or
+  /// replay within seconds of a start. Two min_span_s. On fresh programmes 21-28 it mended
+  /// one split play (A-0083 1.7 % fast under speech, first opened 7 s off along a repeat)
+  /// and moved nothing else on programmes 1-28.
+  double settle_s = 3.2;
 };
 
 /// An airing as reported by the decision stage.

@@ -471,6 +471,23 @@ TEST(Decision, AnAiringWhoseLineIsMeasuredAnewStaysOneAiring) {
   EXPECT_NEAR(ends[0].ref_end_s, 44.95 + d.params().end_bias_s, 1e-9);  // on the play's line
 }
 
+// An airing opened early on a repeat of a looping track, 7 s on in the reference (under
+// speech: 2 s of evidence), whose own line then stops; the play's line follows, its evidence
+// beginning after. The airing was still settling (settle_s): the same play, one airing, on
+// the play's line.
+TEST(Decision, AnAiringStillSettlingAdoptsTheLineThatFollows) {
+  Decision d;
+  const std::vector<Play> plays = {{8, 12.0, 9.0, 2.2, 200.0},    // the repeat, 12..14.2 s
+                                   {8, 16.0, 6.0, 40.0, 200.0}};  // the play's, 16..56 s
+  const auto ev = run(d, plays, 80);
+  const auto starts = of_kind(ev, Kind::start);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(starts.size(), 1u);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_NEAR(ends[0].end_s, 55.95 + d.params().end_bias_s, 1e-9);
+  EXPECT_NEAR(ends[0].ref_end_s, 45.95 + d.params().end_bias_s, 1e-9);  // the play's line
+}
+
 TEST(Decision, JumpWithinTheTrackIsANewAiring) {
   Decision d;
   // Track 3 plays ref 0..30 s, then the station jumps to ref 100 s and plays on to 60 s.
