@@ -32,7 +32,7 @@ constexpr float kContinueConfidence = 0.5f;
 constexpr float kOnAirConfidence = 0.2f;
 /// ... and votes, instead of MatchParams::min_votes (8): a quiet passage off normal speed
 /// leaves a play's line 4-7 agreeing hashes for seconds, and the airing closed and opened
-/// again (two splits of A-0016, 2.9 % fast, on fresh programme 28). At 4 (3 gave the same),
+/// again (two splits of A-0016, 2.9 % fast, on fresh programme 28). At 4 (3 mended the same),
 /// on programmes 1-28 ends moved by up to 0.3 s (and one 2 s nearer, one 1.2 s further),
 /// one start 0.9 s later (A-0085, 2.8 % fast), nothing else.
 constexpr uint32_t kOnAirMinVotes = 4;
