@@ -86,6 +86,20 @@ class Aircheckd : public ::testing::Test {
   static std::vector<json> run_speed_changes(const std::string& name, const std::string& profile,
                                              double fast, double slow, SpeedTruth& truth);
   static std::pair<Song, Song> make_shared_passage_index(const fs::path& dir);
+  /// Runs aircheckd on `prog` with the word check on or off (MatchProfile::word_check); its
+  /// events, tagged `tag` in the test folder.
+  static std::vector<json> run_word_check(const fs::path& prog, const std::string& tag,
+                                          bool words) {
+    const fs::path conf = dir_ / (tag + ".yaml");
+    std::ofstream(conf) << "index: " << (dir_ / "index").string() << "\n"
+                        << "profiles:\n  default: {word_check: " << (words ? "true" : "false")
+                        << "}\nsinks: {journald: {enabled: false}}\n";
+    const fs::path log = dir_ / (tag + ".jsonl");
+    Daemon d({"--config", conf.string(), "--source", "w=file:" + prog.string() + "?pace=fast",
+              "--jsonl", log.string()});
+    EXPECT_EQ(d.wait(std::chrono::seconds(240)), 0) << tag;
+    return read_events(log);
+  }
   static void expect_found_at_speed(const std::vector<json>& ends, const SpeedTruth& t, double fast,
                                     double slow, double tolerance_s);
 
@@ -213,20 +227,8 @@ TEST_F(Aircheckd, SubbandWordsConfirmAiringsSoonerAtTheSameEdges) {
   const fs::path prog = dir_ / "words.flac";
   aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
 
-  const auto run = [&](bool words) {
-    const std::string tag = words ? "words" : "hashes";
-    const fs::path conf = dir_ / (tag + ".yaml");
-    std::ofstream(conf) << "index: " << (dir_ / "index").string() << "\n"
-                        << "profiles:\n  default: {word_check: " << (words ? "true" : "false")
-                        << "}\nsinks: {journald: {enabled: false}}\n";
-    const fs::path log = dir_ / (tag + ".jsonl");
-    Daemon d({"--config", conf.string(), "--source", "w=file:" + prog.string() + "?pace=fast",
-              "--jsonl", log.string()});
-    EXPECT_EQ(d.wait(std::chrono::seconds(240)), 0) << tag;
-    return of_type(read_events(log), "airing_start");
-  };
-  const auto with = run(true);
-  const auto without = run(false);
+  const auto with = of_type(run_word_check(prog, "words", true), "airing_start");
+  const auto without = of_type(run_word_check(prog, "hashes", false), "airing_start");
   ASSERT_EQ(with.size(), truth.size());
   ASSERT_EQ(without.size(), truth.size());
   std::vector<double> gain;
@@ -292,20 +294,8 @@ TEST_F(Aircheckd, SubbandWordsConfirmPlaysOffNormalSpeedSooner) {
   const fs::path prog = dir_ / "words_speed.flac";
   aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
 
-  const auto run = [&](bool words) {
-    const std::string tag = words ? "words_speed" : "hashes_speed";
-    const fs::path conf = dir_ / (tag + ".yaml");
-    std::ofstream(conf) << "index: " << (dir_ / "index").string() << "\n"
-                        << "profiles:\n  default: {word_check: " << (words ? "true" : "false")
-                        << "}\nsinks: {journald: {enabled: false}}\n";
-    const fs::path log = dir_ / (tag + ".jsonl");
-    Daemon d({"--config", conf.string(), "--source", "w=file:" + prog.string() + "?pace=fast",
-              "--jsonl", log.string()});
-    EXPECT_EQ(d.wait(std::chrono::seconds(240)), 0) << tag;
-    return read_events(log);
-  };
-  const auto with = run(true);
-  const auto without = run(false);
+  const auto with = run_word_check(prog, "words_speed", true);
+  const auto without = run_word_check(prog, "hashes_speed", false);
   const auto starts = of_type(with, "airing_start");
   const auto ends = of_type(with, "airing_end");
   ASSERT_EQ(starts.size(), truth.size());

@@ -60,6 +60,17 @@ std::vector<AiringEvent> of_kind(const std::vector<AiringEvent>& ev, Kind k) {
   return out;
 }
 
+/// One airing, ending at `end_s` (source time) and `ref_end_s` (reference time), each given
+/// as the last matched evidence: the decision adds end_bias_s.
+void expect_one_airing(const Decision& d, const std::vector<AiringEvent>& ev, double end_s,
+                       double ref_end_s) {
+  ASSERT_EQ(of_kind(ev, Kind::start).size(), 1u);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_NEAR(ends[0].end_s, end_s + d.params().end_bias_s, 1e-9);
+  EXPECT_NEAR(ends[0].ref_end_s, ref_end_s + d.params().end_bias_s, 1e-9);
+}
+
 TEST(Decision, WholeTrackSnapsToReferenceBoundaries) {
   Decision d;
   const auto ev = run(d, {{7, 10.0, 0.0, 30.0, 30.0}}, 60);
@@ -462,13 +473,7 @@ TEST(Decision, AnAiringWhoseLineIsMeasuredAnewStaysOneAiring) {
   Decision d;
   const std::vector<Play> plays = {{7, 10.0, 1.2, 5.0, 200.0},    // the first line, 10..15 s
                                    {7, 15.0, 5.0, 40.0, 200.0}};  // the play's, 15..55 s
-  const auto ev = run(d, plays, 80);
-  const auto starts = of_kind(ev, Kind::start);
-  const auto ends = of_kind(ev, Kind::end);
-  ASSERT_EQ(starts.size(), 1u);
-  ASSERT_EQ(ends.size(), 1u);
-  EXPECT_NEAR(ends[0].end_s, 54.95 + d.params().end_bias_s, 1e-9);
-  EXPECT_NEAR(ends[0].ref_end_s, 44.95 + d.params().end_bias_s, 1e-9);  // on the play's line
+  expect_one_airing(d, run(d, plays, 80), 54.95, 44.95);          // on the play's line
 }
 
 // An airing opened early on a repeat of a looping track, 7 s on in the reference (under
@@ -479,13 +484,7 @@ TEST(Decision, AnAiringStillSettlingAdoptsTheLineThatFollows) {
   Decision d;
   const std::vector<Play> plays = {{8, 12.0, 9.0, 2.2, 200.0},    // the repeat, 12..14.2 s
                                    {8, 16.0, 6.0, 40.0, 200.0}};  // the play's, 16..56 s
-  const auto ev = run(d, plays, 80);
-  const auto starts = of_kind(ev, Kind::start);
-  const auto ends = of_kind(ev, Kind::end);
-  ASSERT_EQ(starts.size(), 1u);
-  ASSERT_EQ(ends.size(), 1u);
-  EXPECT_NEAR(ends[0].end_s, 55.95 + d.params().end_bias_s, 1e-9);
-  EXPECT_NEAR(ends[0].ref_end_s, 45.95 + d.params().end_bias_s, 1e-9);  // the play's line
+  expect_one_airing(d, run(d, plays, 80), 55.95, 45.95);          // on the play's line
 }
 
 TEST(Decision, JumpWithinTheTrackIsANewAiring) {
@@ -536,12 +535,7 @@ TEST(Decision, ALineThatCarriesOnAcrossTheAiringsLastIsNoReplay) {
     d.step(w, ev);
   }
   d.finish(ev);
-  const auto starts = of_kind(ev, Kind::start);
-  const auto ends = of_kind(ev, Kind::end);
-  ASSERT_EQ(starts.size(), 1u);
-  ASSERT_EQ(ends.size(), 1u);
-  EXPECT_NEAR(ends[0].end_s, 62.95 + d.params().end_bias_s, 1e-9);
-  EXPECT_NEAR(ends[0].ref_end_s, 85.95 + d.params().end_bias_s, 1e-9);  // the play's own line
+  expect_one_airing(d, ev, 62.95, 85.95);  // on the play's own line
 }
 
 TEST(Decision, ProgressEveryInterval) {
