@@ -17,6 +17,14 @@ off the true play's at that point: a looping track's airing opened on a repeat o
 
 --diff compares two sets of runs of the same seeds, airing by airing, and lists each airing
 whose start, end or latency moved by more than 10 ms, or that one build found and the other not.
+
+--list names the airings behind the false-airing and fragment counts, from each run's
+airings.jsonl and truth.json: an `airing_end` with no item of its track around its start
+(2 s of slack) is listed as false, with the items it overlapped; two or more around one item
+as that item's pieces. (By overlap with the truth's items: close to the eval's own counts,
+not the same rule.)
+
+    python3 bench/programme_pool.py --list OUT1 OUT2 ...
 """
 
 import json
@@ -142,9 +150,46 @@ def diff(a_runs, b_runs):
                 print(f"seed {ra['seed']}: {k} {ra[k]} -> {rb[k]}")
 
 
+def listing(runs):
+    for r in runs:
+        if r["events"] is None or r["truth_items"] is None:
+            print(f"seed {r['seed']}: no airings.jsonl or truth.json")
+            continue
+        ends = [e for e in r["events"] if e.get("type") == "airing_end"]
+        items = r["truth_items"]
+
+        def item_of(e):
+            for i in items:
+                if i.get("source") == e["title"] and i["start_s"] - 2 < e["start_pos_s"] < i["end_s"]:
+                    return i
+            return None
+
+        pieces = {}
+        for e in ends:
+            i = item_of(e)
+            desc = (f"{e['title']} {e['start_pos_s']:.2f}-{e['end_pos_s']:.2f} s, ref"
+                    f" {e['ref_start_s']:.2f}-{e['ref_end_s']:.2f} s, speed {e['speed']:.3f}")
+            if i is None:
+                over = [f"{x['kind']} {x.get('source') or ''} {x['start_s']:.1f}-{x['end_s']:.1f} s"
+                        f" speed {x['speed']:.3f} {x.get('effects', '').strip()}".rstrip()
+                        for x in items
+                        if x["start_s"] < e["end_pos_s"] and x["end_s"] > e["start_pos_s"]]
+                print(f"seed {r['seed']} false: {desc}; over: {'; '.join(over)}")
+            else:
+                pieces.setdefault(id(i), (i, []))[1].append(desc)
+        for i, descs in pieces.values():
+            if len(descs) > 1:
+                what = " ".join(x for x in (f"speed {i['speed']:.3f}",
+                                            i.get("effects", "").strip()) if x)
+                print(f"seed {r['seed']} {len(descs)} pieces of {i['source']}"
+                      f" {i['start_s']:.2f}-{i['end_s']:.2f} s ({what}): {' | '.join(descs)}")
+
+
 def main(argv):
     if len(argv) == 4 and argv[1] == "--diff":
         diff(load(argv[2].split(",")), load(argv[3].split(",")))
+    elif len(argv) >= 3 and argv[1] == "--list":
+        listing(load(argv[2:]))
     elif len(argv) >= 2 and not argv[1].startswith("-"):
         summary(load(argv[1:]))
     else:
