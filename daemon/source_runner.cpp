@@ -458,7 +458,8 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
       // Weak candidates can only continue or lead into an airing of their track at their
       // offset (Decision), unless their sub-band words confirm them (below).
       bool weak = !ctx.matcher->accepted(c);
-      const float keep_weak = decision_.on_air(c.track)    ? kOnAirConfidence
+      const bool on_air = decision_.on_air(c.track);
+      const float keep_weak = on_air                       ? kOnAirConfidence
                               : decision_.open_count() > 0 ? kContinueConfidence
                                                            : kLeadInConfidence;
       // Whether the candidate's line opens its track: its first agreeing hash within the
@@ -479,7 +480,7 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
         opens = opens_track();
         if (opens) min_votes = kStartMinVotes;
       }
-      if (weak && decision_.on_air(c.track)) min_votes = std::min(min_votes, kOnAirMinVotes);
+      if (weak && on_air) min_votes = std::min(min_votes, kOnAirMinVotes);
       if (weak && (c.votes < min_votes ||
                    c.confidence <
                        (check_words_ ? std::min(keep_weak, word_rule.min_confidence) : keep_weak)))
