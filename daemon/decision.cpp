@@ -308,7 +308,7 @@ void Decision::close(State& s, std::vector<AiringEvent>& out, double audio_end_s
   s.phase = Phase::closed;
   AiringEvent e =
       event(AiringEvent::Kind::end, s, std::max(s.start_s, std::min(end_of(s), audio_end_s)));
-  aired_[aired_next_] = Aired{s.track, s.start_s, e.end_s};
+  aired_[aired_next_] = Aired{s.track, s.start_s, e.end_s, e.speed, s.last_q, s.last_ref};
   aired_next_ = (aired_next_ + 1) % kAired;
   e.start_cut = start_cut(s.ref_start_s);
   e.end_cut = end_cut(s.duration, e.ref_end_s);
@@ -349,6 +349,25 @@ bool Decision::inside_airing(const WindowMatch& m, std::span<const WindowMatch> 
     if (open != nullptr && open->phase == Phase::open) return true;
   }
   return false;
+}
+
+bool Decision::line_on_air_at(uint32_t track, double at_s, AiredLine& out) const {
+  bool found = false;
+  const auto consider = [&](const AiredLine& l) {
+    if (l.track == track || l.start_s >= at_s || l.end_s < at_s - 1.0) return;
+    if (found && l.start_s <= out.start_s) return;
+    out = l;
+    found = true;
+  };
+  for (const State& s : states_) {
+    if (s.phase != Phase::open || s.dead) continue;
+    const double speed = s.windows > 0 ? s.speed_sum / s.windows : 1.0;
+    consider({s.track, s.start_s, std::max(s.last_q, now_s_), speed, s.last_q, s.last_ref});
+  }
+  for (const Aired& a : aired_) {
+    if (a.end_s > a.start_s) consider({a.track, a.start_s, a.end_s, a.speed, a.last_q, a.last_ref});
+  }
+  return found;
 }
 
 std::size_t Decision::open_count() const {

@@ -176,6 +176,18 @@ class Decision {
   bool on_air(uint32_t track) const;
   const DecisionParams& params() const { return p_; }
 
+  /// The line of an airing: a point of it (its last evidence) and its speed.
+  struct AiredLine {
+    uint32_t track = 0;
+    double start_s = 0, end_s = 0;  ///< the airing's span (end: its latest evidence if open)
+    double speed = 1;
+    double at_s = 0, ref_at_s = 0;  ///< source and reference time of its last evidence
+  };
+  /// The airing of a track other than `track`, open or among the last closed, that began
+  /// before source time `at_s` and was on air until at least a second before it: the latest
+  /// to begin. False if none.
+  bool line_on_air_at(uint32_t track, double at_s, AiredLine& out) const;
+
  private:
   enum class Phase : uint8_t { pending, open, closed };
   struct State {
@@ -238,6 +250,7 @@ class Decision {
   struct Aired {
     uint32_t track = 0;
     double start_s = 0, end_s = 0;
+    double speed = 1, last_q = 0, last_ref = 0;  // its line, for line_on_air_at
   };
   static constexpr std::size_t kAired = 16;
   std::array<Aired, kAired> aired_{};

@@ -692,17 +692,51 @@ bool SourceRunner::confirm_by_words(WindowMatch& m, const WordLine& line, int64_
 }
 
 double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) const {
-  // A start placed where the reference starts (a whole play) stays: a fade-in, or a track
-  // that opens near silence, agrees with its reference only from where it becomes audible.
-  if (std::abs(a.speed - 1.0) > kWordsMaxSpeedOff || a.ref_start_s < 1e-3) return a.start_s;
+  // A start placed where the reference starts (a whole play) stays, but for a cut from the
+  // play before (start_after_cut): a fade-in, or a track that opens near silence, agrees with
+  // its reference only from where it becomes audible.
+  if (std::abs(a.speed - 1.0) > kWordsMaxSpeedOff) return a.start_s;
   const double frame_s = params_.frame_seconds();
   const WordChangeRule rule;
+  if (a.ref_start_s < 1e-3) return start_after_cut(a, ctx);
   const int64_t at = words_change(a.track, a.start_s / frame_s, a.ref_start_s / frame_s, a.speed,
                                   std::llround((a.start_s - rule.start_back_s) / frame_s),
                                   std::llround((a.start_s + rule.start_ahead_s) / frame_s),
                                   /*forward=*/false, ctx);
   if (at < 0) return a.start_s;
   return std::max(0.0, static_cast<double>(at + rule.lead_frames) * frame_s);
+}
+
+// A start snapped to the reference's start (Decision's snap_s) may be a play begun a little
+// into the track: its first agreeing hashes cannot tell (after a louder item a whole play is
+// picked up up to a second late too). Its words can tell where it began, but a whole play
+// whose first notes are soft, or that fades in, agrees only from where it is audible; the
+// words' change point alone moved such starts up to a second late. So the snapped start moves
+// to that point only where the play before it ends there too: the airing of another track on
+// air at the snapped start, whose own words stop agreeing within [-cut_before_s, cut_after_s]
+// of it. At a cut both change points fall at the cut; in a crossfade the play before goes on
+// being heard after the next one is (its words agree past the next one's change point); a
+// soft attack after speech, silence or unindexed music has no play before it to tell.
+double SourceRunner::start_after_cut(const AiringEvent& a, WorkerContext& ctx) const {
+  const double frame_s = params_.frame_seconds();
+  const WordChangeRule rule;
+  const int64_t c = words_change(a.track, a.start_s / frame_s, a.ref_start_s / frame_s, a.speed,
+                                 std::llround((a.start_s - rule.start_back_s) / frame_s),
+                                 std::llround((a.start_s + rule.start_ahead_s) / frame_s),
+                                 /*forward=*/false, ctx);
+  if (c < 0) return a.start_s;
+  const double begun = static_cast<double>(c + rule.lead_frames) * frame_s;
+  if (begun - a.start_s < rule.min_unsnap_s) return a.start_s;
+  Decision::AiredLine before;
+  if (!decision_.line_on_air_at(a.track, a.start_s, before)) return a.start_s;
+  const int64_t e =
+      words_change(before.track, before.at_s / frame_s, before.ref_at_s / frame_s, before.speed,
+                   std::llround(std::max(before.start_s, begun - rule.start_back_s) / frame_s),
+                   std::llround((begun + rule.end_ahead_s) / frame_s), /*forward=*/true, ctx);
+  if (e < 0) return a.start_s;
+  const double ended = static_cast<double>(e + rule.tail_frames) * frame_s;
+  if (ended - begun < -rule.cut_before_s || ended - begun > rule.cut_after_s) return a.start_s;
+  return begun;
 }
 
 // The same for an end: the last frame up to which the excess adds up most. Only for ends not

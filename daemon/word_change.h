@@ -30,6 +30,15 @@ struct WordChangeRule {
   /// carry an airing seconds into the next item) and after it.
   double end_back_s = 6.0;
   double end_ahead_s = 2.0;
+  /// A start snapped to the reference's start moves to the words' change point when that is
+  /// at least this much later (SourceRunner::start_after_cut) ...
+  double min_unsnap_s = 0.1;
+  /// ... and the airing before it ends, by its own words, between this much before and this
+  /// much after that point: a cut. On programmes 1-40, cuts from one indexed play to the next
+  /// gave -0.27 .. +0.11 s; crossfades mostly +0.13 .. +2.1 s (the play before is heard after
+  /// the next one is), and four -0.29 .. +0.03 s (moved 0.10-0.27 s late).
+  double cut_before_s = 0.3;
+  double cut_after_s = 0.12;
 };
 
 /// A match that the hashes alone do not decide yet (a window's best candidate with less than

@@ -654,3 +654,43 @@ TEST_F(Aircheckd, RescaledLanesFindPlaysTheNormalLaneMisses) {
       run_speed_changes("rescaled", "{rescaled_speeds: [0.98, 1.02]}", 1.025, 0.975, t);
   expect_found_at_speed(ends, t, 1.025, 0.975, 1.5);
 }
+
+TEST_F(Aircheckd, APlayBegunJustIntoItsTrackAfterACutIsReportedFromWhereItBegan) {
+  // Plays that begin 0.4-1.3 s into their track, each cut in straight after another indexed
+  // play. Their first hashes are within DecisionParams::snap_s of the track's start, which a
+  // whole play picked up late also gives; the play before ending where their words begin
+  // tells the cut (SourceRunner::start_after_cut). A whole play after speech, and one faded in
+  // over the end of the play before, keep the reference's start.
+  std::vector<Truth> truth;
+  Programme p;
+  p.add(unindexed(9501, 6));
+  p.play(songs_[0], 3.0, 12, truth);
+  p.play(songs_[1], 0.6, 13, truth);
+  p.play(songs_[2], 0.9, 12, truth);
+  p.play(songs_[3], 0.4, 12, truth);
+  p.play(songs_[5], 1.3, 12, truth);
+  p.add(babble(51, 4));
+  p.play(songs_[2], 0, -1, truth);
+  p.crossfade(songs_[4], songs_[1], 3.0, truth);
+  p.add(unindexed(9502, 6));
+  const fs::path prog = dir_ / "unsnap.flac";
+  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
+  const fs::path log = dir_ / "unsnap.jsonl";
+  Daemon d({"--foreground", "--index", (dir_ / "index").string(), "--source",
+            "prog=file:" + prog.string() + "?pace=fast", "--jsonl", log.string()});
+  ASSERT_EQ(d.wait(std::chrono::seconds(120)), 0);
+  const auto starts = of_type(read_events(log), "airing_start", "prog");
+  ASSERT_EQ(starts.size(), truth.size());
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    const Truth& t = truth[i];
+    SCOPED_TRACE(t.title + " from " + std::to_string(t.ref_start_s));
+    ASSERT_EQ(starts[i]["title"], t.title);
+    const double start = starts[i]["start_pos_s"].get<double>();
+    const double ref = starts[i]["ref_start_s"].get<double>();
+    std::printf("  %-6s from %.1f s: start %+.2f s, reference start %.2f s\n", t.title.c_str(),
+                t.ref_start_s, start - t.start_s, ref);
+    EXPECT_NEAR(start, t.start_s, kTolerance);
+    EXPECT_NEAR(ref, t.ref_start_s, kTolerance);
+    EXPECT_EQ(starts[i]["start_cut"].get<bool>(), t.ref_start_s > 1.0);
+  }
+}

@@ -748,5 +748,30 @@ TEST(Decision, ASharedPassageWhoseEvidenceRunsOnAWhileIsStillInside) {
   EXPECT_EQ(starts[0].track, 1u);
 }
 
+TEST(Decision, TheAiringOnAirBeforeAStartIsKnownOpenOrClosed) {
+  // Track 1 plays 0-20 s from 30 s into its reference, track 2 follows at a cut. While track 1
+  // is open its line is there to read, and after it closed too; never a track's own.
+  Decision d;
+  const std::vector<Play> plays = {{1, 0, 30, 20, 200}, {2, 20, 0, 20, 200}};
+  std::vector<AiringEvent> ev;
+  Decision::AiredLine line;
+  EXPECT_FALSE(d.line_on_air_at(2, 5, line));
+  for (double end = 1; end <= 14; end += 1) d.step(window(plays, end), ev);
+  ASSERT_TRUE(d.line_on_air_at(2, 12, line));
+  EXPECT_EQ(line.track, 1u);
+  EXPECT_NEAR(line.ref_at_s - line.at_s, 30, 1e-9);  // a point of its line
+  EXPECT_NEAR(line.speed, 1, 1e-9);
+  EXPECT_FALSE(d.line_on_air_at(1, 12, line));
+  for (double end = 15; end <= 40; end += 1) d.step(window(plays, end), ev);
+  ASSERT_EQ(of_kind(ev, Kind::end).size(), 1u);  // track 1 closed, track 2 open
+  ASSERT_TRUE(d.line_on_air_at(2, 20.2, line));
+  EXPECT_EQ(line.track, 1u);
+  EXPECT_NEAR(line.end_s, of_kind(ev, Kind::end)[0].end_s, 1e-9);
+  EXPECT_NEAR(line.ref_at_s - line.at_s, 30, 1e-9);
+  ASSERT_TRUE(d.line_on_air_at(1, 30, line));  // for track 1, track 2 is the one on air
+  EXPECT_EQ(line.track, 2u);
+  EXPECT_FALSE(d.line_on_air_at(3, 60, line));  // nothing was on air within a second of 60 s
+}
+
 }  // namespace
 }  // namespace aircheck::daemon
