@@ -704,7 +704,12 @@ double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) 
                                   std::llround((a.start_s + rule.start_ahead_s) / frame_s),
                                   /*forward=*/false, ctx);
   if (at < 0) return a.start_s;
-  return std::max(0.0, static_cast<double>(at + rule.lead_frames) * frame_s);
+  // The first evidence (an agreeing anchor with an agreeing neighbour) shows the play on air
+  // there; the words agree only where it is heard above what else plays (a fade-in under the
+  // item before, speech over the intro), so they may not place the start much after it.
+  return std::max(
+      0.0, start_within_evidence(a.start_s, static_cast<double>(at + rule.lead_frames) * frame_s,
+                                 decision_.params().start_bias_s, rule));
 }
 
 // A start snapped to the reference's start (Decision's snap_s) may be a play begun a little

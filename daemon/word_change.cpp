@@ -1,8 +1,14 @@
 #include "daemon/word_change.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace aircheck::daemon {
+
+double start_within_evidence(double hash_start_s, double words_start_s, double start_bias_s,
+                             const WordChangeRule& rule) {
+  return std::min(words_start_s, hash_start_s + start_bias_s + rule.later_than_hashes_s);
+}
 
 std::ptrdiff_t word_change_point(std::span<const int8_t> agree, const WordChangeRule& rule) {
   int64_t excess = 0, best = 0;

@@ -694,3 +694,48 @@ TEST_F(Aircheckd, APlayBegunJustIntoItsTrackAfterACutIsReportedFromWhereItBegan)
     EXPECT_EQ(starts[i]["start_cut"].get<bool>(), t.ref_start_s > 1.0);
   }
 }
+
+TEST_F(Aircheckd, StartsUnderSpeechAtACutAreWithinTheGoal) {
+  // Plays cut in after other music with speech over their first seconds, as loud as the music
+  // or 3 dB below it: the words agree less there, and the hashes' first agreeing anchors are
+  // fewer. Each start must still be within the goal.
+  std::vector<Truth> truth;
+  Programme p;
+  const struct {
+    int song;
+    double from_s, speech_db;
+  } plays[] = {{0, 4.0, 0.0}, {3, 6.0, -3.0}, {4, 8.0, 0.0}, {1, 5.0, -3.0}, {2, 3.0, 0.0}};
+  uint64_t seed = 9601;
+  for (const auto& pl : plays) {
+    p.add(unindexed(seed++, 6));
+    const Song& s = songs_[static_cast<std::size_t>(pl.song)];
+    const auto a = static_cast<std::size_t>(pl.from_s * kRate);
+    const auto n = static_cast<std::size_t>(12.0 * kRate);
+    const auto head = static_cast<std::size_t>(3.0 * kRate);
+    std::vector<float> x(s.pcm.begin() + static_cast<std::ptrdiff_t>(a),
+                         s.pcm.begin() + static_cast<std::ptrdiff_t>(a + n));
+    const auto voiced = aircheck::eval::mix_at(std::span<const float>(x.data(), head),
+                                               babble(seed++, 3.0), pl.speech_db);
+    std::copy(voiced.begin(), voiced.end(), x.begin());
+    truth.push_back({s.title, p.now(), p.now() + 12.0, pl.from_s});
+    p.add(x);
+  }
+  p.add(unindexed(seed, 6));
+  const fs::path prog = dir_ / "voiced.flac";
+  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
+  const fs::path log = dir_ / "voiced.jsonl";
+  Daemon d({"--foreground", "--index", (dir_ / "index").string(), "--source",
+            "prog=file:" + prog.string() + "?pace=fast", "--jsonl", log.string()});
+  ASSERT_EQ(d.wait(std::chrono::seconds(120)), 0);
+  const auto starts = of_type(read_events(log), "airing_start", "prog");
+  ASSERT_EQ(starts.size(), truth.size());
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    const Truth& t = truth[i];
+    SCOPED_TRACE(t.title);
+    ASSERT_EQ(starts[i]["title"], t.title);
+    const double start = starts[i]["start_pos_s"].get<double>();
+    std::printf("  %-6s from %.1f s: start %+.2f s\n", t.title.c_str(), t.ref_start_s,
+                start - t.start_s);
+    EXPECT_NEAR(start, t.start_s, kTolerance);
+  }
+}

@@ -215,6 +215,18 @@ Reading read_words(const Programme& g, const std::vector<uint32_t>& src,
   return out;
 }
 
+TEST(WordStart, StaysWithinTheHashesFirstEvidence) {
+  // Hashes placed the start at 100.0 s (first evidence at 100.1 s, less the 0.1-s bias). The
+  // words may move it earlier as far as they find, later only to the evidence and 50 ms more.
+  const daemon::WordChangeRule rule;
+  EXPECT_DOUBLE_EQ(daemon::start_within_evidence(100.0, 98.7, 0.1, rule), 98.7);
+  EXPECT_DOUBLE_EQ(daemon::start_within_evidence(100.0, 100.12, 0.1, rule), 100.12);
+  EXPECT_NEAR(daemon::start_within_evidence(100.0, 101.9, 0.1, rule), 100.15, 1e-9);
+  daemon::WordChangeRule wide = rule;
+  wide.later_than_hashes_s = 1.0;
+  EXPECT_NEAR(daemon::start_within_evidence(100.0, 101.9, 0.1, wide), 101.1, 1e-9);
+}
+
 TEST(WordChance, IsOneAtChanceAndFallsWithAgreementAndLength) {
   const int wf = dsp::Params{}.subband_frames;
   EXPECT_EQ(daemon::word_chance(100, 1600, wf), 1.0);  // half the bits: chance
