@@ -645,21 +645,28 @@ bool SourceRunner::confirm_by_words(WindowMatch& m, const WordLine& line, int64_
   // A line's speed, measured on a second or two of anchors, can be off by most of a percent,
   // which over the frames compared moves the reference by frames. So each line is read
   // through the middle of the frames compared, at its speed and at normal speed, shifted by up
-  // to rule.shift_frames: the best of those is its agreement.
+  // to rule.shift_frames, over all the frames and over the last recent_frames of them (speech
+  // over a play's first seconds blurs its words there): the best of those is its agreement.
   const double mid = 0.5 * static_cast<double>(f0 + f1);
+  // The recent frames alone, once they are half a second fewer than all of them.
+  const int64_t recent =
+      f1 - rule.recent_frames + 1 > f0 + rule.min_frames / 2 ? f1 - rule.recent_frames + 1 : f0;
   const auto error_rate = [&](const WordLine& l, WordTally& best) {
     const double ref_mid = l.ref_base + (mid - static_cast<double>(base)) * l.speed;
     double best_rate = 1.0;
     for (const double speed : {l.speed, 1.0}) {
       for (int d = -rule.shift_frames; d <= rule.shift_frames; ++d) {
-        const WordTally t =
-            word_agreement(l.track, mid, ref_mid + d, speed, f0, f1, /*forward=*/true, ctx);
-        if (t.frames < rule.min_frames) continue;
-        const double rate =
-            1.0 - static_cast<double>(t.bits) / (32.0 * static_cast<double>(t.frames));
-        if (rate < best_rate) {
-          best_rate = rate;
-          best = t;
+        for (int span = 0; span < (recent > f0 ? 2 : 1); ++span) {
+          const int64_t from = span == 0 ? f0 : recent;
+          const WordTally t =
+              word_agreement(l.track, mid, ref_mid + d, speed, from, f1, /*forward=*/true, ctx);
+          if (t.frames < rule.min_frames) continue;
+          const double rate =
+              1.0 - static_cast<double>(t.bits) / (32.0 * static_cast<double>(t.frames));
+          if (rate < best_rate) {
+            best_rate = rate;
+            best = t;
+          }
         }
       }
       if (l.speed == 1.0) break;

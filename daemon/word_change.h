@@ -61,6 +61,11 @@ struct WordCheckRule {
   float min_confidence = 0.2f;
   /// At least this many frames with words (62: one second) ...
   int64_t min_frames = 62;
+  /// ... from the candidate's first agreeing anchor to the newest word, or over the newest
+  /// this many, whichever agree better: speech over a play's first seconds takes its words to
+  /// 44-47 % disagreement there while its hashes already agree (A-0044 on programme 62,
+  /// announced 8.6 s after its start). The chance of the span read is what counts.
+  int64_t recent_frames = 62;
   /// ... disagreeing in at most this fraction of their bits ...
   double max_error_rate = 0.35;
   /// ... or this, for a line that opens its track (its first agreeing hash at the reference's
