@@ -100,6 +100,33 @@ class Aircheckd : public ::testing::Test {
     EXPECT_EQ(d.wait(std::chrono::seconds(240)), 0) << tag;
     return read_events(log);
   }
+  /// Each song played from its start for `play_s` after 6 s of other music, with babble
+  /// `speech_db` relative to the music over its first `talk_s`; aircheckd's airing_start events
+  /// (tagged `tag` in the test folder), the truth in `truth`.
+  static std::vector<json> run_talk_over(const std::string& tag, double talk_s, double speech_db,
+                                         double play_s, uint64_t music_seed, uint64_t talk_seed,
+                                         std::vector<Truth>& truth) {
+    Programme p;
+    for (std::size_t i = 0; i < songs_.size(); ++i) {
+      p.add(unindexed(music_seed + i, 6));
+      std::vector<float> x(songs_[i].pcm.begin(),
+                           songs_[i].pcm.begin() + static_cast<std::ptrdiff_t>(play_s * kRate));
+      const auto talk = babble(talk_seed + i, talk_s);
+      const auto head =
+          aircheck::eval::mix_at(std::span<const float>(x.data(), talk.size()), talk, speech_db);
+      std::copy(head.begin(), head.end(), x.begin());
+      truth.push_back({songs_[i].title, p.now(), p.now() + play_s, 0});
+      p.add(x);
+    }
+    p.add(unindexed(music_seed + 8, 6));
+    const fs::path prog = dir_ / (tag + ".flac");
+    aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
+    const fs::path log = dir_ / (tag + ".jsonl");
+    Daemon d({"--foreground", "--index", (dir_ / "index").string(), "--source",
+              "t=file:" + prog.string() + "?pace=fast", "--jsonl", log.string()});
+    EXPECT_EQ(d.wait(std::chrono::seconds(120)), 0) << tag;
+    return of_type(read_events(log), "airing_start");
+  }
   static void expect_found_at_speed(const std::vector<json>& ends, const SpeedTruth& t, double fast,
                                     double slow, double tolerance_s);
 
@@ -332,35 +359,15 @@ TEST_F(Aircheckd, WholePlaysUnderSpeechAreAnnouncedSoon) {
   // announced within the latency goal, 5 s: measured 2.1-4.4 s (a line that opens its track
   // goes to the word check from kStartMinVotes; from min_votes, song0 took 5.4 s).
   std::vector<Truth> truth;
-  Programme p;
-  for (std::size_t i = 0; i < songs_.size(); ++i) {
-    p.add(unindexed(9601 + i, 6));
-    std::vector<float> x(songs_[i].pcm.begin(), songs_[i].pcm.begin() + 14 * kRate);
-    const auto talk = babble(61 + i, 6);
-    const auto head =
-        aircheck::eval::mix_at(std::span<const float>(x.data(), talk.size()), talk, 0);
-    std::copy(head.begin(), head.end(), x.begin());
-    truth.push_back({songs_[i].title, p.now(), p.now() + 14, 0});
-    p.add(x);
-  }
-  p.add(unindexed(9609, 6));
-  const fs::path prog = dir_ / "talk_over.flac";
-  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
-  const fs::path log = dir_ / "talk_over.jsonl";
-  Daemon d({"--foreground", "--index", (dir_ / "index").string(), "--source",
-            "t=file:" + prog.string() + "?pace=fast", "--jsonl", log.string()});
-  ASSERT_EQ(d.wait(std::chrono::seconds(120)), 0);
-  const auto starts = of_type(read_events(log), "airing_start");
+  const auto starts = run_talk_over("talk_over", 6.0, 0.0, 14.0, 9601, 61, truth);
   ASSERT_EQ(starts.size(), truth.size());
-  std::vector<double> latency;
   for (std::size_t i = 0; i < truth.size(); ++i) {
     SCOPED_TRACE(truth[i].title);
     EXPECT_EQ(starts[i]["title"], truth[i].title);
     EXPECT_NEAR(starts[i]["start_pos_s"].get<double>(), truth[i].start_s, kTolerance);
-    latency.push_back(starts[i]["detected_pos_s"].get<double>() - truth[i].start_s);
-    std::printf("  %-6s announced %.2f s after its start\n", truth[i].title.c_str(),
-                latency.back());
-    EXPECT_LE(latency.back(), 5.0);
+    const double latency = starts[i]["detected_pos_s"].get<double>() - truth[i].start_s;
+    std::printf("  %-6s announced %.2f s after its start\n", truth[i].title.c_str(), latency);
+    EXPECT_LE(latency, 5.0);
   }
 }
 
@@ -746,26 +753,8 @@ TEST_F(Aircheckd, PlaysUnderLongSpeechAreAnnouncedOnceTheirWordsAgree) {
   // end (measured 2.1-3.8 s after the start: these synthesized songs keep enough of their
   // peaks and words under the speech).
   std::vector<Truth> truth;
-  Programme p;
   const double talk_s = 8.0;
-  for (std::size_t i = 0; i < songs_.size(); ++i) {
-    p.add(unindexed(9701 + i, 6));
-    std::vector<float> x(songs_[i].pcm.begin(), songs_[i].pcm.begin() + 16 * kRate);
-    const auto talk = babble(71 + i, talk_s);
-    const auto head =
-        aircheck::eval::mix_at(std::span<const float>(x.data(), talk.size()), talk, 3);
-    std::copy(head.begin(), head.end(), x.begin());
-    truth.push_back({songs_[i].title, p.now(), p.now() + 16, 0});
-    p.add(x);
-  }
-  p.add(unindexed(9709, 6));
-  const fs::path prog = dir_ / "long_talk.flac";
-  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
-  const fs::path log = dir_ / "long_talk.jsonl";
-  Daemon d({"--foreground", "--index", (dir_ / "index").string(), "--source",
-            "t=file:" + prog.string() + "?pace=fast", "--jsonl", log.string()});
-  ASSERT_EQ(d.wait(std::chrono::seconds(120)), 0);
-  const auto starts = of_type(read_events(log), "airing_start");
+  const auto starts = run_talk_over("long_talk", talk_s, 3.0, 16.0, 9701, 71, truth);
   ASSERT_EQ(starts.size(), truth.size());
   for (std::size_t i = 0; i < truth.size(); ++i) {
     SCOPED_TRACE(truth[i].title);
