@@ -100,12 +100,24 @@ class Aircheckd : public ::testing::Test {
     EXPECT_EQ(d.wait(std::chrono::seconds(240)), 0) << tag;
     return read_events(log);
   }
+  /// Runs aircheckd (defaults, the suite's index) on `p` written to `tag`.flac as source
+  /// "prog"; its airing_start events.
+  static std::vector<json> airing_starts(const Programme& p, const std::string& tag) {
+    const fs::path prog = dir_ / (tag + ".flac");
+    aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
+    const fs::path log = dir_ / (tag + ".jsonl");
+    Daemon d({"--foreground", "--index", (dir_ / "index").string(), "--source",
+              "prog=file:" + prog.string() + "?pace=fast", "--jsonl", log.string()});
+    EXPECT_EQ(d.wait(std::chrono::seconds(120)), 0) << tag;
+    return of_type(read_events(log), "airing_start", "prog");
+  }
   /// Each song played from its start for `play_s` after 6 s of other music, with babble
-  /// `speech_db` relative to the music over its first `talk_s`; aircheckd's airing_start events
-  /// (tagged `tag` in the test folder), the truth in `truth`.
-  static std::vector<json> run_talk_over(const std::string& tag, double talk_s, double speech_db,
-                                         double play_s, uint64_t music_seed, uint64_t talk_seed,
-                                         std::vector<Truth>& truth) {
+  /// `speech_db` relative to the music over its first `talk_s` (files tagged `tag` in the test
+  /// folder): each must be found once, at its start, announced within `max_latency_s`.
+  static void expect_found_under_talk(const std::string& tag, double talk_s, double speech_db,
+                                      double play_s, uint64_t music_seed, uint64_t talk_seed,
+                                      double max_latency_s) {
+    std::vector<Truth> truth;
     Programme p;
     for (std::size_t i = 0; i < songs_.size(); ++i) {
       p.add(unindexed(music_seed + i, 6));
@@ -119,13 +131,16 @@ class Aircheckd : public ::testing::Test {
       p.add(x);
     }
     p.add(unindexed(music_seed + 8, 6));
-    const fs::path prog = dir_ / (tag + ".flac");
-    aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
-    const fs::path log = dir_ / (tag + ".jsonl");
-    Daemon d({"--foreground", "--index", (dir_ / "index").string(), "--source",
-              "t=file:" + prog.string() + "?pace=fast", "--jsonl", log.string()});
-    EXPECT_EQ(d.wait(std::chrono::seconds(120)), 0) << tag;
-    return of_type(read_events(log), "airing_start");
+    const auto starts = airing_starts(p, tag);
+    ASSERT_EQ(starts.size(), truth.size());
+    for (std::size_t i = 0; i < truth.size(); ++i) {
+      SCOPED_TRACE(truth[i].title);
+      EXPECT_EQ(starts[i]["title"], truth[i].title);
+      EXPECT_NEAR(starts[i]["start_pos_s"].get<double>(), truth[i].start_s, kTolerance);
+      const double latency = starts[i]["detected_pos_s"].get<double>() - truth[i].start_s;
+      std::printf("  %-6s announced %.2f s after its start\n", truth[i].title.c_str(), latency);
+      EXPECT_LE(latency, max_latency_s);
+    }
   }
   static void expect_found_at_speed(const std::vector<json>& ends, const SpeedTruth& t, double fast,
                                     double slow, double tolerance_s);
@@ -358,17 +373,7 @@ TEST_F(Aircheckd, WholePlaysUnderSpeechAreAnnouncedSoon) {
   // its first 6 s, as a presenter talks over an intro. Each is found once, at its start, and
   // announced within the latency goal, 5 s: measured 2.1-4.4 s (a line that opens its track
   // goes to the word check from kStartMinVotes; from min_votes, song0 took 5.4 s).
-  std::vector<Truth> truth;
-  const auto starts = run_talk_over("talk_over", 6.0, 0.0, 14.0, 9601, 61, truth);
-  ASSERT_EQ(starts.size(), truth.size());
-  for (std::size_t i = 0; i < truth.size(); ++i) {
-    SCOPED_TRACE(truth[i].title);
-    EXPECT_EQ(starts[i]["title"], truth[i].title);
-    EXPECT_NEAR(starts[i]["start_pos_s"].get<double>(), truth[i].start_s, kTolerance);
-    const double latency = starts[i]["detected_pos_s"].get<double>() - truth[i].start_s;
-    std::printf("  %-6s announced %.2f s after its start\n", truth[i].title.c_str(), latency);
-    EXPECT_LE(latency, 5.0);
-  }
+  expect_found_under_talk("talk_over", 6.0, 0.0, 14.0, 9601, 61, 5.0);
 }
 
 TEST_F(Aircheckd, SighupAddsAndRemovesSourcesAndSigtermFlushes) {
@@ -680,13 +685,7 @@ TEST_F(Aircheckd, APlayBegunJustIntoItsTrackAfterACutIsReportedFromWhereItBegan)
   p.play(songs_[2], 0, -1, truth);
   p.crossfade(songs_[4], songs_[1], 3.0, truth);
   p.add(unindexed(9502, 6));
-  const fs::path prog = dir_ / "unsnap.flac";
-  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
-  const fs::path log = dir_ / "unsnap.jsonl";
-  Daemon d({"--foreground", "--index", (dir_ / "index").string(), "--source",
-            "prog=file:" + prog.string() + "?pace=fast", "--jsonl", log.string()});
-  ASSERT_EQ(d.wait(std::chrono::seconds(120)), 0);
-  const auto starts = of_type(read_events(log), "airing_start", "prog");
+  const auto starts = airing_starts(p, "unsnap");
   ASSERT_EQ(starts.size(), truth.size());
   for (std::size_t i = 0; i < truth.size(); ++i) {
     const Truth& t = truth[i];
@@ -728,13 +727,7 @@ TEST_F(Aircheckd, StartsUnderSpeechAtACutAreWithinTheGoal) {
     p.add(x);
   }
   p.add(unindexed(seed, 6));
-  const fs::path prog = dir_ / "voiced.flac";
-  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
-  const fs::path log = dir_ / "voiced.jsonl";
-  Daemon d({"--foreground", "--index", (dir_ / "index").string(), "--source",
-            "prog=file:" + prog.string() + "?pace=fast", "--jsonl", log.string()});
-  ASSERT_EQ(d.wait(std::chrono::seconds(120)), 0);
-  const auto starts = of_type(read_events(log), "airing_start", "prog");
+  const auto starts = airing_starts(p, "voiced");
   ASSERT_EQ(starts.size(), truth.size());
   for (std::size_t i = 0; i < truth.size(); ++i) {
     const Truth& t = truth[i];
@@ -752,16 +745,6 @@ TEST_F(Aircheckd, PlaysUnderLongSpeechAreAnnouncedOnceTheirWordsAgree) {
   // than the music. Each is found once, at its start, and announced within 5 s of the speech's
   // end (measured 2.1-3.8 s after the start: these synthesized songs keep enough of their
   // peaks and words under the speech).
-  std::vector<Truth> truth;
   const double talk_s = 8.0;
-  const auto starts = run_talk_over("long_talk", talk_s, 3.0, 16.0, 9701, 71, truth);
-  ASSERT_EQ(starts.size(), truth.size());
-  for (std::size_t i = 0; i < truth.size(); ++i) {
-    SCOPED_TRACE(truth[i].title);
-    EXPECT_EQ(starts[i]["title"], truth[i].title);
-    EXPECT_NEAR(starts[i]["start_pos_s"].get<double>(), truth[i].start_s, kTolerance);
-    const double latency = starts[i]["detected_pos_s"].get<double>() - truth[i].start_s;
-    std::printf("  %-6s announced %.2f s after its start\n", truth[i].title.c_str(), latency);
-    EXPECT_LE(latency, talk_s + 5.0);
-  }
+  expect_found_under_talk("long_talk", talk_s, 3.0, 16.0, 9701, 71, talk_s + 5.0);
 }
