@@ -705,12 +705,12 @@ double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) 
   if (std::abs(a.speed - 1.0) > kWordsMaxSpeedOff) return a.start_s;
   const double frame_s = params_.frame_seconds();
   const WordChangeRule rule;
-  if (a.ref_start_s < 1e-3) return start_after_cut(a, ctx);
   const int64_t at = words_change(a.track, a.start_s / frame_s, a.ref_start_s / frame_s, a.speed,
                                   std::llround((a.start_s - rule.start_back_s) / frame_s),
                                   std::llround((a.start_s + rule.start_ahead_s) / frame_s),
                                   /*forward=*/false, ctx);
   if (at < 0) return a.start_s;
+  if (a.ref_start_s < 1e-3) return start_after_cut(a, at, ctx);
   // The first evidence (an agreeing anchor with an agreeing neighbour) shows the play on air
   // there; the words agree only where it is heard above what else plays (a fade-in under the
   // item before, speech over the intro), so they may not place the start much after it.
@@ -729,15 +729,11 @@ double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) 
 // of it. At a cut both change points fall at the cut; in a crossfade the play before goes on
 // being heard after the next one is (its words agree past the next one's change point); a
 // soft attack after speech, silence or unindexed music has no play before it to tell.
-double SourceRunner::start_after_cut(const AiringEvent& a, WorkerContext& ctx) const {
+double SourceRunner::start_after_cut(const AiringEvent& a, int64_t change,
+                                     WorkerContext& ctx) const {
   const double frame_s = params_.frame_seconds();
   const WordChangeRule rule;
-  const int64_t c = words_change(a.track, a.start_s / frame_s, a.ref_start_s / frame_s, a.speed,
-                                 std::llround((a.start_s - rule.start_back_s) / frame_s),
-                                 std::llround((a.start_s + rule.start_ahead_s) / frame_s),
-                                 /*forward=*/false, ctx);
-  if (c < 0) return a.start_s;
-  const double begun = static_cast<double>(c + rule.lead_frames) * frame_s;
+  const double begun = static_cast<double>(change + rule.lead_frames) * frame_s;
   if (begun - a.start_s < rule.min_unsnap_s) return a.start_s;
   Decision::AiredLine before;
   if (!decision_.line_on_air_at(a.track, a.start_s, before)) return a.start_s;

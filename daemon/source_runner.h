@@ -172,9 +172,10 @@ class SourceRunner {
   /// Where the play of a just-opened airing began, from its sub-band words: the start if the
   /// words do not tell.
   double start_from_words(const AiringEvent& a, WorkerContext& ctx) const;
-  /// start_from_words for a start snapped to the reference's start: where the words place
-  /// it, if the airing before it ended there (a cut); the start if not.
-  double start_after_cut(const AiringEvent& a, WorkerContext& ctx) const;
+  /// start_from_words for a start snapped to the reference's start, whose words' change point
+  /// is source frame `change`: where that places it, if the airing before it ended there (a
+  /// cut); the start if not.
+  double start_after_cut(const AiringEvent& a, int64_t change, WorkerContext& ctx) const;
   /// Where the play of a just-closed airing ended, from its sub-band words: the end if the
   /// words do not tell.
   double end_from_words(const AiringEvent& a, WorkerContext& ctx) const;
