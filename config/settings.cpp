@@ -157,7 +157,7 @@ void read_profile_fields(const Reader& r, const YAML::Node& node, const std::str
                          MatchProfile& p) {
   r.each_key(node, what,
              {"min_votes", "min_confidence", "confirm_windows", "end_windows", "min_span_s",
-              "window_s", "hop_s", "speeds", "rescaled_speeds", "word_check"},
+              "window_s", "hop_s", "speeds", "rescaled_speeds", "word_check", "half_step"},
              [&](const std::string& k, const YAML::Node&, const YAML::Node& v) {
                const std::string w = what + "." + k;
                if (k == "min_votes")
@@ -180,6 +180,8 @@ void read_profile_fields(const Reader& r, const YAML::Node& node, const std::str
                  p.rescaled_speeds = read_speeds(r, v, w);
                else if (k == "word_check")
                  p.word_check = r.boolean(v, w);
+               else if (k == "half_step")
+                 p.half_step = r.boolean(v, w);
              });
   if (p.hop_s > p.window_s) {
     r.fail(node, what + ": hop_s (" + std::to_string(p.hop_s) + ") must not exceed window_s (" +

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <tuple>
+#include <utility>
 
 #include "daemon/event_bus.h"
 #include "daemon/word_change.h"
@@ -60,6 +61,12 @@ constexpr uint32_t kLinesPerTrack = 3;
 /// sooner, with no false airing more there or on 5.6 h of non-indexed audio against either
 /// index; 5 votes gave two more starts a window sooner and no false airing either.
 constexpr uint32_t kStartMinVotes = 6;
+
+/// A track not on air is pending (a half-step window follows, MatchProfile::half_step) when a
+/// window's candidate of it, with at least kStartMinVotes votes and this hash confidence, is
+/// not decided yet: a play's first seconds. Chance candidates of non-indexed audio rarely reach
+/// it, so the half steps cost little (bench/RESULTS.md, "Half steps").
+constexpr float kPendingConfidence = 0.5f;
 
 /// Matches of one track from two lanes this close in offset are one alignment, in seconds.
 constexpr double kSameAlignmentS = 0.1;
@@ -140,7 +147,8 @@ SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_p
       silence_(settings.silence, params.sample_rate),
       rate_(params.sample_rate),
       hop_(params.hop),
-      check_words_(settings.match.word_check) {
+      check_words_(settings.match.word_check),
+      half_step_(settings.match.half_step) {
   match_params_.min_votes = settings.match.min_votes;
   match_params_.min_confidence = settings.match.min_confidence;
   match_params_.max_per_track = kLinesPerTrack;
@@ -389,8 +397,20 @@ void SourceRunner::run_windows(WorkerContext& ctx, bool at_end) {
                                 static_cast<double>(lanes_[i]->final_frame) / lanes_[i]->speed)));
   }
   if (at_end) limit = last_frame_ + hop_frames_;
-  while (next_window_end_ <= limit) {
-    match_window(next_window_end_, ctx);
+  // A window in which a track not on air is a likely but undecided candidate is followed by
+  // one half a hop later (MatchProfile::half_step). If that one opens an airing the windows go
+  // on from it; if not, nothing of it reaches the decision, which sees windows a hop apart.
+  while (true) {
+    if (half_step_end_ >= 0 && !at_end) {
+      if (half_step_end_ > limit) break;
+      const int64_t end = std::exchange(half_step_end_, -1);
+      if (match_window(end, ctx, /*half_step=*/true)) next_window_end_ = end + hop_frames_;
+      continue;
+    }
+    half_step_end_ = -1;
+    if (next_window_end_ > limit) break;
+    const bool pending = match_window(next_window_end_, ctx);
+    if (pending && half_step_ && !at_end) half_step_end_ = next_window_end_ + hop_frames_ / 2;
     next_window_end_ += hop_frames_;
   }
   if (at_end) {
@@ -399,7 +419,8 @@ void SourceRunner::run_windows(WorkerContext& ctx, bool at_end) {
   }
 }
 
-void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
+bool SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx, bool half_step) {
+  bool pending = false;
   const int64_t base = end_frame - window_frames_;
   const double frame_s = params_.frame_seconds();
   ctx.matches.clear();
@@ -506,6 +527,7 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
       if (check_words_ && c.confidence >= word_rule.min_confidence &&
           confirm_by_words(m, line, base, decided_frame, opens, ctx))
         weak = false;
+      pending |= weak && !on_air && c.votes >= kStartMinVotes && c.confidence >= kPendingConfidence;
       if (weak && c.confidence < keep_weak) continue;
       m.weak = weak;
       m.track_duration_s = info != nullptr ? info->duration_s : 0.0;
@@ -525,6 +547,10 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
     }
   }
   ctx.reader->end();
+  if (half_step && std::none_of(ctx.matches.begin(), ctx.matches.end(), [&](const WindowMatch& m) {
+        return !m.weak && !decision_.on_air(m.track);
+      }))
+    return false;
   ctx.airings.clear();
   decision_.step(ctx.matches, ctx.airings,
                  static_cast<double>(decided_frame) * params_.frame_seconds());
@@ -547,6 +573,7 @@ void SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx) {
     a.start_cut = decision_.start_cut(a.ref_start_s);
   }
   emit_airings(ctx);
+  return half_step || pending;
 }
 
 void SourceRunner::keep_words(Lane& lane) {

@@ -134,7 +134,11 @@ class SourceRunner {
   void consume(const Block& b, WorkerContext& ctx);
   void drain_health(WorkerContext& ctx);
   void run_windows(WorkerContext& ctx, bool at_end);
-  void match_window(int64_t end_frame, WorkerContext& ctx);
+  /// Matches the window ending at source frame `end_frame` and feeds the decision. Returns
+  /// whether a track not on air is a likely but undecided candidate (MatchProfile::half_step).
+  /// A `half_step` window feeds the decision only if it would open an airing; it returns
+  /// whether it did.
+  bool match_window(int64_t end_frame, WorkerContext& ctx, bool half_step = false);
   void refine(const matcher::Candidate& c, WorkerContext& ctx, uint32_t& first, uint32_t& last);
   void finalize(WorkerContext& ctx);
   void end_segment();
@@ -195,11 +199,13 @@ class SourceRunner {
   int64_t hop_frames_;
   int64_t lag_frames_;
   bool check_words_;  // confirm candidates by their sub-band words (MatchProfile::word_check)
+  bool half_step_;    // MatchProfile::half_step
 
   // worker-side state
   bool have_pos_ = false;
   uint64_t next_pos_ = 0;        // expected position of the next block, in samples
   int64_t next_window_end_ = 0;  // absolute frame
+  int64_t half_step_end_ = -1;   // a half-step window to match before the next one; -1: none
   int64_t last_frame_ = 0;       // end of the audio seen so far, in absolute frames
   /// The audio at one playback-speed hypothesis: normal speed (lanes_[0]), or resampled to
   /// undo a speed change (lane sample n * speed is source sample n). Frames are lane frames.
