@@ -86,9 +86,9 @@ struct MatchProfile {
   /// fingerprint) along its line: airings open 1-2 s sooner (daemon/word_change.h).
   bool word_check = true;
   /// After a window in which a track not on air is a likely but undecided candidate (a play's
-  /// first seconds), match one more window half a hop later; it is kept only if it opens an
-  /// airing (the windows then continue from it). Plays open up to half a hop sooner for about
-  /// one window more around each start.
+  /// first seconds), match one more window half a hop later; it reaches the decision only if
+  /// it opens an airing. Plays open up to half a hop sooner for about one window more around
+  /// each start.
   bool half_step = true;
   friend bool operator==(const MatchProfile&, const MatchProfile&) = default;
 };

@@ -398,13 +398,12 @@ void SourceRunner::run_windows(WorkerContext& ctx, bool at_end) {
   }
   if (at_end) limit = last_frame_ + hop_frames_;
   // A window in which a track not on air is a likely but undecided candidate is followed by
-  // one half a hop later (MatchProfile::half_step). If that one opens an airing the windows go
-  // on from it; if not, nothing of it reaches the decision, which sees windows a hop apart.
+  // one half a hop later (MatchProfile::half_step). Only if that one opens an airing does it
+  // reach the decision; the windows go on a hop apart as before.
   while (true) {
     if (half_step_end_ >= 0 && !at_end) {
       if (half_step_end_ > limit) break;
-      const int64_t end = std::exchange(half_step_end_, -1);
-      if (match_window(end, ctx, /*half_step=*/true)) next_window_end_ = end + hop_frames_;
+      match_window(std::exchange(half_step_end_, -1), ctx, /*half_step=*/true);
       continue;
     }
     half_step_end_ = -1;

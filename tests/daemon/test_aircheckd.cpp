@@ -14,7 +14,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <numeric>
 #include <string>
 #include <utility>
 #include <vector>
@@ -306,8 +305,8 @@ TEST_F(Aircheckd, HalfStepsAnnouncePlaysSoonerAtTheSameEdges) {
   // Plays cut in after other music and speech. With half steps (MatchProfile::half_step) a
   // window whose best candidates include an undecided track not on air is followed by one half
   // a hop later, kept only if it opens an airing. Each airing must be found by both runs at
-  // the same edges; with half steps three of eight are announced half a hop sooner, one half a
-  // hop later (measured).
+  // the same edges; with half steps one of the eight is announced half a hop sooner
+  // (measured), none later.
   std::vector<Truth> truth;
   Programme p;
   uint64_t seed = 9801;
@@ -343,13 +342,11 @@ TEST_F(Aircheckd, HalfStepsAnnouncePlaysSoonerAtTheSameEdges) {
                 t.title.c_str(), la, lb);
     gain.push_back(lb - la);
   }
-  // After a half step that opened an airing the windows go on half a hop later, so a later
-  // play can be announced up to half a hop later; the plays still pending a window before their
-  // decision are announced half a hop sooner.
+  // The windows stay a hop apart: no play is announced later, and one pending a window before
+  // its decision is announced half a hop sooner.
   std::sort(gain.begin(), gain.end());
-  EXPECT_GE(gain.front(), -0.5 - 1e-6) << "no airing more than a half step later";
-  EXPECT_GE(std::count_if(gain.begin(), gain.end(), [](double g) { return g > 0.4; }), 2);
-  EXPECT_GT(std::accumulate(gain.begin(), gain.end(), 0.0), 0.5) << "sooner in all";
+  EXPECT_GE(gain.front(), -1e-6) << "no airing later";
+  EXPECT_GE(std::count_if(gain.begin(), gain.end(), [](double g) { return g > 0.4; }), 1);
 }
 
 TEST_F(Aircheckd, SubbandWordsConfirmPlaysOffNormalSpeedSooner) {
