@@ -572,7 +572,7 @@ bool SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx, bool half
     a.start_cut = decision_.start_cut(a.ref_start_s);
   }
   emit_airings(ctx);
-  return half_step || pending;
+  return pending;
 }
 
 void SourceRunner::keep_words(Lane& lane) {

@@ -136,7 +136,8 @@ class SourceRunner {
   void run_windows(WorkerContext& ctx, bool at_end);
   /// Matches the window ending at source frame `end_frame` and feeds the decision. Returns
   /// whether a track not on air is a likely but undecided candidate (MatchProfile::half_step).
-  /// A `half_step` window feeds the decision only if it would open an airing.
+  /// A `half_step` window feeds the decision only if it holds a decided match of a track not
+  /// on air (an airing about to open).
   bool match_window(int64_t end_frame, WorkerContext& ctx, bool half_step = false);
   void refine(const matcher::Candidate& c, WorkerContext& ctx, uint32_t& first, uint32_t& last);
   void finalize(WorkerContext& ctx);
