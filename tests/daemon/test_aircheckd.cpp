@@ -136,13 +136,19 @@ class Aircheckd : public ::testing::Test {
   /// Runs aircheckd (defaults, the suite's index) on `p` written to `tag`.flac as source
   /// "prog"; its airing_start events.
   static std::vector<json> airing_starts(const Programme& p, const std::string& tag) {
-    const fs::path prog = dir_ / (tag + ".flac");
+    return of_type(run_programme(p, dir_ / "index", dir_ / tag), "airing_start", "prog");
+  }
+  /// Runs aircheckd (defaults) with the index in `index` on `p`, written to `stem`.flac as
+  /// source "prog"; the events of its log `stem`.jsonl.
+  static std::vector<json> run_programme(const Programme& p, const fs::path& index,
+                                         const fs::path& stem) {
+    const fs::path prog = stem.string() + ".flac";
     aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
-    const fs::path log = dir_ / (tag + ".jsonl");
-    Daemon d({"--foreground", "--index", (dir_ / "index").string(), "--source",
+    const fs::path log = stem.string() + ".jsonl";
+    Daemon d({"--foreground", "--index", index.string(), "--source",
               "prog=file:" + prog.string() + "?pace=fast", "--jsonl", log.string()});
-    EXPECT_EQ(d.wait(std::chrono::seconds(120)), 0) << tag;
-    return of_type(read_events(log), "airing_start", "prog");
+    EXPECT_EQ(d.wait(std::chrono::seconds(120)), 0) << stem;
+    return read_events(log);
   }
   /// Each song played from its start for `play_s` after 6 s of other music, with babble
   /// `speech_db` relative to the music over its first `talk_s` (files tagged `tag` in the test
@@ -633,13 +639,8 @@ TEST_F(Aircheckd, APassageTwoTracksShareAirsAsTheTrackPlaying) {
   p.add(babble(41, 5));
   p.play(b, 0, -1, truth);
   p.add(unindexed(9401, 5));
-  const fs::path prog = dir / "programme.flac";
-  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
-  const fs::path log = dir / "events.jsonl";
-  Daemon d({"--foreground", "--index", (dir / "index").string(), "--source",
-            "prog=file:" + prog.string() + "?pace=fast", "--jsonl", log.string()});
-  ASSERT_EQ(d.wait(std::chrono::seconds(120)), 0);
-  const auto ends = of_type(read_events(log), "airing_end", "prog");
+  const auto ends =
+      of_type(run_programme(p, dir / "index", dir / "programme"), "airing_end", "prog");
   ASSERT_EQ(ends.size(), 2u);
   for (std::size_t i = 0; i < 2; ++i) {
     SCOPED_TRACE(truth[i].title);
@@ -668,13 +669,8 @@ TEST_F(Aircheckd, ASharedPassageOffNormalSpeedOpensOnlyTheTrackPlaying) {
     p.add(x);
   }
   p.add(unindexed(9419, 5));
-  const fs::path prog = dir / "programme.flac";
-  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
-  const fs::path log = dir / "events.jsonl";
-  Daemon d({"--foreground", "--index", (dir / "index").string(), "--source",
-            "prog=file:" + prog.string() + "?pace=fast", "--jsonl", log.string()});
-  ASSERT_EQ(d.wait(std::chrono::seconds(120)), 0);
-  const auto ends = of_type(read_events(log), "airing_end", "prog");
+  const auto ends =
+      of_type(run_programme(p, dir / "index", dir / "programme"), "airing_end", "prog");
   for (const json& e : ends) {
     std::printf("  %s %.2f-%.2f s, speed %.3f\n", e["title"].get<std::string>().c_str(),
                 e["start_pos_s"].get<double>(), e["end_pos_s"].get<double>(),
