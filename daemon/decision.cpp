@@ -166,18 +166,17 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       close(s, out);
     }
   }
-  // Another track taking over closes an open airing that is no longer matching.
-  bool confirmed_other = false;
-  for (const State& s : states_) {
-    if (ready(s) && open_state(s.track) == nullptr) confirmed_other = true;
-  }
-  if (confirmed_other) {
+  // Another track taking over closes an open airing that is no longer matching. Not the tail
+  // of an airing just closed, matched again along its own line: that never opens (below).
+  const auto opens = [&](const State& o) {
+    return ready(o) && open_state(o.track) == nullptr && !already_aired(o);
+  };
+  if (std::any_of(states_.begin(), states_.end(), opens)) {
     for (State& s : states_) {
       if (s.phase != Phase::open || s.matched || s.dead) continue;
-      bool taken_over = false;
-      for (const State& o : states_) {
-        taken_over |= ready(o) && o.track != s.track && open_state(o.track) == nullptr;
-      }
+      const bool taken_over = std::any_of(states_.begin(), states_.end(), [&](const State& o) {
+        return o.track != s.track && opens(o);
+      });
       if (taken_over) close(s, out);
     }
   }

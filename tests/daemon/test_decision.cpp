@@ -297,6 +297,28 @@ TEST(Decision, TakeoverClosesTheOldAiringWhenTheNewOneConfirms) {
   EXPECT_EQ(ev[2].track, 2u);
 }
 
+// The tail of an airing just closed, matched again along its own line by a window (its
+// reading of the audio before the cut), never opens a second airing: nor does it close the
+// airing that took over when, in that window, that one's line happens to be missing.
+TEST(Decision, TheTailOfAnAiringClosedDoesNotCloseTheOneThatFollows) {
+  Decision d;
+  const std::vector<Play> plays = {{1, 0.0, 0.0, 30.0, 90.0}, {2, 30.0, 0.0, 25.0, 25.0}};
+  std::vector<AiringEvent> ev;
+  for (double end = 1; end <= 39; end += 1) d.step(window(plays, end), ev);
+  ASSERT_EQ(of_kind(ev, Kind::start).size(), 2u);
+  // One window reads track 1's last 6 s, decided, and none of track 2.
+  d.step(window({{1, 24.0, 24.0, 6.0, 90.0}}, 40.0, 17.0), ev);
+  for (double end = 41; end <= 70; end += 1) d.step(window(plays, end), ev);
+  d.finish(ev);
+  const auto starts = of_kind(ev, Kind::start);
+  ASSERT_EQ(starts.size(), 2u);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(ends.size(), 2u);
+  EXPECT_EQ(ends[1].track, 2u);
+  EXPECT_NEAR(ends[1].start_s, 30.0, 1e-9);
+  EXPECT_NEAR(ends[1].end_s, 55.0, 0.2);
+}
+
 TEST(Decision, CrossfadeKeepsBothAirings) {
   Decision d;
   // Track 2 starts 3 s before track 1 ends.
