@@ -90,6 +90,10 @@ struct MatchProfile {
   /// it opens an airing. Plays open up to half a hop sooner for about one window more around
   /// each start.
   bool half_step = true;
+  /// Early pairs (dsp::Params::query_early_dt): a window is matched as soon as its pairs up to
+  /// 0.5 s long are final, instead of all of them (up to 1 s), the rest of its last half
+  /// second's pairs reaching the windows after it. Airings are announced about 0.5 s sooner.
+  bool early_pairs = true;
   friend bool operator==(const MatchProfile&, const MatchProfile&) = default;
 };
 

@@ -137,12 +137,21 @@ DecisionParams decision_params(const config::SourceSettings& s) {
   return p;
 }
 
+namespace {
+/// A stream's query side (dsp::Params::streaming()), with or without early pairs.
+dsp::Params streaming_params(const dsp::Params& params, const config::MatchProfile& m) {
+  dsp::Params p = params.streaming();
+  if (!m.early_pairs) p.query_early_dt = 0;
+  return p;
+}
+}  // namespace
+
 SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_ptr<Source> source,
                            const dsp::Params& params, const config::EvidenceSettings& evidence,
                            ClipWriter* clips)
     : settings_(settings),
       source_(std::move(source)),
-      params_(params.streaming()),
+      params_(streaming_params(params, settings.match)),
       decision_(decision_params(settings)),
       silence_(settings.silence, params.sample_rate),
       rate_(params.sample_rate),
@@ -158,7 +167,10 @@ SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_p
   // How far behind the analysed frames a hash can still appear: peak selection looks
   // density_ahead frames ahead (a stream's query side: dsp::Params::streaming()), pairing dt_max
   // further, plus the FFT frame and the peak neighbourhood.
-  lag_frames_ = params_.density_ahead(dsp::Side::query) + params_.dt_max + 2 * params_.peak_frames +
+  // With early pairs (dsp::Params::query_early_dt) a window waits only for those: the rest of
+  // its last anchors' pairs reach the windows after it.
+  const int pairing = params_.query_early_dt > 0 ? params_.query_early_dt : params_.dt_max;
+  lag_frames_ = params_.density_ahead(dsp::Side::query) + pairing + 2 * params_.peak_frames +
                 params_.fft_size / params_.hop + 2;
   next_window_end_ = hop_frames_;
   // Normal speed, then one lane per speed hypothesis, on the audio resampled to undo it.

@@ -87,7 +87,8 @@ struct Fingerprinter::Impl {
   int max_peaks;    // per density window
   int ahead;        // frames the density window reaches ahead of a peak
   int fanout;
-  float alpha;  // EMA coefficient per frame
+  int early_dt;  // query side: early pairs' reach (Params::query_early_dt); 0: none
+  float alpha;   // EMA coefficient per frame
 
   // --- framing / FFT ---
   FftwFloats in;
@@ -108,12 +109,14 @@ struct Fingerprinter::Impl {
   std::vector<float> scratch_a, scratch_b;
 
   // --- peaks ---
-  uint64_t tested = 0;        // frames whose peak test is done
-  Fifo<Cand> cands;           // candidates in (t, bin) order
-  std::size_t undecided = 0;  // index into cands of the first undecided candidate
-  Fifo<Peak> selected;        // selected peaks in (t, bin) order, awaiting pairing
+  uint64_t tested = 0;         // frames whose peak test is done
+  Fifo<Cand> cands;            // candidates in (t, bin) order
+  std::size_t undecided = 0;   // index into cands of the first undecided candidate
+  Fifo<Peak> selected;         // selected peaks in (t, bin) order, awaiting pairing
+  std::size_t early_done = 0;  // of those, the first ones whose early pairs are out
   uint64_t peak_count = 0;
   std::vector<Peak> zone;
+  std::vector<Peak> early_zone;
 
   bool flushed = false;
 
@@ -131,6 +134,7 @@ struct Fingerprinter::Impl {
     max_peaks = p.peaks_for(side);
     ahead = p.density_ahead(side);
     fanout = p.fanout_for(side);
+    early_dt = side == Side::query ? p.query_early_dt : 0;
     alpha = static_cast<float>(1.0 - std::exp(-p.frame_seconds() / p.band_tc_s));
     const auto n = static_cast<std::size_t>(p.fft_size);
     {
@@ -163,6 +167,7 @@ struct Fingerprinter::Impl {
     cands.reserve(per_frame * horizon * 2);
     selected.reserve(per_frame * horizon * 2);
     zone.reserve(per_frame * horizon);
+    early_zone.reserve(per_frame * horizon);
     // Sub-band edges, log-spaced: band k holds the bins from band_lo[k] up to band_lo[k+1]
     // (validate() keeps them inside min_bin..max_bin).
     constexpr int kBands = Params::kSubbandBands;
@@ -232,6 +237,7 @@ struct Fingerprinter::Impl {
     cands.clear();
     undecided = 0;
     selected.clear();
+    early_done = 0;
     peak_count = 0;
     flushed = false;
   }
@@ -382,41 +388,70 @@ struct Fingerprinter::Impl {
     undecided -= drop;
   }
 
+  // The `k` strongest selected peaks in the target zone of selected[i] (dt_min..`reach`
+  // frames later, within +-df_max bins) into `z`, strongest first.
+  void strongest_targets(std::size_t i, uint32_t reach, std::size_t k, std::vector<Peak>& z) {
+    const Peak a = selected[i];
+    z.clear();
+    for (std::size_t j = i + 1; j < selected.size(); ++j) {
+      const Peak& b = selected[j];
+      const uint32_t dt = b.t - a.t;
+      if (dt > reach) break;
+      if (dt < static_cast<uint32_t>(p.dt_min)) continue;
+      const int df = static_cast<int>(b.bin) - static_cast<int>(a.bin);
+      if (df > p.df_max || df < -p.df_max) continue;
+      z.push_back(b);
+    }
+    k = std::min(z.size(), k);
+    std::partial_sort(z.begin(), z.begin() + static_cast<std::ptrdiff_t>(k), z.end(),
+                      [](const Peak& x, const Peak& y) {
+                        if (x.mag != y.mag) return x.mag > y.mag;
+                        if (x.t != y.t) return x.t < y.t;
+                        return x.bin < y.bin;
+                      });
+    z.resize(k);
+  }
+
+  static TimedHash landmark(const Peak& a, const Peak& b) {
+    return TimedHash{
+        Params::pack(a.bin, static_cast<int>(b.bin) - static_cast<int>(a.bin), b.t - a.t), a.t};
+  }
+
   // Each selected peak anchors pairs with the `fanout` strongest selected peaks in its target
-  // zone: dt_min..dt_max frames later, within +-df_max bins.
+  // zone: dt_min..dt_max frames later, within +-df_max bins. With early pairs
+  // (Params::query_early_dt) it first pairs, as soon as the peaks up to early_dt frames after
+  // it are final, with the index_fanout strongest of those; its full pairs then leave those out.
   void pair(std::vector<TimedHash>& outv, bool at_end) {
     // Selected peaks are final for every t below this frontier.
     const uint64_t frontier = undecided < cands.size() ? cands[undecided].t : tested;
+    const auto early_k = static_cast<std::size_t>(p.index_fanout);
+    if (early_dt > 0) {
+      for (; early_done < selected.size(); ++early_done) {
+        if (!at_end && selected[early_done].t + static_cast<uint64_t>(early_dt) >= frontier) break;
+        strongest_targets(early_done, static_cast<uint32_t>(early_dt), early_k, early_zone);
+        for (const Peak& b : early_zone) outv.push_back(landmark(selected[early_done], b));
+      }
+    }
     const uint64_t dt_max = static_cast<uint64_t>(p.dt_max);
     std::size_t done = 0;
     for (; done < selected.size(); ++done) {
       const Peak a = selected[done];
       if (!at_end && a.t + dt_max >= frontier) break;
-      zone.clear();
-      for (std::size_t j = done + 1; j < selected.size(); ++j) {
-        const Peak& b = selected[j];
-        const uint32_t dt = b.t - a.t;
-        if (dt > static_cast<uint32_t>(p.dt_max)) break;
-        if (dt < static_cast<uint32_t>(p.dt_min)) continue;
-        const int df = static_cast<int>(b.bin) - static_cast<int>(a.bin);
-        if (df > p.df_max || df < -p.df_max) continue;
-        zone.push_back(b);
+      strongest_targets(done, static_cast<uint32_t>(p.dt_max), static_cast<std::size_t>(fanout),
+                        zone);
+      if (early_dt > 0) {
+        strongest_targets(done, static_cast<uint32_t>(early_dt), early_k, early_zone);
       }
-      const std::size_t k = std::min(zone.size(), static_cast<std::size_t>(fanout));
-      std::partial_sort(zone.begin(), zone.begin() + static_cast<std::ptrdiff_t>(k), zone.end(),
-                        [](const Peak& x, const Peak& y) {
-                          if (x.mag != y.mag) return x.mag > y.mag;
-                          if (x.t != y.t) return x.t < y.t;
-                          return x.bin < y.bin;
-                        });
-      for (std::size_t j = 0; j < k; ++j) {
-        const Peak& b = zone[j];
-        outv.push_back(TimedHash{
-            Params::pack(a.bin, static_cast<int>(b.bin) - static_cast<int>(a.bin), b.t - a.t),
-            a.t});
+      for (const Peak& b : zone) {
+        if (early_dt > 0 && std::any_of(early_zone.begin(), early_zone.end(), [&](const Peak& e) {
+              return e.t == b.t && e.bin == b.bin;
+            }))
+          continue;
+        outv.push_back(landmark(a, b));
       }
     }
     selected.pop_front(done);
+    early_done -= std::min(early_done, done);
   }
 };
 
@@ -435,8 +470,10 @@ uint64_t Fingerprinter::frames() const { return impl_->frames; }
 uint64_t Fingerprinter::samples() const { return impl_->samples; }
 uint64_t Fingerprinter::peak_count() const { return impl_->peak_count; }
 std::size_t Fingerprinter::max_hashes_per_frame() const {
+  // A frame releases the full pairs of its anchors and the early pairs of later ones.
+  const int per_anchor = impl_->fanout + (impl_->early_dt > 0 ? impl_->p.index_fanout : 0);
   return static_cast<std::size_t>(impl_->nbins / (impl_->p.peak_bins + 1) + 1) *
-         static_cast<std::size_t>(impl_->fanout);
+         static_cast<std::size_t>(per_anchor);
 }
 const Params& Fingerprinter::params() const { return impl_->p; }
 Side Fingerprinter::side() const { return impl_->side; }

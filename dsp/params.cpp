@@ -31,6 +31,8 @@ void Params::validate() const {
           "must satisfy 1 <= dt_min <= dt_max < 256");
   require(df_max >= 1 && df_max < 128, "df_max", "must be 1..127");
   require(index_fanout >= 1 && query_fanout >= 1, "fanout", "must be >= 1");
+  require(query_early_dt == 0 || (query_early_dt >= dt_min && query_early_dt < dt_max),
+          "query_early_dt", "must be 0 (none) or dt_min..dt_max - 1");
   require(subband_frames >= 1 && subband_frames <= 64, "subband_frames", "must be 1..64");
   const double bin_hz = static_cast<double>(sample_rate) / fft_size;
   require(kSubbandLowHz / bin_hz >= min_bin && kSubbandHighHz / bin_hz <= max_bin + 1,
@@ -41,6 +43,7 @@ void Params::validate() const {
 Params Params::streaming() const {
   Params s = *this;
   s.query_density_ahead = std::min(kStreamDensityAhead, density_frames);
+  s.query_early_dt = dt_max - 1 >= dt_min ? std::min(kStreamEarlyDt, dt_max - 1) : 0;
   s.query_peaks =
       std::max(1, static_cast<int>(std::lround(static_cast<double>(query_peaks) *
                                                (density_frames + s.query_density_ahead + 1) /

@@ -48,6 +48,13 @@ struct Params {
   int df_max = 63;       ///< in bins, either direction; must be < 128
   int index_fanout = 4;  ///< index side: pairs per anchor
   int query_fanout = 8;  ///< query side: pairs per anchor
+  /// Query side: early pairs. 0: none. Otherwise each anchor also pairs, as soon as the peaks
+  /// up to query_early_dt frames after it are final, with the index_fanout strongest of them,
+  /// and its full pairs (query_fanout, up to dt_max) leave those out. Every index-side pair
+  /// that short is among the early ones (its target is among the index_fanout strongest of the
+  /// whole zone, so of any part of it that holds it): a live stream gets them dt_max -
+  /// query_early_dt frames sooner (streaming()). Hashes then come out of anchor order.
+  int query_early_dt = 0;
 
   // --- sub-band energy words (telling repeats apart, see matcher/identify.h) ---
   /// Frames whose power spectra are summed into one word's band energies (13: 256 ms of
@@ -82,12 +89,17 @@ struct Params {
   }
   /// The query side of a live stream: the density window reaches kStreamDensityAhead frames
   /// ahead instead of density_frames, and holds as many peaks per frame as the centred one
-  /// (query_peaks scaled to its length). Its hashes are final 23 frames (0.37 s) sooner. It is
+  /// (query_peaks scaled to its length), and it has early pairs (kStreamEarlyDt). Its hashes
+  /// are final 23 frames (0.37 s) sooner, its early pairs 32 frames more. It is
   /// still a superset of the index side's peaks in clean audio: an index peak has fewer than
   /// index_peaks stronger peaks within +-density_frames, so fewer within the shorter window.
   /// Index-format fields are unchanged: the index side never uses it.
   Params streaming() const;
   static constexpr int kStreamDensityAhead = 8;
+  /// A live stream's early pairs (query_early_dt): its windows wait 31 frames (0.5 s) for
+  /// them instead of dt_max (1 s). Their last half second holds the pairs up to 31 frames long,
+  /// about half of the index's.
+  static constexpr int kStreamEarlyDt = 31;
   int fanout_for(Side s) const { return s == Side::index ? index_fanout : query_fanout; }
   double frame_seconds() const { return static_cast<double>(hop) / sample_rate; }
   /// Throws std::invalid_argument naming the first bad field.

@@ -32,7 +32,7 @@ status_interval_s: 5
 profiles:
   music: {min_votes: 12, min_confidence: 0.5, confirm_windows: 3, min_span_s: 4,
           speeds: [0.97, 1.03], rescaled_speeds: [0.985, 1.015], word_check: false,
-          half_step: false}
+          half_step: false, early_pairs: false}
   spots:
     min_votes: 8
     window_s: 4
@@ -89,6 +89,8 @@ sources:
   EXPECT_TRUE(s.sources[1].match.word_check);  // the default
   EXPECT_FALSE(fm.match.half_step);
   EXPECT_TRUE(s.sources[1].match.half_step);  // the default
+  EXPECT_FALSE(fm.match.early_pairs);
+  EXPECT_TRUE(s.sources[1].match.early_pairs);  // the default
   EXPECT_EQ(fm.progress_interval_s, 10.0);
   EXPECT_TRUE(fm.evidence);
   EXPECT_EQ(fm.silence.threshold_dbfs, -55.0);  // top-level default inherited
@@ -162,6 +164,8 @@ TEST(Settings, BadFilesNameThePlace) {
        "bad.yaml:3:23: profiles.spots.word_check: expected true or false, got 'often'"},
       {"index: /x\nprofiles:\n  spots: {half_step: 2}\n",
        "bad.yaml:3:22: profiles.spots.half_step: expected true or false, got '2'"},
+      {"index: /x\nprofiles:\n  spots: {early_pairs: yes please}\n",
+       "bad.yaml:3:24: profiles.spots.early_pairs: expected true or false, got 'yes please'"},
       {"index: /x\nsinks:\n  journald: {enabled: maybe}\n",
        "bad.yaml:3:23: sinks.journald.enabled: expected true or false, got 'maybe'"},
       {"index: /x\nsinks:\n  kafka: {}\n",

@@ -18,6 +18,11 @@ namespace {
 std::vector<float> music(uint64_t seed, double secs) {
   return eval::synth_music(seed, {secs, 8000, 0.3});
 }
+std::vector<dsp::TimedHash> sorted(std::vector<dsp::TimedHash> v) {
+  std::sort(v.begin(), v.end(),
+            [](auto a, auto b) { return a.t != b.t ? a.t < b.t : a.hash < b.hash; });
+  return v;
+}
 uint64_t checksum(const std::vector<dsp::TimedHash>& h) {
   uint64_t x = 1469598103934665603ull;
   for (const auto& t : h) {
@@ -48,7 +53,12 @@ TEST(Fingerprinter, ChunkingDoesNotChangeTheResult) {
         }
         fp.flush(out);
         ASSERT_EQ(out.size(), whole.size());
-        EXPECT_TRUE(out == whole) << "trial " << trial;
+        if (side == dsp::Side::query && p.query_early_dt > 0) {
+          // Early pairs come out of anchor order, as the chunks fall: the same pairs.
+          EXPECT_TRUE(sorted(out) == sorted(whole)) << "trial " << trial;
+        } else {
+          EXPECT_TRUE(out == whole) << "trial " << trial;
+        }
       }
     }
   }
@@ -79,7 +89,8 @@ TEST(Fingerprinter, EmitsIncrementallyWithBoundedDelay) {
 TEST(Fingerprinter, AStreamsHashesAreFinalSoonerAndStillHoldTheIndexs) {
   const auto pcm = music(4, 20);
   const dsp::Params p;
-  const dsp::Params s = p.streaming();
+  dsp::Params s = p.streaming();
+  s.query_early_dt = 0;  // its early pairs: EarlyPairsHoldTheIndexsShortPairsSooner
   EXPECT_EQ(s.density_ahead(dsp::Side::query), dsp::Params::kStreamDensityAhead);
   EXPECT_EQ(s.density_ahead(dsp::Side::index), p.density_frames);
   EXPECT_EQ(s.digest(), p.digest());  // the index format is unchanged
@@ -115,6 +126,63 @@ TEST(Fingerprinter, AStreamsHashesAreFinalSoonerAndStillHoldTheIndexs) {
   std::size_t found = 0;
   for (auto h : idx) found += q.count({h.hash, h.t});
   EXPECT_GT(static_cast<double>(found), 0.8 * static_cast<double>(idx.size()));
+}
+
+// Early pairs (Params::query_early_dt): each anchor first pairs with the index_fanout strongest
+// peaks of the first part of its zone, as soon as those are final. A stream gets the index
+// side's short pairs that much sooner; its full pairs are all still there, and no pair twice.
+TEST(Fingerprinter, EarlyPairsHoldTheIndexsShortPairsSooner) {
+  const auto pcm = music(6, 20);
+  const dsp::Params p;
+  dsp::Params s = p.streaming();
+  const dsp::Params e = s;
+  EXPECT_EQ(e.query_early_dt, dsp::Params::kStreamEarlyDt);
+  s.query_early_dt = 0;
+  const auto full = sorted(dsp::fingerprint(s, dsp::Side::query, pcm));
+  const auto early = sorted(dsp::fingerprint(e, dsp::Side::query, pcm));
+  ASSERT_GT(full.size(), 2000u);
+  // A superset of the full pairs, with at most index_fanout more per anchor and no repeats.
+  EXPECT_TRUE(
+      std::includes(early.begin(), early.end(), full.begin(), full.end(),
+                    [](auto a, auto b) { return a.t != b.t ? a.t < b.t : a.hash < b.hash; }));
+  EXPECT_LT(early.size(), full.size() * 3 / 2);
+  std::set<std::pair<uint32_t, uint32_t>> all;
+  for (auto h : early) all.insert({h.hash, h.t});
+  std::multiset<std::pair<uint32_t, uint32_t>> counted;
+  for (auto h : full) counted.insert({h.hash, h.t});
+  std::size_t repeats_full = 0;
+  for (const auto& x : all) repeats_full += counted.count(x) > 1 ? counted.count(x) - 1 : 0;
+  EXPECT_EQ(early.size(), all.size() + repeats_full) << "a pair was released twice";
+
+  // Fed 10 ms at a time, they come in any chunking as the same pairs.
+  dsp::Fingerprinter fp(e, dsp::Side::query);
+  std::vector<dsp::TimedHash> out;
+  out.reserve(200000);
+  const std::size_t ten_s = 8000 * 10;
+  for (std::size_t i = 0; i < ten_s; i += 80) fp.feed(std::span(pcm).subspan(i, 80), out);
+  // What has been released after 10 s: every index-side pair up to early_dt frames long
+  // anchored more than the early lag before the analysed frames, nearly.
+  const uint64_t lag = static_cast<uint64_t>(e.query_early_dt + dsp::Params::kStreamDensityAhead +
+                                             2 * p.peak_frames + 4);
+  std::set<std::pair<uint32_t, uint32_t>> released;
+  for (auto h : out) released.insert({h.hash, h.t});
+  std::size_t shorter = 0, found = 0;
+  for (auto h : dsp::fingerprint(p, dsp::Side::index, pcm)) {
+    if (h.t + lag > fp.frames() || dsp::Params::unpack(h.hash).dt > e.query_early_dt) continue;
+    ++shorter;
+    found += released.count({h.hash, h.t});
+  }
+  ASSERT_GT(shorter, 200u);
+  EXPECT_GT(static_cast<double>(found), 0.8 * static_cast<double>(shorter));
+  // The newest anchor released is within the early lag of the analysed frames, sooner than
+  // the full pairs' lag; the rest of the pairs follow.
+  const uint32_t newest =
+      std::max_element(out.begin(), out.end(), [](auto a, auto b) { return a.t < b.t; })->t;
+  EXPECT_LE(fp.frames() - newest, lag);
+  for (std::size_t i = ten_s; i < pcm.size(); i += 80)
+    fp.feed(std::span(pcm).subspan(i, std::min<std::size_t>(80, pcm.size() - i)), out);
+  fp.flush(out);
+  EXPECT_TRUE(sorted(out) == early);
 }
 
 TEST(Fingerprinter, GainDoesNotChangeWhichPeaksAreChosen) {

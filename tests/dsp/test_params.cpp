@@ -24,8 +24,19 @@ TEST(Params, BadFieldIsNamed) {
   p = Params{};
   p.query_density_ahead = p.density_frames + 1;
   EXPECT_THROW(p.validate(), std::invalid_argument);
+  p = Params{};
+  p.query_early_dt = p.dt_max;  // early pairs reach less far than the full ones
+  EXPECT_THROW(p.validate(), std::invalid_argument);
+  p.query_early_dt = -1;
+  EXPECT_THROW(p.validate(), std::invalid_argument);
   EXPECT_NO_THROW(Params{}.streaming().validate());
   EXPECT_EQ(Params{}.streaming().query_peaks, 18);  // 28 peaks per 63 frames, over 40
+  EXPECT_EQ(Params{}.streaming().query_early_dt, Params::kStreamEarlyDt);
+  EXPECT_EQ(Params{}.query_early_dt, 0);  // files: none
+  p = Params{};
+  p.dt_min = p.dt_max = 20;  // no room for early pairs
+  EXPECT_EQ(p.streaming().query_early_dt, 0);
+  EXPECT_NO_THROW(p.streaming().validate());
 }
 
 TEST(Params, DigestFollowsIndexFieldsOnly) {
