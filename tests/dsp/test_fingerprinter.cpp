@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdio>
 #include <iostream>
 #include <map>
 #include <random>
@@ -146,6 +147,8 @@ TEST(Fingerprinter, EarlyPairsHoldTheIndexsShortPairsSooner) {
       std::includes(early.begin(), early.end(), full.begin(), full.end(),
                     [](auto a, auto b) { return a.t != b.t ? a.t < b.t : a.hash < b.hash; }));
   EXPECT_LT(early.size(), full.size() * 3 / 2);
+  std::printf("  early pairs: %zu hashes against %zu (%.1f %% more)\n", early.size(), full.size(),
+              100.0 * (static_cast<double>(early.size()) / static_cast<double>(full.size()) - 1));
   std::set<std::pair<uint32_t, uint32_t>> all;
   for (auto h : early) all.insert({h.hash, h.t});
   std::multiset<std::pair<uint32_t, uint32_t>> counted;
