@@ -56,7 +56,7 @@ double Decision::start_of(const State& s) const {
 
 void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEvent>& out,
                     double at_s) {
-  for (State& s : states_) s.matched = s.weak_elsewhere = false;
+  for (State& s : states_) s.matched = s.weak_elsewhere = s.strong = false;
   // Each match feeds the state of its track at that offset (several offsets of one track may
   // match in one window: repeats); a window's best match per state wins.
   for (const WindowMatch& m : matches) {
@@ -100,6 +100,7 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       s->offset_s = m.offset_s;  // follows slow drift within the tolerance
     }
     s->decided |= !m.weak;
+    s->strong |= !m.weak;
     if (!s->matched) {
       s->misses = 0;
       if (!m.weak) ++s->consecutive;
@@ -189,6 +190,7 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       s.dead = true;
       continue;
     }
+    if (twin_waits(s)) continue;
     State* best = &s;
     for (State& o : states_) {
       if (&o != &s && o.track == s.track && ready(o) &&
@@ -215,6 +217,15 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
     if (s.phase == Phase::pending) return !s.matched;
     if (s.phase == Phase::closed) return s.misses >= p_.end_windows;
     return false;
+  });
+}
+
+bool Decision::twin_waits(const State& s) const {
+  if (s.last_q - s.first_q >= p_.twin_wait_s) return false;
+  return std::any_of(states_.begin(), states_.end(), [&](const State& o) {
+    return &o != &s && !o.dead && o.track != s.track && o.phase != Phase::closed && o.strong &&
+           std::abs(o.first_q - s.first_q) <= p_.twin_start_s &&
+           o.last_q >= s.last_q - p_.twin_end_s;
   });
 }
 

@@ -118,6 +118,17 @@ struct DecisionParams {
   /// one split play (A-0083 1.7 % fast under speech, first opened 7 s off along a repeat)
   /// and moved nothing else on programmes 1-28.
   double settle_s = 3.2;
+  /// Tracks that begin with the same audio (a shared opening: a game's themes, a jingle and
+  /// the programme it opens) are confirmed by it together, their first evidence this close:
+  /// neither opens while the other matches by the rule with its evidence reaching within
+  /// twin_end_s of its own (a hop: where two lines' last hashes fall is chance), up to
+  /// twin_wait_s of evidence. The one whose line goes on then opens, back-dated to its first
+  /// evidence; the other, its evidence stopped, waits while the first's airing goes on and is
+  /// forgotten once it no longer matches. Past twin_wait_s both open (the same recording
+  /// indexed twice).
+  double twin_start_s = 0.25;
+  double twin_end_s = 1.0;
+  double twin_wait_s = 8.0;
 };
 
 /// An airing as reported by the decision stage.
@@ -196,6 +207,7 @@ class Decision {
     bool weak_elsewhere = false;  // open: its track matched weakly at another offset this window
     bool dead = false;            // merged into another state; erased at the end of the step
     bool decided = false;         // has had a match passing the decision rule (not only weak ones)
+    bool strong = false;          // matched by the rule in the current window
     uint32_t track = 0;
     int consecutive = 0;
     int misses = 0;
@@ -227,6 +239,9 @@ class Decision {
   /// track with evidence after the airing's last, and none carrying on across it.
   bool replayed(const State& s) const;
   bool ready(const State& s) const;
+  /// Whether ready `s` waits for a twin: another track's line, pending or open, from the same
+  /// first evidence, that still matches by the rule about as far (DecisionParams::twin_start_s).
+  bool twin_waits(const State& s) const;
   /// The track has a state: an open airing, a pending one, or one closed so recently that
   /// its state is kept.
   bool followed(uint32_t track) const;

@@ -319,6 +319,37 @@ TEST(Decision, TheTailOfAnAiringClosedDoesNotCloseTheOneThatFollows) {
   EXPECT_NEAR(ends[1].end_s, 55.0, 0.2);
 }
 
+// Two tracks that open with the same 3.5 s of audio are confirmed together by it. Neither
+// opens while the other still matches: track 1, whose line goes on, opens from where the play
+// began; track 2 never does.
+TEST(Decision, OfTwoTracksThatOpenAlikeOnlyTheOneThatGoesOnOpens) {
+  Decision d;
+  const std::vector<Play> plays = {{1, 10.0, 0.0, 30.0, 60.0}, {2, 10.0, 0.0, 3.5, 60.0}};
+  const auto ev = run(d, plays, 50);
+  const auto starts = of_kind(ev, Kind::start);
+  ASSERT_EQ(starts.size(), 1u);
+  EXPECT_EQ(starts[0].track, 1u);
+  EXPECT_NEAR(starts[0].start_s, 10.0, 1e-9);
+  EXPECT_NEAR(starts[0].ref_start_s, 0.0, 1e-9);
+  // Announced once track 2's line has stopped, within a few windows of its end.
+  EXPECT_LE(starts[0].detected_s, 10.0 + 3.5 + 3.0);
+  EXPECT_EQ(of_kind(ev, Kind::end).size(), 1u);
+}
+
+// The same recording indexed twice: both lines go on, and both open once their evidence spans
+// twin_wait_s, from where the play began.
+TEST(Decision, TwoTracksAlikeThroughoutBothOpenAfterAWhile) {
+  Decision d;
+  const std::vector<Play> plays = {{1, 10.0, 0.0, 30.0, 60.0}, {2, 10.0, 0.0, 30.0, 60.0}};
+  const auto ev = run(d, plays, 50);
+  const auto starts = of_kind(ev, Kind::start);
+  ASSERT_EQ(starts.size(), 2u);
+  for (const AiringEvent& e : starts) {
+    EXPECT_NEAR(e.start_s, 10.0, 1e-9);
+    EXPECT_LE(e.detected_s, 10.0 + d.params().twin_wait_s + 2.0);
+  }
+}
+
 TEST(Decision, CrossfadeKeepsBothAirings) {
   Decision d;
   // Track 2 starts 3 s before track 1 ends.
