@@ -190,14 +190,17 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       s.dead = true;
       continue;
     }
-    if (twin_waits(s)) continue;
     State* best = &s;
+    bool twin = false;
     for (State& o : states_) {
-      if (&o != &s && o.track == s.track && ready(o) &&
-          (o.windows > best->windows || (o.windows == best->windows && o.votes > best->votes)))
+      if (o.track != s.track || !ready(o)) continue;
+      // A track one of whose lines waits for a twin waits: another of its lines (a repeat of
+      // a looping track) would open in its place.
+      twin |= twin_waits(o);
+      if (o.windows > best->windows || (o.windows == best->windows && o.votes > best->votes))
         best = &o;
     }
-    open(*best, out);
+    if (!twin) open(*best, out);
   }
   if (p_.progress_interval_s > 0) {
     for (State& s : states_) {
