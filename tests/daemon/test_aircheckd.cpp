@@ -128,6 +128,26 @@ class Aircheckd : public ::testing::Test {
     }
     return gain;
   }
+  /// A programme of 12-s plays of songs_ ({song, from_s}) cut in after 6 s of unindexed music
+  /// or 5 s of speech in turn (seeded from `seed`), ending with unindexed music; written to
+  /// `name`.flac in the suite's folder. Appends each play's truth.
+  fs::path cut_in_programme(const std::string& name, uint64_t seed,
+                            std::initializer_list<std::pair<int, double>> plays,
+                            std::vector<Truth>& truth) {
+    Programme p;
+    for (const auto& [song, from] : plays) {
+      if (seed % 2 == 0) {
+        p.add(babble(seed++, 5));
+      } else {
+        p.add(unindexed(seed++, 6));
+      }
+      p.play(songs_[static_cast<std::size_t>(song)], from, 12, truth);
+    }
+    p.add(unindexed(seed, 6));
+    const fs::path prog = dir_ / (name + ".flac");
+    aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
+    return prog;
+  }
   /// The same with the word check on or off (MatchProfile::word_check).
   static std::vector<json> run_word_check(const fs::path& prog, const std::string& tag,
                                           bool words) {
@@ -329,20 +349,9 @@ TEST_F(Aircheckd, HalfStepsAnnouncePlaysSoonerAtTheSameEdges) {
   // the same edges; with half steps one of the eight is announced half a hop sooner
   // (measured), none later.
   std::vector<Truth> truth;
-  Programme p;
-  uint64_t seed = 9801;
-  for (const auto& [song, from] :
-       {std::pair{1, 4.2}, {3, 7.9}, {0, 2.6}, {5, 5.3}, {4, 9.4}, {2, 3.1}, {1, 12.0}, {3, 0.0}}) {
-    if (seed % 2 == 0) {
-      p.add(babble(seed++, 5));
-    } else {
-      p.add(unindexed(seed++, 6));
-    }
-    p.play(songs_[static_cast<std::size_t>(song)], from, 12, truth);
-  }
-  p.add(unindexed(seed, 6));
-  const fs::path prog = dir_ / "half_steps.flac";
-  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
+  const fs::path prog = cut_in_programme(
+      "half_steps", 9801,
+      {{1, 4.2}, {3, 7.9}, {0, 2.6}, {5, 5.3}, {4, 9.4}, {2, 3.1}, {1, 12.0}, {3, 0.0}}, truth);
   const auto with = of_type(run_profile(prog, "half", "{half_step: true}"), "airing_start");
   const auto without = of_type(run_profile(prog, "whole", "{half_step: false}"), "airing_start");
   auto gain = latency_gains(with, without, truth, "half steps");
@@ -361,26 +370,9 @@ TEST_F(Aircheckd, EarlyPairsAnnouncePlaysSoonerAtTheSameEdges) {
   // half second. Each airing must be found by both runs at the same edges, most of them
   // announced half a second sooner.
   std::vector<Truth> truth;
-  Programme p;
-  uint64_t seed = 9901;
-  for (const auto& [song, from] : {std::pair{2, 6.2},
-                                   {4, 1.9},
-                                   {1, 8.6},
-                                   {0, 4.3},
-                                   {5, 0.0},
-                                   {3, 10.4},
-                                   {2, 15.0},
-                                   {4, 7.7}}) {
-    if (seed % 2 == 0) {
-      p.add(babble(seed++, 5));
-    } else {
-      p.add(unindexed(seed++, 6));
-    }
-    p.play(songs_[static_cast<std::size_t>(song)], from, 12, truth);
-  }
-  p.add(unindexed(seed, 6));
-  const fs::path prog = dir_ / "early_pairs.flac";
-  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
+  const fs::path prog = cut_in_programme(
+      "early_pairs", 9901,
+      {{2, 6.2}, {4, 1.9}, {1, 8.6}, {0, 4.3}, {5, 0.0}, {3, 10.4}, {2, 15.0}, {4, 7.7}}, truth);
   const auto with = of_type(run_profile(prog, "early", "{early_pairs: true}"), "airing_start");
   const auto without = of_type(run_profile(prog, "full", "{early_pairs: false}"), "airing_start");
   auto gain = latency_gains(with, without, truth, "early pairs");
