@@ -97,8 +97,8 @@ struct Params {
   Params streaming() const;
   static constexpr int kStreamDensityAhead = 8;
   /// A live stream's early pairs (query_early_dt): its windows wait 31 frames (0.5 s) for
-  /// them instead of dt_max (1 s). Their last half second holds the pairs up to 31 frames long,
-  /// about half of the index's.
+  /// them instead of dt_max (1 s). Their last half second holds only the pairs up to 31 frames
+  /// long.
   static constexpr int kStreamEarlyDt = 31;
   int fanout_for(Side s) const { return s == Side::index ? index_fanout : query_fanout; }
   double frame_seconds() const { return static_cast<double>(hop) / sample_rate; }
