@@ -361,7 +361,22 @@ bool Decision::inside_airing(const WindowMatch& m, std::span<const WindowMatch> 
     const State* open = find(x);
     if (open != nullptr && open->phase == Phase::open) return true;
   }
-  return false;
+  // ... or whose evidence lies within that of an airing of another track whose own line this
+  // window does not match by the rule, open or among the last closed: at the end of a passage
+  // two tracks share, the airing's line may turn weak a window before the other's does.
+  const auto within = [&](double from_s, double to_s) {
+    return m.query_first_s >= from_s && m.query_last_s <= to_s + p_.inside_slack_s;
+  };
+  for (const State& s : states_) {
+    if (s.phase != Phase::open || s.dead || s.track == m.track) continue;
+    if (std::any_of(matches.begin(), matches.end(),
+                    [&](const WindowMatch& x) { return x.track == s.track && !x.weak; }))
+      continue;
+    if (within(s.first_q, s.last_q)) return true;
+  }
+  return std::any_of(aired_.begin(), aired_.end(), [&](const Aired& a) {
+    return a.end_s > a.start_s && a.track != m.track && within(a.start_s, a.end_s);
+  });
 }
 
 bool Decision::line_on_air_at(uint32_t track, double at_s, AiredLine& out) const {

@@ -232,7 +232,8 @@ class Decision {
 
   State* find(const WindowMatch& m);
   /// Whether `m`, of a track not on air, lies inside an open airing's match among `matches`
-  /// (DecisionParams::inside_slack_s).
+  /// (DecisionParams::inside_slack_s), or within the evidence of an airing of another track
+  /// not matched by the rule in this window, open or among the last closed.
   bool inside_airing(const WindowMatch& m, std::span<const WindowMatch> matches);
   State* open_state(uint32_t track);
   /// Whether the open airing `s` was replayed or jumped within: another confirmed line of its

@@ -350,6 +350,32 @@ TEST(Decision, TwoTracksAlikeThroughoutBothOpenAfterAWhile) {
   }
 }
 
+// Track 2 opens with the last 6 s of track 1. At the end of track 1's play its own line turns
+// weak a window before track 2's does: track 2's passage lies within track 1's airing and
+// opens nothing, then or after track 1's airing has closed. Track 3 cut in after it opens.
+TEST(Decision, ASharedPassageAtTheEndOfAPlayOpensNothingAfterIt) {
+  Decision d;
+  std::vector<AiringEvent> ev;
+  const std::vector<Play> plays = {{1, 0.0, 0.0, 30.0, 90.0}, {3, 30.0, 0.0, 30.0, 30.0}};
+  for (double end = 1; end <= 30; end += 1) d.step(window(plays, end), ev);
+  ASSERT_EQ(of_kind(ev, Kind::start).size(), 1u);
+  // Windows ending 31..36: track 1 weak, track 2 along its opening (ref 0-6 s at 24-30 s)
+  // by the rule, as long as it lies in the window; track 3 as it plays.
+  for (double end = 31; end <= 36; end += 1) {
+    auto ms = window(plays, end);
+    for (WindowMatch& m : ms) m.weak = m.track == 1;
+    for (WindowMatch& m : window({{2, 24.0, 0.0, 6.0, 60.0}}, end)) ms.push_back(m);
+    d.step(ms, ev);
+  }
+  for (double end = 37; end <= 70; end += 1) d.step(window(plays, end), ev);
+  d.finish(ev);
+  const auto starts = of_kind(ev, Kind::start);
+  ASSERT_EQ(starts.size(), 2u);
+  EXPECT_EQ(starts[0].track, 1u);
+  EXPECT_EQ(starts[1].track, 3u);
+  EXPECT_NEAR(starts[1].start_s, 30.0, 1e-9);
+}
+
 TEST(Decision, CrossfadeKeepsBothAirings) {
   Decision d;
   // Track 2 starts 3 s before track 1 ends.
