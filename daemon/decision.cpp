@@ -163,7 +163,7 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
           close(s, out);     // below as a new airing
         }
       }
-    } else if (s.misses >= p_.end_windows) {
+    } else if (s.misses >= end_windows(s)) {
       close(s, out);
     }
   }
@@ -221,6 +221,11 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
     if (s.phase == Phase::closed) return s.misses >= p_.end_windows;
     return false;
   });
+}
+
+int Decision::end_windows(const State& s) const {
+  const double speed = s.windows > 0 ? s.speed_sum / s.windows : 1.0;
+  return p_.end_windows + (std::abs(speed - 1.0) > p_.off_speed ? p_.off_speed_end_windows : 0);
 }
 
 bool Decision::twin_waits(const State& s) const {

@@ -73,6 +73,12 @@ static_assert(std::is_trivially_copyable_v<WindowMatch>);
 struct DecisionParams {
   int confirm_windows = 1;  ///< consecutive matching windows before an airing opens
   int end_windows = 2;      ///< consecutive windows without it before it closes
+  /// ... and this many more for an airing more than off_speed off normal speed: its line is
+  /// matched in a rescaled speed lane, from fewer hashes, and misses windows more often. Over
+  /// programmes 1-64 on the 1038-track index one more window took fragments from 22 to 13
+  /// without moving an edge (an airing ends at its last evidence, whenever it is closed).
+  int off_speed_end_windows = 1;
+  double off_speed = 0.01;
   /// Windows an open airing waits at its own offset, while its track matches elsewhere,
   /// before another confirmed offset of the track takes over.
   int jump_windows = 4;
@@ -243,6 +249,8 @@ class Decision {
   /// Whether ready `s` waits for a twin: another track's line, pending or open, from the same
   /// first evidence, that still matches by the rule about as far (DecisionParams::twin_start_s).
   bool twin_waits(const State& s) const;
+  /// Missed windows after which the open airing `s` closes (DecisionParams::end_windows).
+  int end_windows(const State& s) const;
   /// The track has a state: an open airing, a pending one, or one closed so recently that
   /// its state is kept.
   bool followed(uint32_t track) const;

@@ -266,6 +266,28 @@ TEST(Decision, OneMissedWindowDoesNotSplitAnAiring) {
   EXPECT_NEAR(ev[1].end_s, 40.0, 1e-9);
 }
 
+// A play 2.5 % fast is matched in a rescaled speed lane, from fewer hashes: two windows in a
+// row without it do not split its airing. At normal speed they do.
+TEST(Decision, TwoMissedWindowsDoNotSplitAnAiringOffSpeed) {
+  for (const float speed : {1.025f, 1.0f}) {
+    Decision d;
+    std::vector<AiringEvent> ev;
+    const std::vector<Play> plays = {{4, 0.0, 0.0, 40.0, 40.0}};
+    for (double end = 1; end <= 50; end += 1) {
+      if (end == 20 || end == 21) {
+        d.step({}, ev);  // windows lost
+        continue;
+      }
+      auto ms = window(plays, end);
+      for (WindowMatch& m : ms) m.speed = speed;
+      d.step(ms, ev);
+    }
+    d.finish(ev);
+    SCOPED_TRACE(speed);
+    EXPECT_EQ(of_kind(ev, Kind::start).size(), speed == 1.0f ? 2u : 1u);
+  }
+}
+
 TEST(Decision, BackToBackTracksTakeOver) {
   Decision d;
   const auto ev = run(d, {{1, 0.0, 0.0, 30.0, 30.0}, {2, 30.0, 0.0, 25.0, 25.0}}, 70);
