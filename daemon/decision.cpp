@@ -15,8 +15,7 @@ Decision::State* Decision::find(const WindowMatch& m) {
   for (State& s : states_) {
     if (s.dead || s.track != m.track) continue;
     const double elapsed = std::max(0.0, m.query_last_s - s.last_q);
-    const double speed = s.windows > 0 ? s.speed_sum / s.windows : 1.0;
-    const double d = std::abs(s.offset_s + (speed - 1.0) * elapsed - m.offset_s);
+    const double d = std::abs(s.offset_s + (s.speed() - 1.0) * elapsed - m.offset_s);
     if (d <= p_.offset_tolerance_s + p_.speed_tolerance * elapsed &&
         (best == nullptr || d < best_d)) {
       best = &s;
@@ -224,8 +223,7 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
 }
 
 int Decision::end_windows(const State& s) const {
-  const double speed = s.windows > 0 ? s.speed_sum / s.windows : 1.0;
-  return p_.end_windows + (std::abs(speed - 1.0) > p_.off_speed ? p_.off_speed_end_windows : 0);
+  return p_.end_windows + (std::abs(s.speed() - 1.0) > p_.off_speed ? p_.off_speed_end_windows : 0);
 }
 
 bool Decision::twin_waits(const State& s) const {
@@ -297,8 +295,7 @@ AiringEvent Decision::event(AiringEvent::Kind kind, const State& s, double end_s
   e.track_duration_s = s.duration;
   e.detected_s = s.detected_s;
   // Mean of the windows' measurements, to 0.1 %: a window's own estimate is that coarse.
-  const double speed = s.windows > 0 ? s.speed_sum / s.windows : 1.0;
-  e.speed = std::round(speed * 1000.0) / 1000.0;
+  e.speed = std::round(s.speed() * 1000.0) / 1000.0;
   return e;
 }
 
@@ -394,8 +391,7 @@ bool Decision::line_on_air_at(uint32_t track, double at_s, AiredLine& out) const
   };
   for (const State& s : states_) {
     if (s.phase != Phase::open || s.dead) continue;
-    const double speed = s.windows > 0 ? s.speed_sum / s.windows : 1.0;
-    consider({s.track, s.start_s, std::max(s.last_q, now_s_), speed, s.last_q, s.last_ref});
+    consider({s.track, s.start_s, std::max(s.last_q, now_s_), s.speed(), s.last_q, s.last_ref});
   }
   for (const Aired& a : aired_) {
     if (a.end_s > a.start_s) consider({a.track, a.start_s, a.end_s, a.speed, a.last_q, a.last_ref});

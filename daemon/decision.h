@@ -226,6 +226,8 @@ class Decision {
     double content_start = -1;
     double conf_sum = 0;
     double speed_sum = 0;  // over matched windows
+    /// Mean measured speed over its matched windows (1 before any).
+    double speed() const { return windows > 0 ? speed_sum / windows : 1.0; }
     float last_conf = 0;
     float last_speed = 1;
     double last_progress_q = 0;
