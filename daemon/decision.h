@@ -127,13 +127,15 @@ struct DecisionParams {
   /// Tracks that begin with the same audio (a shared opening: a game's themes, a jingle and
   /// the programme it opens) are confirmed by it together, their first evidence this close:
   /// neither opens while the other matches by the rule with its evidence reaching within
-  /// twin_end_s of its own (a hop: where two lines' last hashes fall is chance), up to
-  /// twin_wait_s of evidence. The one whose line goes on then opens, back-dated to its first
-  /// evidence; the other, its evidence stopped, waits while the first's airing goes on and is
-  /// forgotten once it no longer matches. Past twin_wait_s both open (the same recording
-  /// indexed twice).
+  /// twin_end_s of its own, up to twin_wait_s of evidence. The one whose line goes on then
+  /// opens, back-dated to its first evidence; the other, its evidence stopped, waits while the
+  /// first's airing goes on and is forgotten once it no longer matches. Past twin_wait_s both
+  /// open (the same recording indexed twice). twin_end_s: where two lines' last evidence falls
+  /// in the audio they share is partly chance (the sub-band words extend each line by up to
+  /// half a second); over programmes 1-64, 0.5 s opened two shared openings as false airings,
+  /// 1.0 s made the one that goes on wait a window longer than 0.75 s (two plays, 1 s later).
   double twin_start_s = 0.25;
-  double twin_end_s = 1.0;
+  double twin_end_s = 0.75;
   double twin_wait_s = 8.0;
 };
 

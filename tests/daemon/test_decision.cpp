@@ -358,6 +358,18 @@ TEST(Decision, OfTwoTracksThatOpenAlikeOnlyTheOneThatGoesOnOpens) {
   EXPECT_EQ(of_kind(ev, Kind::end).size(), 1u);
 }
 
+// The shared opening lasts 3.2 s: in the window ending at 14 s track 1's evidence reaches
+// 0.8 s past track 2's, most of a hop, and it opens there (at 1 s of slack it waited a window).
+TEST(Decision, OfTwoTracksThatOpenAlikeTheOneThatGoesOnOpensOnceItLeadsByMostOfAHop) {
+  Decision d;
+  const std::vector<Play> plays = {{1, 10.0, 0.0, 30.0, 60.0}, {2, 10.0, 0.0, 3.2, 60.0}};
+  const auto starts = of_kind(run(d, plays, 50), Kind::start);
+  ASSERT_EQ(starts.size(), 1u);
+  EXPECT_EQ(starts[0].track, 1u);
+  EXPECT_NEAR(starts[0].start_s, 10.0, 1e-9);
+  EXPECT_LE(starts[0].detected_s, 14.0 + 1e-9);
+}
+
 // The same recording indexed twice: both lines go on, and both open once their evidence spans
 // twin_wait_s, from where the play began.
 TEST(Decision, TwoTracksAlikeThroughoutBothOpenAfterAWhile) {
