@@ -153,9 +153,12 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       if (taker != nullptr && s.misses >= p_.jump_windows) {
         // The same play when their evidence overlaps (it had locked onto a repeat), or when
         // both lines put the reference's start within snap_s of each other: its line measured
-        // anew (one read off a few anchors at a speed a percent off, or a bar of a loop away).
+        // anew (one read off a few anchors at a speed a percent off, or a bar of a loop away);
+        // or when the taker's line puts the reference's start where the airing began: the
+        // track was played from its start there, and the airing had locked onto a later
+        // repeat of its opening (a jump or a replay lands there only by chance).
         if (taker->first_q < s.last_q || std::abs(taker->offset_s - s.offset_s) <= p_.snap_s ||
-            s.last_q - s.first_q < p_.settle_s) {
+            s.last_q - s.first_q < p_.settle_s || begins_track_at_start(*taker, s)) {
           adopt(s, *taker);
         } else {
           s.alt_last_q = 0;  // that evidence is the taker's: a jump or a replay, which opens
@@ -235,6 +238,10 @@ bool Decision::twin_waits(const State& s) const {
   });
 }
 
+bool Decision::begins_track_at_start(const State& line, const State& airing) const {
+  return std::abs(-line.offset_s - airing.start_s) <= p_.snap_s;
+}
+
 bool Decision::replayed(const State& s) const {
   if (s.last_q - s.first_q < p_.settle_s) return false;  // still settling: adopted below
   // The airing's own line may still be matched (a window holds seconds of the audio before),
@@ -247,7 +254,8 @@ bool Decision::replayed(const State& s) const {
   for (const State& o : states_) {
     if (&o == &s || o.dead || o.track != s.track) continue;
     if (o.matched && o.first_q < s.last_q && o.last_q > s.last_q) return false;
-    again |= ready(o) && o.first_q >= s.last_q && std::abs(o.offset_s - s.offset_s) > p_.snap_s;
+    again |= ready(o) && o.first_q >= s.last_q && std::abs(o.offset_s - s.offset_s) > p_.snap_s &&
+             !begins_track_at_start(o, s);
   }
   return again;
 }

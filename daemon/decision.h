@@ -246,8 +246,13 @@ class Decision {
   /// not matched by the rule in this window, open or among the last closed.
   bool inside_airing(const WindowMatch& m, std::span<const WindowMatch> matches);
   State* open_state(uint32_t track);
+  /// Whether `line` puts its reference's start where `airing` began (within snap_s): the
+  /// track played from its start there, whatever repeat the airing locked onto; a jump or a
+  /// replay lands there only by chance.
+  bool begins_track_at_start(const State& line, const State& airing) const;
   /// Whether the open airing `s` was replayed or jumped within: another confirmed line of its
-  /// track with evidence after the airing's last, and none carrying on across it.
+  /// track with evidence after the airing's last, none carrying on across it, and none that
+  /// begins the track where the airing began.
   bool replayed(const State& s) const;
   bool ready(const State& s) const;
   /// Whether ready `s` waits for a twin: another track's line, pending or open, from the same

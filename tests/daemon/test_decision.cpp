@@ -592,6 +592,23 @@ TEST(Decision, AnAiringStillSettlingAdoptsTheLineThatFollows) {
   expect_one_airing(d, run(d, plays, 80), 55.95, 45.95);          // on the play's line
 }
 
+// Track 8 loops: its opening, ref 0..6.8 s, comes again from 6.8 s. Played from its start at
+// 10 s, it is seen first along the repeat (ref 6.8 s at 10 s) for 9 s, past settle_s, then
+// only along the play's own line, its evidence beginning after the repeat's last. That line
+// puts the reference's start where the airing began: the same play, one airing, on the play's
+// line from the reference's start (a jump or a replay would put it elsewhere).
+TEST(Decision, AnAiringOnARepeatOfTheOpeningAdoptsTheLineThatBeginsTheTrackWhereItBegan) {
+  Decision d;
+  const std::vector<Play> plays = {{8, 10.0, 6.8, 9.0, 200.0},    // the repeat, 10..19 s
+                                   {8, 19.0, 9.0, 40.0, 200.0}};  // the play's, 19..59 s
+  const auto ev = run(d, plays, 80);
+  expect_one_airing(d, ev, 58.95, 48.95);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_NEAR(ends[0].start_s, 10.0, 0.1);
+  EXPECT_NEAR(ends[0].ref_start_s, 0.0, 0.1);
+}
+
 TEST(Decision, JumpWithinTheTrackIsANewAiring) {
   Decision d;
   // Track 3 plays ref 0..30 s, then the station jumps to ref 100 s and plays on to 60 s.
