@@ -239,7 +239,6 @@ bool SourceRunner::service(WorkerContext& ctx) noexcept {
       consume(b, ctx);
       worked = true;
     }
-    if (worked) run_windows(ctx, false);
     drain_health(ctx);
     const bool ended = source_->finished();
     if (ended || (draining_.load(std::memory_order_acquire) && !worked)) {
@@ -314,36 +313,6 @@ void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
     }
     have_pos_ = true;
   }
-  for (auto& lane : lanes_) {
-    if (lane->rescaled) {
-      feed_rescaled(*lane);
-      lane->final_frame = std::max(lane->final_frame,
-                                   static_cast<int64_t>(std::floor(
-                                       static_cast<double>(lanes_[0]->final_frame) * lane->speed)));
-      continue;
-    }
-    std::span<const float> x = b.samples;
-    if (lane->resampler) {
-      stretched_.clear();
-      lane->resampler->process(b.samples, stretched_);
-      x = stretched_;
-    }
-    fresh_.clear();
-    lane->words.clear();
-    lane->fp->feed(x, fresh_);
-    keep_words(*lane);
-    for (const dsp::TimedHash& h : fresh_) {
-      lane->votes.add(h.hash, lane->seg_base + h.t);
-      lane->final_frame = std::max(lane->final_frame, lane->seg_base + static_cast<int64_t>(h.t));
-    }
-    const int64_t analysed = lane->seg_base + static_cast<int64_t>(lane->fp->frames());
-    // The resampler holds back a few samples: one frame more covers them.
-    lane->final_frame =
-        std::max(lane->final_frame, analysed - lag_frames_ - (lane->resampler ? 1 : 0));
-  }
-  next_pos_ = b.pos + b.samples.size();
-  last_frame_ = static_cast<int64_t>(next_pos_ / static_cast<uint64_t>(hop_));
-  pos_s_.store(pos_seconds(next_pos_), std::memory_order_relaxed);
 
   silence_changes_.clear();
   silence_.feed(b.pos, b.samples, silence_changes_);
@@ -363,6 +332,53 @@ void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
       e.duration_s = e.pos_s - e.start_pos_s;
     }
     publish(ctx, e);
+  }
+
+  // The block goes to the lanes up to each hop of the sample clock, and the windows decided by
+  // then are matched there: a window holds the same hashes however the audio arrived in blocks
+  // (a block reaching past its decision would otherwise bring in pairs that are final only
+  // later), so a re-run of a recording gives the same airings, to the window.
+  const auto hop = static_cast<uint64_t>(hop_);
+  for (std::size_t i = 0; i < b.samples.size();) {
+    const uint64_t pos = b.pos + i;
+    const std::size_t n =
+        std::min<std::size_t>(b.samples.size() - i, static_cast<std::size_t>(hop - pos % hop));
+    feed_lanes(b.samples.subspan(i, n));
+    i += n;
+    next_pos_ = pos + n;
+    last_frame_ = static_cast<int64_t>(next_pos_ / hop);
+    if (next_pos_ % hop == 0) run_windows(ctx, false);
+  }
+  pos_s_.store(pos_seconds(next_pos_), std::memory_order_relaxed);
+}
+
+void SourceRunner::feed_lanes(std::span<const float> samples) {
+  for (auto& lane : lanes_) {
+    if (lane->rescaled) {
+      feed_rescaled(*lane);
+      lane->final_frame = std::max(lane->final_frame,
+                                   static_cast<int64_t>(std::floor(
+                                       static_cast<double>(lanes_[0]->final_frame) * lane->speed)));
+      continue;
+    }
+    std::span<const float> x = samples;
+    if (lane->resampler) {
+      stretched_.clear();
+      lane->resampler->process(samples, stretched_);
+      x = stretched_;
+    }
+    fresh_.clear();
+    lane->words.clear();
+    lane->fp->feed(x, fresh_);
+    keep_words(*lane);
+    for (const dsp::TimedHash& h : fresh_) {
+      lane->votes.add(h.hash, lane->seg_base + h.t);
+      lane->final_frame = std::max(lane->final_frame, lane->seg_base + static_cast<int64_t>(h.t));
+    }
+    const int64_t analysed = lane->seg_base + static_cast<int64_t>(lane->fp->frames());
+    // The resampler holds back a few samples: one frame more covers them.
+    lane->final_frame =
+        std::max(lane->final_frame, analysed - lag_frames_ - (lane->resampler ? 1 : 0));
   }
 }
 

@@ -132,6 +132,8 @@ class SourceRunner {
 
  private:
   void consume(const Block& b, WorkerContext& ctx);
+  /// Feeds samples that continue the current segment to every lane's fingerprinter and votes.
+  void feed_lanes(std::span<const float> samples);
   void drain_health(WorkerContext& ctx);
   void run_windows(WorkerContext& ctx, bool at_end);
   /// Matches the window ending at source frame `end_frame` and feeds the decision. Returns
