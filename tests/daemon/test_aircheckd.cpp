@@ -148,6 +148,21 @@ class Aircheckd : public ::testing::Test {
     aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
     return prog;
   }
+  /// Plays `plays` cut in as cut_in_programme does (seeded from `seed`), through aircheckd with
+  /// the default profile's boolean `key` on and then off: how much sooner each airing was
+  /// announced with it (latency_gains), sorted; empty on a failed assertion.
+  std::vector<double> sorted_gains(const std::string& key, uint64_t seed,
+                                   std::initializer_list<std::pair<int, double>> plays) {
+    std::vector<Truth> truth;
+    const fs::path prog = cut_in_programme(key, seed, plays, truth);
+    const auto with =
+        of_type(run_profile(prog, key + "-on", "{" + key + ": true}"), "airing_start");
+    const auto without =
+        of_type(run_profile(prog, key + "-off", "{" + key + ": false}"), "airing_start");
+    auto gain = latency_gains(with, without, truth, key);
+    std::sort(gain.begin(), gain.end());
+    return gain;
+  }
   /// The same with the word check on or off (MatchProfile::word_check).
   static std::vector<json> run_word_check(const fs::path& prog, const std::string& tag,
                                           bool words) {
@@ -348,17 +363,12 @@ TEST_F(Aircheckd, HalfStepsAnnouncePlaysSoonerAtTheSameEdges) {
   // a hop later, kept only if it opens an airing. Each airing must be found by both runs at
   // the same edges; with half steps one of the eight is announced half a hop sooner
   // (measured), none later.
-  std::vector<Truth> truth;
-  const fs::path prog = cut_in_programme(
-      "half_steps", 9801,
-      {{1, 4.2}, {3, 7.9}, {0, 2.6}, {5, 5.3}, {4, 9.4}, {2, 3.1}, {1, 12.0}, {3, 0.0}}, truth);
-  const auto with = of_type(run_profile(prog, "half", "{half_step: true}"), "airing_start");
-  const auto without = of_type(run_profile(prog, "whole", "{half_step: false}"), "airing_start");
-  auto gain = latency_gains(with, without, truth, "half steps");
-  ASSERT_EQ(gain.size(), truth.size());
+  const auto gain = sorted_gains(
+      "half_step", 9801,
+      {{1, 4.2}, {3, 7.9}, {0, 2.6}, {5, 5.3}, {4, 9.4}, {2, 3.1}, {1, 12.0}, {3, 0.0}});
+  ASSERT_EQ(gain.size(), 8u);
   // The windows stay a hop apart: no play is announced later, and one pending a window before
   // its decision is announced half a hop sooner.
-  std::sort(gain.begin(), gain.end());
   EXPECT_GE(gain.front(), -1e-6) << "no airing later";
   EXPECT_GE(std::count_if(gain.begin(), gain.end(), [](double g) { return g > 0.4; }), 1);
 }
@@ -371,16 +381,11 @@ TEST_F(Aircheckd, EarlyPairsDecideWindowsSoonerAtTheSameEdges) {
   // evidence decides the play, it is announced about half a second sooner; where it does not,
   // the next window decides it, at most a hop later. (On this synthetic music, sparse in
   // peaks, most plays need the next window; over 64 generated programmes of real music the
-  // announcements come sooner at the median: bench/RESULTS.md, "Early pairs".)
-  std::vector<Truth> truth;
-  const fs::path prog = cut_in_programme(
+  // announcements come sooner at the median: bench/RESULTS.md, "Backfill and live".)
+  const auto gain = sorted_gains(
       "early_pairs", 9901,
-      {{2, 6.2}, {4, 1.9}, {1, 8.6}, {0, 4.3}, {5, 0.0}, {3, 10.4}, {2, 15.0}, {4, 7.7}}, truth);
-  const auto with = of_type(run_profile(prog, "early", "{early_pairs: true}"), "airing_start");
-  const auto without = of_type(run_profile(prog, "full", "{early_pairs: false}"), "airing_start");
-  auto gain = latency_gains(with, without, truth, "early pairs");
-  ASSERT_EQ(gain.size(), truth.size());
-  std::sort(gain.begin(), gain.end());
+      {{2, 6.2}, {4, 1.9}, {1, 8.6}, {0, 4.3}, {5, 0.0}, {3, 10.4}, {2, 15.0}, {4, 7.7}});
+  ASSERT_EQ(gain.size(), 8u);
   EXPECT_GE(gain.back(), 0.4) << "no airing announced sooner";
   EXPECT_GE(std::count_if(gain.begin(), gain.end(), [](double g) { return g >= 0.4; }), 2)
       << "fewer than two airings announced sooner";
