@@ -121,7 +121,9 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
   // Misses. An open airing whose track still matches at another offset stays open (a repeat
   // of its own audio) until another offset is confirmed and takes over (below).
   for (State& s : states_) {
-    if (s.matched && s.phase == Phase::open && replayed(s)) {
+    // Whether or not the airing's own line still matches: once it has left the window's
+    // candidates, waiting jump_windows for it would only announce the replay later.
+    if (s.phase == Phase::open && replayed(s)) {
       s.alt_last_q = 0;  // that evidence is the replay's
       close(s, out);     // the replay opens below
     }

@@ -19,8 +19,8 @@
 // reference's start within `snap_s` of each other: its line measured anew) or closes and the
 // other opens as a new airing (the station jumped within the track or played it again). A
 // confirmed line whose evidence begins after the airing's last is such a replay or jump at
-// once, without waiting for the airing's line to leave the window, unless another line of the
-// track carries on across that point. An offset
+// once, without waiting for the airing's line to leave the window (or, once it has, for
+// jump_windows), unless another line of the track carries on across that point. An offset
 // along which the reference would begin after the airing did, and whose evidence overlaps the
 // airing's, is neither: a loop repeating the track's opening inside the play, which goes on.
 //

@@ -639,6 +639,33 @@ TEST(Decision, AReplayOpensAsSoonAsItIsConfirmed) {
   EXPECT_LE(starts[1].detected_s, 42.0 + 1e-9);
 }
 
+// The same when the first play's line leaves the window's candidates before the replay is
+// confirmed (a larger index: its last seconds in a window no longer pass the floor for a track
+// on air): the replay still opens as soon as it is confirmed, not jump_windows after the first
+// play's line last matched.
+TEST(Decision, AReplayOpensAsSoonAsItIsConfirmedAfterTheFirstPlaysLineHasGone) {
+  Decision d;
+  const std::vector<Play> first = {{3, 0.0, 0.0, 40.0, 200.0}};
+  const std::vector<Play> replay = {{3, 40.0, 0.0, 40.0, 200.0}};
+  std::vector<AiringEvent> ev;
+  for (double end = 1; end <= 100; end += 1) {
+    auto w = window(first, end, 6, 2.5);  // matched up to the window ending at 43 s
+    for (const WindowMatch& m : window(replay, end, 6, 4.5)) w.push_back(m);  // from 45 s
+    d.step(w, ev);
+  }
+  d.finish(ev);
+  const auto starts = of_kind(ev, Kind::start);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(starts.size(), 2u);
+  ASSERT_EQ(ends.size(), 2u);
+  EXPECT_NEAR(ends[0].end_s, 39.95 + d.params().end_bias_s, 1e-9);
+  EXPECT_NEAR(starts[1].start_s, 40.0, 1e-9);  // snapped to where the reference begins
+  EXPECT_NEAR(starts[1].ref_start_s, 0.0, 1e-9);
+  // Confirmed by the window ending at 45 s, two windows after the first play's line last
+  // matched: waiting jump_windows (4) would announce it at 47 s.
+  EXPECT_NEAR(starts[1].detected_s, 45.0 - 0.05, 1e-9);
+}
+
 // A looping track (52 s of audio that recurs) whose airing locked onto a repeat: from 30 s
 // that repeat's line ends, and a line on which the reference begins at 30 s is confirmed, as a
 // replay would be, while the play's own line matches on across 30 s. The play goes on: one
