@@ -10,7 +10,9 @@ crossfade) and detection latency by start kind, with plays more than 1 % off nor
 apart, as p50 / p95 / p99 (linear interpolation) and the count within 250 ms (edges) or 5 s
 (latency). Crossfade latency counts from the fade's first sample, as the truth does. Latency
 at cuts within 1 % of normal speed is also split by whether speech is laid over the play's
-first seconds (the `voice-over` effect of its item in the run's truth.json). Also counts the
+first seconds (the `voice-over` effect of its item in the run's truth.json), and for those
+also counted from where the speech ends (`voice_over_s`; negative: announced while the speech
+still ran). Also counts the
 `airing_start` events (from each run's airings.jsonl) whose reference start is more than 0.1 s
 off the true play's at that point: a looping track's airing opened on a repeat of its audio
 (its `airing_end` carries the offset adopted later).
@@ -76,12 +78,13 @@ def start_offsets(runs):
 
 
 def voice_over(run, a):
-    """Whether the truth item of airing `a` has speech laid over it; None when unknown."""
+    """(Whether the truth item of airing `a` has speech laid over it, for how many seconds of
+    its start or None when the truth does not say); None when unknown."""
     if run["truth_items"] is None:
         return None
     for it in run["truth_items"]:
         if it.get("source") == a["ref_id"] and abs(it["start_s"] - a["start_s"]) < 0.05:
-            return "voice-over" in (it.get("effects") or "")
+            return "voice-over" in (it.get("effects") or ""), it.get("voice_over_s")
     return None
 
 
@@ -118,14 +121,17 @@ def summary(runs):
                 groups.setdefault(f"latency at {a['start_edge']}{off}", []).append(a["latency_s"])
                 vo = voice_over(r, a)
                 if a["start_edge"] == "cut" and not off and vo is not None:
-                    kind = "voice-over" if vo else "no voice-over"
+                    kind = "voice-over" if vo[0] else "no voice-over"
                     groups.setdefault(f"latency at cut, {kind}", []).append(a["latency_s"])
+                    if vo[0] and num(vo[1]):
+                        groups.setdefault("latency at cut, voice-over, from the speech's end",
+                                          []).append(a["latency_s"] - vo[1])
     print("| measure | n | p50 | p95 | p99 | max | within |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for k in sorted(groups):
         v = groups[k]
         lim = 5.0 if k.startswith("latency") else 0.25
-        within = sum(1 for x in v if abs(x) <= lim)
+        within = sum(1 for x in v if (x if k.startswith("latency") else abs(x)) <= lim)
         print(f"| {k} | {len(v)} | {pct(v, .5):.2f} | {pct(v, .95):.2f} | {pct(v, .99):.2f} |"
               f" {max(v):.2f} | {within} of {len(v)} ({lim:g} s) |")
 

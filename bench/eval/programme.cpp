@@ -167,6 +167,7 @@ Programme make_programme(const std::vector<RefTrack>& refs, const std::vector<ui
         const auto head = mix_at(std::span<const float>(pcm.data(), n), s, -6);
         std::copy(head.begin(), head.end(), pcm.begin());
         item.effects += " voice-over";
+        item.voice_over_s = static_cast<double>(n) / r;
       }
       TruthAiring a;
       a.track = ids[k];

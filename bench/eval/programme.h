@@ -28,6 +28,9 @@ struct ProgrammeItem {
   double speed = 1;
   double gain_db = 0;
   std::string effects;  ///< e.g. "mp3 voice-over ramp"
+  /// Seconds of the item's first audio with speech laid over it (the `voice-over` effect), in
+  /// programme time; 0 = none.
+  double voice_over_s = 0;
 };
 
 struct Programme {

@@ -169,7 +169,8 @@ void run_programme_eval(const ProgrammeEvalOptions& opt) {
                        {"src_start_s", it.src_start_s},
                        {"speed", it.speed},
                        {"gain_db", it.gain_db},
-                       {"effects", it.effects}});
+                       {"effects", it.effects},
+                       {"voice_over_s", it.voice_over_s}});
     }
     std::ofstream f(opt.out / "truth.json");
     f << json{{"duration_s", prog.duration_s}, {"airings", t}, {"items", items}}.dump(1) << "\n";
