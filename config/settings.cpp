@@ -155,37 +155,39 @@ std::vector<double> read_speeds(const Reader& r, const YAML::Node& v, const std:
 
 void read_profile_fields(const Reader& r, const YAML::Node& node, const std::string& what,
                          MatchProfile& p) {
-  r.each_key(
-      node, what,
-      {"min_votes", "min_confidence", "confirm_windows", "end_windows", "min_span_s", "window_s",
-       "hop_s", "speeds", "rescaled_speeds", "word_check", "half_step", "early_pairs"},
-      [&](const std::string& k, const YAML::Node&, const YAML::Node& v) {
-        const std::string w = what + "." + k;
-        if (k == "min_votes")
-          p.min_votes = static_cast<uint32_t>(r.integer(v, w, 1, 100000));
-        else if (k == "min_confidence")
-          p.min_confidence = static_cast<float>(r.number(v, w, 0, 1));
-        else if (k == "confirm_windows")
-          p.confirm_windows = static_cast<int>(r.integer(v, w, 1, 100));
-        else if (k == "end_windows")
-          p.end_windows = static_cast<int>(r.integer(v, w, 1, 100));
-        else if (k == "min_span_s")
-          p.min_span_s = r.number(v, w, 0, 600);
-        else if (k == "window_s")
-          p.window_s = r.number(v, w, 1, 60);
-        else if (k == "hop_s")
-          p.hop_s = r.number(v, w, 0.1, 60);
-        else if (k == "speeds")
-          p.speeds = read_speeds(r, v, w);
-        else if (k == "rescaled_speeds")
-          p.rescaled_speeds = read_speeds(r, v, w);
-        else if (k == "word_check")
-          p.word_check = r.boolean(v, w);
-        else if (k == "half_step")
-          p.half_step = r.boolean(v, w);
-        else if (k == "early_pairs")
-          p.early_pairs = r.boolean(v, w);
-      });
+  r.each_key(node, what,
+             {"min_votes", "min_confidence", "confirm_windows", "end_windows", "min_span_s",
+              "window_s", "hop_s", "speeds", "rescaled_speeds", "word_check", "half_step",
+              "early_pairs", "follow_speed"},
+             [&](const std::string& k, const YAML::Node&, const YAML::Node& v) {
+               const std::string w = what + "." + k;
+               if (k == "min_votes")
+                 p.min_votes = static_cast<uint32_t>(r.integer(v, w, 1, 100000));
+               else if (k == "min_confidence")
+                 p.min_confidence = static_cast<float>(r.number(v, w, 0, 1));
+               else if (k == "confirm_windows")
+                 p.confirm_windows = static_cast<int>(r.integer(v, w, 1, 100));
+               else if (k == "end_windows")
+                 p.end_windows = static_cast<int>(r.integer(v, w, 1, 100));
+               else if (k == "min_span_s")
+                 p.min_span_s = r.number(v, w, 0, 600);
+               else if (k == "window_s")
+                 p.window_s = r.number(v, w, 1, 60);
+               else if (k == "hop_s")
+                 p.hop_s = r.number(v, w, 0.1, 60);
+               else if (k == "speeds")
+                 p.speeds = read_speeds(r, v, w);
+               else if (k == "rescaled_speeds")
+                 p.rescaled_speeds = read_speeds(r, v, w);
+               else if (k == "word_check")
+                 p.word_check = r.boolean(v, w);
+               else if (k == "half_step")
+                 p.half_step = r.boolean(v, w);
+               else if (k == "early_pairs")
+                 p.early_pairs = r.boolean(v, w);
+               else if (k == "follow_speed")
+                 p.follow_speed = r.boolean(v, w);
+             });
   if (p.hop_s > p.window_s) {
     r.fail(node, what + ": hop_s (" + std::to_string(p.hop_s) + ") must not exceed window_s (" +
                      std::to_string(p.window_s) + ")");

@@ -95,6 +95,13 @@ struct MatchProfile {
   /// second's pairs reaching the windows after it. A window is decided 0.5 s sooner on less
   /// evidence: over the evaluation programmes plays are announced 0.1 s sooner at the median.
   bool early_pairs = true;
+  /// Follow a play off normal speed at its own speed: when a candidate is measured more than
+  /// 1 % off normal speed (in a rescaled lane, or along a sloped line), the source's last
+  /// seconds are resampled to undo that speed and fingerprinted, and a lane at that speed is
+  /// matched beside the others for as long as candidates at that speed keep coming (one such
+  /// lane per source). Plays off speed are then matched from nearly all their hashes, as at
+  /// normal speed, not only from the rarer rescaled ones.
+  bool follow_speed = true;
   friend bool operator==(const MatchProfile&, const MatchProfile&) = default;
 };
 

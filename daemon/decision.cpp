@@ -420,4 +420,11 @@ bool Decision::on_air(uint32_t track) const {
   });
 }
 
+double Decision::on_air_speed(uint32_t track) const {
+  for (const State& s : states_) {
+    if (s.phase == Phase::open && s.track == track && !s.dead) return s.speed();
+  }
+  return 0;
+}
+
 }  // namespace aircheck::daemon

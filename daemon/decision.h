@@ -193,6 +193,8 @@ class Decision {
   std::size_t open_count() const;
   /// Whether `track` has an open airing.
   bool on_air(uint32_t track) const;
+  /// The measured speed of the open airing of `track`; 0 when it has none.
+  double on_air_speed(uint32_t track) const;
   const DecisionParams& params() const { return p_; }
 
   /// The line of an airing: a point of it (its last evidence) and its speed.

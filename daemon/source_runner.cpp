@@ -98,6 +98,25 @@ constexpr uint32_t kRescaledMinPostings = 25;
 constexpr double kUncastWeight = 0.25;
 /// A rescaled speed this near a resampled one (MatchProfile::speeds) is left out.
 constexpr double kRescaledCoveredBy = 0.01;
+/// The follow lane (MatchProfile::follow_speed) starts for a likely candidate (kStartMinVotes
+/// votes, this confidence after its lane's share of the chance) ...
+/// On 5.6 h of non-indexed audio 0.5 started it 841 times (1.27x the daemon's CPU there),
+/// 0.9 12 times; on programmes 1-64 0.9 placed off-speed starts a little worse (p95 2.3 s
+/// against 1.3 s) and their ends better (bench/RESULTS.md, "The follow lane").
+constexpr float kFollowConfidence = 0.9f;
+/// ... measured more than this off normal speed: nearer, the normal lane sees a play with most
+/// of its hashes ...
+constexpr double kFollowMinOff = 0.01;
+/// ... follows the candidates within this of its speed (a window measures a play's speed to
+/// 0.1-0.3 %; hashes hold within about 1.5 %) ...
+constexpr double kFollowSameSpeed = 0.004;
+/// Its candidates' lines are sloped up to this (MatchParams::max_skew): the play's speed is
+/// its own to a few tenths of a percent.
+constexpr double kFollowSkew = 0.01;
+/// ... and stops after this long without one, in seconds.
+constexpr double kFollowHoldS = 8.0;
+/// Audio it starts from: a window, its lag and a hop, and this much more, in seconds.
+constexpr double kHistoryExtraS = 1.0;
 
 SourceKind kind_of(const std::string& k) {
   if (k == "file") return SourceKind::file;
@@ -187,6 +206,15 @@ SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_p
     lanes_.push_back(std::make_unique<Lane>(speed, params_));
     lanes_.back()->resampler = std::make_unique<dsp::decode::StreamResampler>(
         rate_, static_cast<int>(std::lround(rate_ * speed)));
+  }
+  if (settings.match.follow_speed) {
+    lanes_.push_back(std::make_unique<Lane>(1.0, params_));
+    follow_ = lanes_.back().get();
+    follow_->follow = true;
+    follow_->active = false;
+    history_.assign(static_cast<std::size_t>((window_frames_ + lag_frames_ + hop_frames_) * hop_ +
+                                             std::lround(kHistoryExtraS * rate_)),
+                    0.0f);
   }
   fresh_.reserve(4096 * lanes_[0]->fp->max_hashes_per_frame() / static_cast<std::size_t>(hop_) +
                  256);
@@ -306,6 +334,9 @@ void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
   if (!have_pos_ || b.pos != next_pos_) {
     // A gap in the sample clock: end the segment and start a new one at the gap's end.
     if (have_pos_) end_segment();
+    // The follow lane starts from the audio of the current segment only.
+    if (follow_ != nullptr) stop_follow();
+    history_len_ = 0;
     for (auto& lane : lanes_) {
       // Lane sample n * speed is source sample n.
       lane->seg_base = static_cast<int64_t>(
@@ -344,6 +375,10 @@ void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
     const std::size_t n =
         std::min<std::size_t>(b.samples.size() - i, static_cast<std::size_t>(hop - pos % hop));
     feed_lanes(b.samples.subspan(i, n));
+    if (!history_.empty()) {
+      for (std::size_t k = 0; k < n; ++k) history_[(pos + k) % history_.size()] = b.samples[i + k];
+      history_len_ = std::min(history_.size(), history_len_ + n);
+    }
     i += n;
     next_pos_ = pos + n;
     last_frame_ = static_cast<int64_t>(next_pos_ / hop);
@@ -354,6 +389,7 @@ void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
 
 void SourceRunner::feed_lanes(std::span<const float> samples) {
   for (auto& lane : lanes_) {
+    if (!lane->active) continue;
     if (lane->rescaled) {
       feed_rescaled(*lane);
       lane->final_frame = std::max(lane->final_frame,
@@ -361,25 +397,62 @@ void SourceRunner::feed_lanes(std::span<const float> samples) {
                                        static_cast<double>(lanes_[0]->final_frame) * lane->speed)));
       continue;
     }
-    std::span<const float> x = samples;
-    if (lane->resampler) {
-      stretched_.clear();
-      lane->resampler->process(samples, stretched_);
-      x = stretched_;
-    }
-    fresh_.clear();
-    lane->words.clear();
-    lane->fp->feed(x, fresh_);
-    keep_words(*lane);
-    for (const dsp::TimedHash& h : fresh_) {
-      lane->votes.add(h.hash, lane->seg_base + h.t);
-      lane->final_frame = std::max(lane->final_frame, lane->seg_base + static_cast<int64_t>(h.t));
-    }
-    const int64_t analysed = lane->seg_base + static_cast<int64_t>(lane->fp->frames());
-    // The resampler holds back a few samples: one frame more covers them.
-    lane->final_frame =
-        std::max(lane->final_frame, analysed - lag_frames_ - (lane->resampler ? 1 : 0));
+    feed_audio(*lane, samples);
   }
+}
+
+void SourceRunner::feed_audio(Lane& lane, std::span<const float> samples) {
+  std::span<const float> x = samples;
+  if (lane.resampler) {
+    stretched_.clear();
+    lane.resampler->process(samples, stretched_);
+    x = stretched_;
+  }
+  fresh_.clear();
+  lane.words.clear();
+  lane.fp->feed(x, fresh_);
+  keep_words(lane);
+  for (const dsp::TimedHash& h : fresh_) {
+    lane.votes.add(h.hash, lane.seg_base + h.t);
+    lane.final_frame = std::max(lane.final_frame, lane.seg_base + static_cast<int64_t>(h.t));
+  }
+  const int64_t analysed = lane.seg_base + static_cast<int64_t>(lane.fp->frames());
+  // The resampler holds back a few samples: one frame more covers them.
+  lane.final_frame = std::max(lane.final_frame, analysed - lag_frames_ - (lane.resampler ? 1 : 0));
+}
+
+// The follow lane starts where the history does, as a segment of its own: its frame 0 is the
+// history's first sample at its speed. Run on a worker, a few times an hour per source: it
+// builds its resampler (an allocation) and fingerprints the history at once (about a window of
+// audio), so its first window holds the play's last seconds with all their hashes.
+void SourceRunner::start_follow(double speed) {
+  Lane& lane = *follow_;
+  stop_follow();
+  lane.speed = speed;
+  lane.resampler = std::make_unique<dsp::decode::StreamResampler>(
+      rate_, static_cast<int>(std::lround(rate_ * speed)));
+  const uint64_t from = next_pos_ - history_len_;
+  lane.seg_base = static_cast<int64_t>(
+      std::llround(static_cast<double>(from) * speed / static_cast<double>(hop_)));
+  lane.final_frame = lane.seg_base;
+  lane.active = true;
+  const std::size_t cap = history_.size();
+  for (std::size_t done = 0; done < history_len_;) {
+    const std::size_t slot = (from + done) % cap;
+    const std::size_t n = std::min({history_len_ - done, cap - slot, std::size_t{4096}});
+    feed_audio(lane, std::span<const float>(history_.data() + slot, n));
+    done += n;
+  }
+}
+
+void SourceRunner::stop_follow() {
+  Lane& lane = *follow_;
+  if (!lane.active) return;
+  lane.active = false;
+  lane.fp->reset();
+  lane.votes.clear();
+  lane.words_seen = 0;
+  lane.final_frame = 0;
 }
 
 void SourceRunner::feed_rescaled(Lane& lane) {
@@ -389,6 +462,7 @@ void SourceRunner::feed_rescaled(Lane& lane) {
 
 void SourceRunner::end_segment() {
   for (auto& lane : lanes_) {
+    if (!lane->active) continue;
     if (lane->rescaled) {
       feed_rescaled(*lane);
       continue;
@@ -420,7 +494,11 @@ void SourceRunner::run_windows(WorkerContext& ctx, bool at_end) {
   }
   // Windows (in source frames) whose hashes are final in every lane.
   int64_t limit = lanes_[0]->final_frame;
+  // Not the follow lane's: its resampler holds back a frame, and the windows of every source
+  // would wait for it while it runs (it starts from a likely candidate, often by chance). A
+  // hash of its that comes later than its window goes to the next one.
   for (std::size_t i = 1; i < lanes_.size(); ++i) {
+    if (!lanes_[i]->active || lanes_[i]->follow) continue;
     limit = std::min(limit, static_cast<int64_t>(std::floor(
                                 static_cast<double>(lanes_[i]->final_frame) / lanes_[i]->speed)));
   }
@@ -456,13 +534,43 @@ bool SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx, bool half
   // Every speed lane is one more chance for noise: its chance probability is multiplied by the
   // number of lanes, so that all the other lanes together add at most as many false matches
   // as normal speed, which keeps its own threshold (most audio plays at normal speed).
-  const double lanes = static_cast<double>(lanes_.size());
+  // The follow lane, started by a likely candidate, is one more such chance: it takes one
+  // more than the others, which keep theirs.
+  const double lanes = static_cast<double>(lanes_.size() - (follow_ != nullptr ? 1 : 0));
+  // The most likely candidate off normal speed (the follow lane's next speed), and whether one
+  // at the follow lane's speed is among the window's.
+  double follow_want = 0;
+  uint32_t follow_want_track = 0;
+  uint32_t follow_want_votes = 0;
+  bool follow_used = false;
   // The window can be decided once the hashes of its last frames are final: lag_frames_ of
   // audio after its end (less at the end of a stream).
   const int64_t decided_frame = std::min(end_frame + lag_frames_, last_frame_);
   const WordCheckRule word_rule;
   for (auto& lane_ptr : lanes_) {
     Lane& lane = *lane_ptr;
+    if (lane.follow) {
+      // The follow lane (the last one) goes on while candidates of its track at its speed
+      // keep coming (it holds for kFollowHoldS), and moves to this window's likeliest candidate
+      // off normal speed, in time for this window, when it is free: idle that long, or since
+      // the last window when that candidate is of another track or speed. Not at the end of a
+      // segment: its audio is gone.
+      if (follow_used) follow_used_ = end_frame;
+      const int64_t idle = end_frame - follow_used_;
+      const bool free = !lane.active || static_cast<double>(idle) * frame_s > kFollowHoldS ||
+                        (follow_want > 0 &&
+                         (follow_want_track != follow_track_ ||
+                          std::abs(follow_want - lane.speed) > kFollowSameSpeed) &&
+                         idle >= hop_frames_);
+      if (free && follow_want > 0 && have_pos_) {
+        start_follow(follow_want);
+        follow_track_ = follow_want_track;
+        follow_used_ = end_frame;
+      } else if (free) {
+        stop_follow();
+      }
+    }
+    if (!lane.active) continue;
     // The lane's window covers the same audio: source frame f is lane frame f * speed.
     const auto end_l =
         static_cast<int64_t>(std::llround(static_cast<double>(end_frame) * lane.speed));
@@ -478,7 +586,15 @@ bool SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx, bool half
     }
     lane.votes.seal(end_l, base_l, *ctx.reader, ctx.seal);
     if (lane.votes.votes().empty()) continue;
+    // The follow lane is already at its play's speed (to a few tenths of a percent): lines
+    // steeper than kFollowSkew there are noise read off a candidate's first seconds.
+    if (lane.follow) {
+      matcher::MatchParams mp = match_params_;
+      mp.max_skew = kFollowSkew;
+      ctx.matcher->set_match_params(mp);
+    }
     const auto candidates = ctx.matcher->match(lane.votes);
+    if (lane.follow) ctx.matcher->set_match_params(match_params_);
     // Lane frame q (from base_l) is at source frame (base_l + q) / speed.
     const auto source_s = [&](double q) {
       return (static_cast<double>(base_l) + q) / lane.speed * frame_s;
@@ -496,12 +612,35 @@ bool SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx, bool half
       // A rescaled lane answers only for plays nearer its speed than normal speed: the normal
       // lane sees those with all their hashes, and a rescaled reading of them places the line
       // a few frames off.
-      if (lane.rescaled && std::abs(lane.speed * static_cast<double>(c.speed) - 1.0) <
-                               0.5 * std::abs(lane.speed - 1.0))
+      const double speed = lane.speed * static_cast<double>(c.speed);
+      // So does the follow lane (its lines' slopes kept within kFollowSkew of its speed).
+      if ((lane.rescaled || lane.follow) &&
+          std::abs(speed - 1.0) < 0.5 * std::abs(lane.speed - 1.0))
         continue;
-      if (lane.speed != 1.0) {
-        c.confidence = static_cast<float>(
-            std::max(0.0, 1.0 - (1.0 - static_cast<double>(c.confidence)) * lanes));
+      // The follow lane answers only for the track it follows: read through it, other audio
+      // (a normal-speed play at a cut, its slope held within kFollowSkew) placed a start 0.75 s
+      // early. A track on air near normal speed is followed by the normal lane: a candidate of
+      // it read off speed (a loop's repeats, a slope read off a few seconds) does not start the
+      // follow lane (one such ended a play 4 s early).
+      if (lane.follow && c.track != follow_track_) continue;
+      const double air_speed = follow_ != nullptr ? decision_.on_air_speed(c.track) : 0.0;
+      const bool near_normal_on_air = air_speed > 0 && std::abs(air_speed - 1.0) <= kFollowMinOff;
+      if (lane.speed != 1.0 || lane.follow) {
+        c.confidence =
+            static_cast<float>(std::max(0.0, 1.0 - (1.0 - static_cast<double>(c.confidence)) *
+                                                       (lanes + (lane.follow ? 1 : 0))));
+      }
+      if (follow_ != nullptr && !near_normal_on_air && c.votes >= kStartMinVotes &&
+          c.confidence >= kPendingConfidence) {
+        if (follow_->active && c.track == follow_track_ &&
+            std::abs(speed - follow_->speed) <= kFollowSameSpeed)
+          follow_used = true;
+        if (std::abs(speed - 1.0) > kFollowMinOff && c.confidence >= kFollowConfidence &&
+            c.votes > follow_want_votes) {
+          follow_want = speed;
+          follow_want_track = c.track;
+          follow_want_votes = c.votes;
+        }
       }
       // Weak candidates can only continue or lead into an airing of their track at their
       // offset (Decision), unless their sub-band words confirm them (below).
@@ -538,9 +677,9 @@ bool SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx, bool half
       refine(c, ctx, first, last);
       WindowMatch m;
       m.track = c.track;
+      const WordLine& line = ctx.lines[static_cast<std::size_t>(&c_ref - candidates.data())];
       // Reference time minus source time at the window's start (source frame `base`), along
       // the candidate's line.
-      const WordLine& line = ctx.lines[static_cast<std::size_t>(&c_ref - candidates.data())];
       m.offset_s = (line.ref_base - static_cast<double>(base)) * frame_s;
       m.query_first_s = source_s(first);
       m.query_last_s = source_s(last);
@@ -574,6 +713,7 @@ bool SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx, bool half
     }
   }
   ctx.reader->end();
+  if (follow_used) follow_used_ = end_frame;  // by the follow lane's own candidates
   if (half_step && std::none_of(ctx.matches.begin(), ctx.matches.end(), [&](const WindowMatch& m) {
         return !m.weak && !decision_.on_air(m.track);
       }))

@@ -151,6 +151,12 @@ class SourceRunner {
   /// Adds the normal-speed lane's hashes of its last feed (still in fresh_) to a rescaled lane,
   /// rescaled to its speed.
   void feed_rescaled(Lane& lane);
+  /// Feeds samples to a lane with its own fingerprinter (resampled first when it has a
+  /// resampler) and adds its hashes to its votes.
+  void feed_audio(Lane& lane, std::span<const float> samples);
+  /// Starts the follow lane (MatchProfile::follow_speed) at `speed`, from the audio history.
+  void start_follow(double speed);
+  void stop_follow();
   /// How the source's sub-band words over frames f0..f1 agree with the reference's along the
   /// line through source frame `at` and reference frame `ref_at` at `speed` reference frames
   /// per source frame. Leaves in ctx.agree the agreeing bits (of 32) of each frame, in search
@@ -227,8 +233,21 @@ class SourceRunner {
     int64_t final_frame = 0;      // every hash anchored before this frame is in votes
     std::vector<uint32_t> words;  // sub-band words of the last feed (normal speed only)
     int64_t words_seen = 0;       // sub-band words of the current segment so far
+    /// The follow lane (MatchProfile::follow_speed, the last lane): resampled at the speed of
+    /// the off-speed candidates it follows, matched only while `active`.
+    bool follow = false;
+    bool active = true;
   };
   std::vector<std::unique_ptr<Lane>> lanes_;
+  /// The follow lane, or null.
+  Lane* follow_ = nullptr;
+  /// The track the follow lane follows, and the source frame of the last window with a
+  /// candidate of it at the follow lane's speed.
+  uint32_t follow_track_ = 0;
+  int64_t follow_used_ = 0;
+  /// The source's last audio (the current segment's), a ring: the follow lane starts from it.
+  std::vector<float> history_;
+  std::size_t history_len_ = 0;
   /// The normal-speed lane's recent sub-band words, a ring by absolute frame; word_frame_
   /// says which frame each slot holds (-1: none).
   std::vector<uint32_t> word_ring_;

@@ -32,7 +32,7 @@ status_interval_s: 5
 profiles:
   music: {min_votes: 12, min_confidence: 0.5, confirm_windows: 3, min_span_s: 4,
           speeds: [0.97, 1.03], rescaled_speeds: [0.985, 1.015], word_check: false,
-          half_step: false, early_pairs: false}
+          half_step: false, early_pairs: false, follow_speed: false}
   spots:
     min_votes: 8
     window_s: 4
@@ -91,6 +91,8 @@ sources:
   EXPECT_TRUE(s.sources[1].match.half_step);  // the default
   EXPECT_FALSE(fm.match.early_pairs);
   EXPECT_TRUE(s.sources[1].match.early_pairs);  // the default
+  EXPECT_FALSE(fm.match.follow_speed);
+  EXPECT_TRUE(s.sources[1].match.follow_speed);  // the default
   EXPECT_EQ(fm.progress_interval_s, 10.0);
   EXPECT_TRUE(fm.evidence);
   EXPECT_EQ(fm.silence.threshold_dbfs, -55.0);  // top-level default inherited
@@ -166,6 +168,8 @@ TEST(Settings, BadFilesNameThePlace) {
        "bad.yaml:3:22: profiles.spots.half_step: expected true or false, got '2'"},
       {"index: /x\nprofiles:\n  spots: {early_pairs: yes please}\n",
        "bad.yaml:3:24: profiles.spots.early_pairs: expected true or false, got 'yes please'"},
+      {"index: /x\nprofiles:\n  spots: {follow_speed: 1.02}\n",
+       "bad.yaml:3:25: profiles.spots.follow_speed: expected true or false, got '1.02'"},
       {"index: /x\nsinks:\n  journald: {enabled: maybe}\n",
        "bad.yaml:3:23: sinks.journald.enabled: expected true or false, got 'maybe'"},
       {"index: /x\nsinks:\n  kafka: {}\n",
