@@ -110,11 +110,11 @@ constexpr double kFollowMinOff = 0.01;
 /// ... follows the candidates within this of its speed (a window measures a play's speed to
 /// 0.1-0.3 %; hashes hold within about 1.5 %) ...
 constexpr double kFollowSameSpeed = 0.004;
+/// ... and stops after this long without one, in seconds.
+constexpr double kFollowHoldS = 8.0;
 /// Its candidates' lines are sloped up to this (MatchParams::max_skew): the play's speed is
 /// its own to a few tenths of a percent.
 constexpr double kFollowSkew = 0.01;
-/// ... and stops after this long without one, in seconds.
-constexpr double kFollowHoldS = 8.0;
 /// Audio it starts from: a window, its lag and a hop, and this much more, in seconds.
 constexpr double kHistoryExtraS = 1.0;
 

@@ -80,6 +80,47 @@ class Aircheckd : public ::testing::Test {
     return aircheck::eval::synth_babble(seed, o);
   }
 
+  /// `x` played at `speed` (tempo and pitch, as a station's pitch control does).
+  static std::vector<float> at_speed(const std::vector<float>& x, double speed) {
+    return aircheck::dsp::decode::resample(x, kRate, static_cast<int>(std::lround(kRate / speed)));
+  }
+  /// A stretch of a song played off normal speed, optionally with 4 s of speech at -6 dB over
+  /// its start.
+  struct OffSpeedPlay {
+    int song;
+    double from_s, len_s, speed;
+    bool speech = false;
+  };
+  /// The plays cut in one after another, after unindexed music (seeds `music_seed` + i) and
+  /// speech (`babble_seed` + i) in turn, and unindexed music after the last; their truth.
+  static Programme off_speed_programme(std::span<const OffSpeedPlay> plays, uint64_t music_seed,
+                                       uint64_t babble_seed, std::vector<Truth>& truth) {
+    Programme p;
+    for (std::size_t i = 0; i < plays.size(); ++i) {
+      const OffSpeedPlay& pl = plays[i];
+      if (i % 2 == 0) {
+        p.add(unindexed(music_seed + i, 6));
+      } else {
+        p.add(babble(babble_seed + i, 5));
+      }
+      const Song& song = songs_[static_cast<std::size_t>(pl.song)];
+      const auto a = static_cast<std::ptrdiff_t>(pl.from_s * kRate);
+      const auto n = static_cast<std::ptrdiff_t>(pl.len_s * kRate);
+      auto x =
+          at_speed(std::vector<float>(song.pcm.begin() + a, song.pcm.begin() + a + n), pl.speed);
+      if (pl.speech) {
+        const auto head = static_cast<std::size_t>(4 * kRate);
+        const auto talk = babble(babble_seed + 10 + i, 4);
+        const auto mixed = aircheck::eval::mix_at(std::span<const float>(x.data(), head), talk, -6);
+        std::copy(mixed.begin(), mixed.end(), x.begin());
+      }
+      truth.push_back({song.title, p.now(), p.now() + pl.len_s / pl.speed, pl.from_s});
+      p.add(x);
+    }
+    p.add(unindexed(music_seed + 8, 6));
+    return p;
+  }
+
   struct SpeedTruth {
     double fast_start = 0, fast_end = 0, slow_start = 0, slow_end = 0;  // seconds
   };
@@ -399,36 +440,13 @@ TEST_F(Aircheckd, SubbandWordsConfirmPlaysOffNormalSpeedSooner) {
   // and without the word check, at its speed, and announced no later with it, most a second
   // or more sooner. (Ends are printed, not checked here: the last play's end runs 3 s into
   // the next song in both runs, which two chance hashes along its line carry on.)
-  const auto at_speed = [](const std::vector<float>& x, double speed) {
-    return aircheck::dsp::decode::resample(x, kRate, static_cast<int>(std::lround(kRate / speed)));
-  };
-  struct Play {
-    int song;
-    double from_s, len_s, speed;
-  };
-  const Play plays[] = {{1, 4.2, 14, 1.02},
-                        {3, 7.9, 12, 0.98},
-                        {0, 2.6, 14, 1.03},
-                        {5, 5.3, 12, 0.975},
-                        {4, 9.4, 14, 1.015}};
+  const OffSpeedPlay plays[] = {{1, 4.2, 14, 1.02},
+                                {3, 7.9, 12, 0.98},
+                                {0, 2.6, 14, 1.03},
+                                {5, 5.3, 12, 0.975},
+                                {4, 9.4, 14, 1.015}};
   std::vector<Truth> truth;
-  Programme p;
-  for (std::size_t i = 0; i < std::size(plays); ++i) {
-    const Play& pl = plays[i];
-    if (i % 2 == 0) {
-      p.add(unindexed(9501 + i, 6));
-    } else {
-      p.add(babble(51 + i, 5));
-    }
-    const Song& song = songs_[static_cast<std::size_t>(pl.song)];
-    const auto a = static_cast<std::ptrdiff_t>(pl.from_s * kRate);
-    const auto n = static_cast<std::ptrdiff_t>(pl.len_s * kRate);
-    const auto x =
-        at_speed(std::vector<float>(song.pcm.begin() + a, song.pcm.begin() + a + n), pl.speed);
-    truth.push_back({song.title, p.now(), p.now() + pl.len_s / pl.speed, pl.from_s});
-    p.add(x);
-  }
-  p.add(unindexed(9509, 6));
+  const Programme p = off_speed_programme(plays, 9501, 51, truth);
   const fs::path prog = dir_ / "words_speed.flac";
   aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
 
@@ -476,42 +494,13 @@ TEST_F(Aircheckd, TheFollowLaneFindsPlaysOffSpeedSoonerAndAtTheirEdges) {
   // bound and every start without speech over it within the goal (without it, two start
   // 0.6-1.4 s late and one ends 1.1 s early); no play is announced more than a hop later, one
   // sooner.
-  const auto at_speed = [](const std::vector<float>& x, double speed) {
-    return aircheck::dsp::decode::resample(x, kRate, static_cast<int>(std::lround(kRate / speed)));
-  };
-  struct Play {
-    int song;
-    double from_s, len_s, speed;
-    bool speech;
-  };
-  const Play plays[] = {{1, 4.2, 16, 1.025, false},
-                        {3, 7.9, 14, 0.975, true},
-                        {0, 2.6, 16, 1.028, false},
-                        {5, 3.3, 14, 0.972, false},
-                        {4, 9.4, 16, 1.022, true}};
+  const OffSpeedPlay plays[] = {{1, 4.2, 16, 1.025, false},
+                                {3, 7.9, 14, 0.975, true},
+                                {0, 2.6, 16, 1.028, false},
+                                {5, 3.3, 14, 0.972, false},
+                                {4, 9.4, 16, 1.022, true}};
   std::vector<Truth> truth;
-  Programme p;
-  for (std::size_t i = 0; i < std::size(plays); ++i) {
-    const Play& pl = plays[i];
-    if (i % 2 == 0) {
-      p.add(unindexed(9601 + i, 6));
-    } else {
-      p.add(babble(61 + i, 5));
-    }
-    const Song& song = songs_[static_cast<std::size_t>(pl.song)];
-    const auto a = static_cast<std::ptrdiff_t>(pl.from_s * kRate);
-    const auto n = static_cast<std::ptrdiff_t>(pl.len_s * kRate);
-    auto x = at_speed(std::vector<float>(song.pcm.begin() + a, song.pcm.begin() + a + n), pl.speed);
-    if (pl.speech) {  // 4 s of speech at -6 dB over the play's start
-      const auto head = static_cast<std::size_t>(4 * kRate);
-      const auto talk = babble(71 + i, 4);
-      const auto mixed = aircheck::eval::mix_at(std::span<const float>(x.data(), head), talk, -6);
-      std::copy(mixed.begin(), mixed.end(), x.begin());
-    }
-    truth.push_back({song.title, p.now(), p.now() + pl.len_s / pl.speed, pl.from_s});
-    p.add(x);
-  }
-  p.add(unindexed(9609, 6));
+  const Programme p = off_speed_programme(plays, 9601, 61, truth);
   const fs::path prog = dir_ / "follow_speed.flac";
   aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
 
@@ -687,9 +676,6 @@ TEST_F(Aircheckd, CheckConfigAndExitCodes) {
 // with `profile` as the default matching profile. Returns the airing_end events.
 std::vector<json> Aircheckd::run_speed_changes(const std::string& name, const std::string& profile,
                                                double fast, double slow, SpeedTruth& truth) {
-  const auto at_speed = [](const std::vector<float>& x, double speed) {
-    return aircheck::dsp::decode::resample(x, kRate, static_cast<int>(std::lround(kRate / speed)));
-  };
   Programme p;
   p.add(unindexed(9300, 8));
   truth.fast_start = p.now();
@@ -825,9 +811,6 @@ TEST_F(Aircheckd, ASharedPassageOffNormalSpeedOpensOnlyTheTrackPlaying) {
   // past A's, and B opened inside A's airing (DecisionParams::inside_overlap). Only A may air.
   const fs::path dir = dir_ / "shared_speed";
   const auto [a, b] = make_shared_passage_index(dir);
-  const auto at_speed = [](const std::vector<float>& x, double speed) {
-    return aircheck::dsp::decode::resample(x, kRate, static_cast<int>(std::lround(kRate / speed)));
-  };
   std::vector<Truth> truth;
   Programme p;
   const auto from = static_cast<std::ptrdiff_t>(12 * kRate);
