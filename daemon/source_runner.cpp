@@ -375,8 +375,13 @@ void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
     const std::size_t n =
         std::min<std::size_t>(b.samples.size() - i, static_cast<std::size_t>(hop - pos % hop));
     feed_lanes(b.samples.subspan(i, n));
-    if (!history_.empty()) {
-      for (std::size_t k = 0; k < n; ++k) history_[(pos + k) % history_.size()] = b.samples[i + k];
+    if (!history_.empty()) {  // n is at most a hop, far less than the ring: one wrap at most
+      const std::size_t slot = pos % history_.size();
+      const std::size_t first = std::min(n, history_.size() - slot);
+      std::copy_n(b.samples.begin() + static_cast<std::ptrdiff_t>(i), first,
+                  history_.begin() + static_cast<std::ptrdiff_t>(slot));
+      std::copy_n(b.samples.begin() + static_cast<std::ptrdiff_t>(i + first), n - first,
+                  history_.begin());
       history_len_ = std::min(history_.size(), history_len_ + n);
     }
     i += n;
