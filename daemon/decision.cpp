@@ -76,6 +76,8 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       State fresh;
       fresh.track = m.track;
       fresh.offset_s = m.offset_s;
+      fresh.offset_at = m.offset_at_s;
+      fresh.drift = m.drift;
       fresh.first_q = m.query_first_s;
       fresh.last_q = m.query_last_s;
       fresh.words_last = m.words_last_s;
@@ -97,6 +99,8 @@ void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEven
       }
       s->words_last = std::max(s->words_last, m.words_last_s);
       s->offset_s = m.offset_s;  // follows slow drift within the tolerance
+      s->offset_at = m.offset_at_s;
+      s->drift = m.drift;
     }
     s->decided |= !m.weak;
     s->strong |= !m.weak;
@@ -264,6 +268,8 @@ bool Decision::replayed(const State& s) const {
 
 void Decision::adopt(State& s, State& other) {
   s.offset_s = other.offset_s;
+  s.offset_at = other.offset_at;
+  s.drift = other.drift;
   s.first_q = std::min(s.first_q, other.first_q);
   s.last_q = std::max(s.last_q, other.last_q);
   s.last_ref = other.last_ref;
@@ -301,7 +307,7 @@ AiringEvent Decision::event(AiringEvent::Kind kind, const State& s, double end_s
   e.start_s = s.start_s;
   e.ref_start_s = s.ref_start_s;
   e.end_s = end_s;
-  e.ref_end_s = end_s + s.offset_s;
+  e.ref_end_s = ref_at(s, end_s);
   e.track_duration_s = s.duration;
   e.detected_s = s.detected_s;
   // Mean of the windows' measurements, to 0.1 %: a window's own estimate is that coarse.
@@ -359,7 +365,7 @@ double Decision::move_start(uint32_t track, double start_s) {
 
 void Decision::set_start(State& s, double start_s) {
   s.start_s = std::max({0.0, start_s, -s.offset_s});
-  s.ref_start_s = s.start_s + s.offset_s;
+  s.ref_start_s = ref_at(s, s.start_s);
 }
 
 bool Decision::inside_airing(const WindowMatch& m, std::span<const WindowMatch> matches) {

@@ -67,6 +67,11 @@ struct WindowMatch {
   /// Source time up to which the sub-band words confirmed this match (SourceRunner), beyond
   /// its hashes' evidence: it counts towards min_span_s. 0 = not confirmed by words.
   double words_last_s = 0;
+  /// Source time at which offset_s holds (the window's start), and how much the offset gains
+  /// per source second after it: a speed lane's speed - 1 (its play drifts against the
+  /// reference), 0 at normal speed, where a line's slope read off a few seconds is noise.
+  double offset_at_s = 0;
+  double drift = 0;
 };
 static_assert(std::is_trivially_copyable_v<WindowMatch>);
 
@@ -223,6 +228,7 @@ class Decision {
     int misses = 0;
     uint32_t windows = 0;
     double offset_s = 0;
+    double offset_at = 0, drift = 0;  // WindowMatch::offset_at_s, drift
     double first_q = 0, last_q = 0, first_ref = 0, last_ref = 0;
     double words_last = 0;  // latest evidence from confirming words (WindowMatch::words_last_s)
     double duration = 0;
@@ -270,6 +276,10 @@ class Decision {
   /// does: evidence placed earlier (a lead-in or words agreeing with similar audio before it)
   /// is cut back to where the reference starts along the airing's line.
   static void set_start(State& s, double start_s);
+  /// Reference time at source time `t` along the line of `s`.
+  static double ref_at(const State& s, double t) {
+    return t + s.offset_s + (t - s.offset_at) * s.drift;
+  }
   void adopt(State& open, State& other);
   void open(State& s, std::vector<AiringEvent>& out);
   void close(State& s, std::vector<AiringEvent>& out,

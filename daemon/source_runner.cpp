@@ -686,6 +686,8 @@ bool SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx, bool half
       // Reference time minus source time at the window's start (source frame `base`), along
       // the candidate's line.
       m.offset_s = (line.ref_base - static_cast<double>(base)) * frame_s;
+      m.offset_at_s = static_cast<double>(base) * frame_s;
+      m.drift = lane.speed - 1.0;
       m.query_first_s = source_s(first);
       m.query_last_s = source_s(last);
       m.ref_first_s = std::min(c.ref_first * frame_s, m.query_first_s + m.offset_s);

@@ -687,6 +687,46 @@ TEST(Decision, ALineThatCarriesOnAcrossTheAiringsLastIsNoReplay) {
   expect_one_airing(d, ev, 62.95, 85.95);  // on the play's own line
 }
 
+// A play 3 % fast matched in a speed lane: each window gives its offset at the window's start
+// and the lane's drift. The airing's reference start and end are read along the play's line,
+// not at the offset of the window's start (3.95 s before the start: 0.12 s off).
+TEST(Decision, ReferenceEdgesOffSpeedFollowTheDrift) {
+  Decision d;
+  const double speed = 1.03, at = 10.0, ref0 = 20.0, until = 40.0;
+  const auto ref = [&](double t) { return ref0 + (t - at) * speed; };
+  std::vector<AiringEvent> ev;
+  for (double end = 1; end <= 50; end += 1) {
+    std::vector<WindowMatch> w;
+    const double base = end - 6;
+    const double a = std::max(base, at), b = std::min(end, until);
+    if (b - a >= 1.5) {
+      WindowMatch m;
+      m.track = 4;
+      m.offset_s = ref(base) - base;
+      m.offset_at_s = base;
+      m.drift = speed - 1.0;
+      m.query_first_s = a + 0.05;
+      m.query_last_s = b - 0.05;
+      m.ref_first_s = ref(m.query_first_s);
+      m.ref_last_s = ref(m.query_last_s);
+      m.votes = static_cast<uint32_t>((b - a) * 20);
+      m.confidence = 0.9f;
+      m.speed = static_cast<float>(speed);
+      m.track_duration_s = 300;
+      w.push_back(m);
+    }
+    d.step(w, ev);
+  }
+  d.finish(ev);
+  const auto starts = of_kind(ev, Kind::start);
+  const auto ends = of_kind(ev, Kind::end);
+  ASSERT_EQ(starts.size(), 1u);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_NEAR(starts[0].start_s, at + 0.05 - d.params().start_bias_s, 1e-9);
+  EXPECT_NEAR(starts[0].ref_start_s, ref(starts[0].start_s), 1e-6);
+  EXPECT_NEAR(ends[0].ref_end_s, ref(ends[0].end_s), 1e-6);
+}
+
 TEST(Decision, ProgressEveryInterval) {
   DecisionParams p;
   p.progress_interval_s = 10;
