@@ -49,7 +49,7 @@ double Decision::start_of(const State& s) const {
   // Where the reference's start falls when the match reaches where its hashes begin (silence
   // at its start has none), else the first evidence.
   const bool at_start = s.first_ref <= std::max(0.0, s.content_start) + p_.snap_s;
-  const double start = at_start ? -s.offset_s : s.first_q - p_.start_bias_s;
+  const double start = at_start ? time_at(s, 0.0) : s.first_q - p_.start_bias_s;
   return std::max(0.0, start);
 }
 
@@ -320,7 +320,7 @@ double Decision::end_of(const State& s) const {
       s.duration > 0 && (s.duration - s.last_ref <= p_.snap_s ||
                          (s.content_end > 0 && s.content_end - s.last_ref <= p_.snap_s));
   if (at_end) {
-    return std::max(s.last_q, s.duration - s.offset_s);  // where the reference's end falls
+    return std::max(s.last_q, time_at(s, s.duration));  // where the reference's end falls
   }
   // Evidence of the track at another offset (a repeat) after its own also means it was on air.
   return std::max(s.last_q, s.alt_last_q) + p_.end_bias_s;
@@ -364,7 +364,7 @@ double Decision::move_start(uint32_t track, double start_s) {
 }
 
 void Decision::set_start(State& s, double start_s) {
-  s.start_s = std::max({0.0, start_s, -s.offset_s});
+  s.start_s = std::max({0.0, start_s, time_at(s, 0.0)});
   s.ref_start_s = ref_at(s, s.start_s);
 }
 

@@ -280,6 +280,10 @@ class Decision {
   static double ref_at(const State& s, double t) {
     return t + s.offset_s + (t - s.offset_at) * s.drift;
   }
+  /// Source time at reference time `r` along the line of `s` (the inverse of ref_at).
+  static double time_at(const State& s, double r) {
+    return (r - s.offset_s + s.offset_at * s.drift) / (1.0 + s.drift);
+  }
   void adopt(State& open, State& other);
   void open(State& s, std::vector<AiringEvent>& out);
   void close(State& s, std::vector<AiringEvent>& out,

@@ -689,13 +689,13 @@ TEST(Decision, ALineThatCarriesOnAcrossTheAiringsLastIsNoReplay) {
 
 // A play 3 % fast matched in a speed lane: each window gives its offset at the window's start
 // and the lane's drift. The airing's reference start and end are read along the play's line,
-// not at the offset of the window's start (3.95 s before the start: 0.12 s off).
-TEST(Decision, ReferenceEdgesOffSpeedFollowTheDrift) {
-  Decision d;
-  const double speed = 1.03, at = 10.0, ref0 = 20.0, until = 40.0;
+// not at the offset of the window's start (3.95 s before the start: 0.12 s off); a play from
+// the reference's start snaps to where the reference begins along that line.
+std::vector<AiringEvent> run_off_speed(Decision& d, double speed, double at, double ref0,
+                                       double until) {
   const auto ref = [&](double t) { return ref0 + (t - at) * speed; };
   std::vector<AiringEvent> ev;
-  for (double end = 1; end <= 50; end += 1) {
+  for (double end = 1; end <= until + 10; end += 1) {
     std::vector<WindowMatch> w;
     const double base = end - 6;
     const double a = std::max(base, at), b = std::min(end, until);
@@ -718,13 +718,30 @@ TEST(Decision, ReferenceEdgesOffSpeedFollowTheDrift) {
     d.step(w, ev);
   }
   d.finish(ev);
-  const auto starts = of_kind(ev, Kind::start);
-  const auto ends = of_kind(ev, Kind::end);
-  ASSERT_EQ(starts.size(), 1u);
-  ASSERT_EQ(ends.size(), 1u);
-  EXPECT_NEAR(starts[0].start_s, at + 0.05 - d.params().start_bias_s, 1e-9);
-  EXPECT_NEAR(starts[0].ref_start_s, ref(starts[0].start_s), 1e-6);
-  EXPECT_NEAR(ends[0].ref_end_s, ref(ends[0].end_s), 1e-6);
+  return ev;
+}
+
+TEST(Decision, ReferenceEdgesOffSpeedFollowTheDrift) {
+  const double speed = 1.03;
+  {
+    Decision d;
+    const auto ev = run_off_speed(d, speed, 10.0, 20.0, 40.0);
+    const auto starts = of_kind(ev, Kind::start);
+    const auto ends = of_kind(ev, Kind::end);
+    ASSERT_EQ(starts.size(), 1u);
+    ASSERT_EQ(ends.size(), 1u);
+    const auto ref = [&](double t) { return 20.0 + (t - 10.0) * speed; };
+    EXPECT_NEAR(starts[0].start_s, 10.05 - d.params().start_bias_s, 1e-9);
+    EXPECT_NEAR(starts[0].ref_start_s, ref(starts[0].start_s), 1e-6);
+    EXPECT_NEAR(ends[0].ref_end_s, ref(ends[0].end_s), 1e-6);
+  }
+  {
+    Decision d;  // from the reference's start
+    const auto starts = of_kind(run_off_speed(d, speed, 10.0, 0.0, 40.0), Kind::start);
+    ASSERT_EQ(starts.size(), 1u);
+    EXPECT_NEAR(starts[0].start_s, 10.0, 1e-6);
+    EXPECT_NEAR(starts[0].ref_start_s, 0.0, 1e-6);
+  }
 }
 
 TEST(Decision, ProgressEveryInterval) {
