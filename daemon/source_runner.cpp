@@ -499,9 +499,9 @@ void SourceRunner::run_windows(WorkerContext& ctx, bool at_end) {
   }
   // Windows (in source frames) whose hashes are final in every lane.
   int64_t limit = lanes_[0]->final_frame;
-  // Not the follow lane's: its resampler holds back a frame, and the windows of every source
-  // would wait for it while it runs (it starts from a likely candidate, often by chance). A
-  // hash of its that comes later than its window goes to the next one.
+  // Not the follow lane's: its resampler holds back a frame, and the source's windows would
+  // wait for it while it runs (announced 10-50 ms later). A hash of its that comes later than
+  // its window goes to the next one.
   for (std::size_t i = 1; i < lanes_.size(); ++i) {
     if (!lanes_[i]->active || lanes_[i]->follow) continue;
     limit = std::min(limit, static_cast<int64_t>(std::floor(
