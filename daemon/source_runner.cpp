@@ -700,6 +700,10 @@ bool SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx, bool half
       if (check_words_ && c.confidence >= word_rule.min_confidence &&
           confirm_by_words(m, line, base, decided_frame, opens, ctx))
         weak = false;
+      // Decided, but the words of a track on air agree with this audio at least as well: a
+      // passage like that track's own (on_air_words_agree).
+      if (!weak && !on_air && check_words_ && on_air_words_agree(m, line, base, decided_frame, ctx))
+        weak = true;
       pending |= weak && !on_air && c.votes >= kStartMinVotes && c.confidence >= kPendingConfidence;
       if (weak && c.confidence < keep_weak) continue;
       m.weak = weak;
@@ -811,6 +815,58 @@ int64_t SourceRunner::words_change(uint32_t track, double at, double ref_at, dou
   return forward ? f0 + i : f1 - i;
 }
 
+std::optional<SourceRunner::WordSpan> SourceRunner::word_span(const WindowMatch& m,
+                                                              int64_t decided_frame) const {
+  const WordCheckRule rule;
+  const double frame_s = params_.frame_seconds();
+  WordSpan w;
+  w.f0 = std::llround(m.query_first_s / frame_s);
+  // Word f sums frames f .. f + subband_frames - 1: final once those were analysed.
+  w.f1 =
+      std::min(decided_frame - params_.subband_frames, w.f0 + static_cast<int64_t>(kWordRing) - 1);
+  if (w.f1 - w.f0 + 1 < rule.min_frames) return std::nullopt;
+  w.mid = 0.5 * static_cast<double>(w.f0 + w.f1);
+  // The recent frames alone, once they are half a second fewer than all of them.
+  w.recent = w.f1 - rule.recent_frames + 1 > w.f0 + rule.min_frames / 2
+                 ? w.f1 - rule.recent_frames + 1
+                 : w.f0;
+  return w;
+}
+
+// A line's speed, measured on a second or two of anchors, can be off by most of a percent,
+// which over the frames compared moves the reference by frames. So each line is read through
+// the middle of the frames compared, at its speed and at normal speed, shifted by up to
+// rule.shift_frames, over all the frames and over the last recent_frames of them (speech over a
+// play's first seconds blurs its words there): the best of those is its agreement.
+double SourceRunner::line_error_rate(const WordLine& l, int64_t base, const WordSpan& w,
+                                     WordSpanPart part, WordTally& best, WordSpanPart* best_part,
+                                     WorkerContext& ctx) const {
+  const WordCheckRule rule;
+  const double ref_mid = l.ref_base + (w.mid - static_cast<double>(base)) * l.speed;
+  double best_rate = 1.0;
+  for (const double speed : {l.speed, 1.0}) {
+    for (int d = -rule.shift_frames; d <= rule.shift_frames; ++d) {
+      for (const WordSpanPart p : {WordSpanPart::all, WordSpanPart::recent}) {
+        if (part != WordSpanPart::either && p != part) continue;
+        if (p == WordSpanPart::recent && w.recent == w.f0) continue;
+        const int64_t from = p == WordSpanPart::all ? w.f0 : w.recent;
+        const WordTally t =
+            word_agreement(l.track, w.mid, ref_mid + d, speed, from, w.f1, /*forward=*/true, ctx);
+        if (t.frames < rule.min_frames) continue;
+        const double rate =
+            1.0 - static_cast<double>(t.bits) / (32.0 * static_cast<double>(t.frames));
+        if (rate < best_rate) {
+          best_rate = rate;
+          best = t;
+          if (best_part != nullptr) *best_part = p;
+        }
+      }
+    }
+    if (l.speed == 1.0) break;
+  }
+  return best_rate;
+}
+
 // The hashes decide a play after 2.5-4 s of it: their rule asks for enough agreeing anchors
 // to stand out from the best of ~10^5 chance (track, offset) cells. The candidate they propose
 // after a second or two is usually right already, and the words can tell: along its line they
@@ -837,45 +893,10 @@ bool SourceRunner::confirm_by_words(WindowMatch& m, const WordLine& line, int64_
                                     WorkerContext& ctx) const {
   const WordCheckRule rule;
   if (std::abs(line.speed - 1.0) > rule.max_speed_off || decision_.on_air(m.track)) return false;
-  const double frame_s = params_.frame_seconds();
-  const int64_t f0 = std::llround(m.query_first_s / frame_s);
-  // Word f sums frames f .. f + subband_frames - 1: final once those were analysed.
-  const int64_t f1 =
-      std::min(decided_frame - params_.subband_frames, f0 + static_cast<int64_t>(kWordRing) - 1);
-  if (f1 - f0 + 1 < rule.min_frames) return false;
-  // A line's speed, measured on a second or two of anchors, can be off by most of a percent,
-  // which over the frames compared moves the reference by frames. So each line is read
-  // through the middle of the frames compared, at its speed and at normal speed, shifted by up
-  // to rule.shift_frames, over all the frames and over the last recent_frames of them (speech
-  // over a play's first seconds blurs its words there): the best of those is its agreement.
-  const double mid = 0.5 * static_cast<double>(f0 + f1);
-  // The recent frames alone, once they are half a second fewer than all of them.
-  const int64_t recent =
-      f1 - rule.recent_frames + 1 > f0 + rule.min_frames / 2 ? f1 - rule.recent_frames + 1 : f0;
-  const auto error_rate = [&](const WordLine& l, WordTally& best) {
-    const double ref_mid = l.ref_base + (mid - static_cast<double>(base)) * l.speed;
-    double best_rate = 1.0;
-    for (const double speed : {l.speed, 1.0}) {
-      for (int d = -rule.shift_frames; d <= rule.shift_frames; ++d) {
-        for (int span = 0; span < (recent > f0 ? 2 : 1); ++span) {
-          const int64_t from = span == 0 ? f0 : recent;
-          const WordTally t =
-              word_agreement(l.track, mid, ref_mid + d, speed, from, f1, /*forward=*/true, ctx);
-          if (t.frames < rule.min_frames) continue;
-          const double rate =
-              1.0 - static_cast<double>(t.bits) / (32.0 * static_cast<double>(t.frames));
-          if (rate < best_rate) {
-            best_rate = rate;
-            best = t;
-          }
-        }
-      }
-      if (l.speed == 1.0) break;
-    }
-    return best_rate;
-  };
+  const std::optional<WordSpan> w = word_span(m, decided_frame);
+  if (!w) return false;
   WordTally t;
-  const double rate = error_rate(line, t);
+  const double rate = line_error_rate(line, base, *w, WordSpanPart::either, t, nullptr, ctx);
   if (t.frames < rule.min_frames ||
       rate > (opens_track ? rule.max_error_rate_at_start : rule.max_error_rate))
     return false;
@@ -886,8 +907,11 @@ bool SourceRunner::confirm_by_words(WindowMatch& m, const WordLine& line, int64_
     if (&other == &line) continue;
     WordTally o;
     if (other.track == line.track) {
-      if (error_rate(other, o) < rate + rule.word_margin * se) return false;
-    } else if (off_speed && error_rate(other, o) <= rule.max_error_rate) {
+      if (line_error_rate(other, base, *w, WordSpanPart::either, o, nullptr, ctx) <
+          rate + rule.word_margin * se)
+        return false;
+    } else if (off_speed && line_error_rate(other, base, *w, WordSpanPart::either, o, nullptr,
+                                            ctx) <= rule.max_error_rate) {
       return false;  // another track's words agree too: a passage both share
     }
   }
@@ -895,8 +919,48 @@ bool SourceRunner::confirm_by_words(WindowMatch& m, const WordLine& line, int64_
       (1.0 - static_cast<double>(m.confidence)) * word_chance(frames, bits, params_.subband_frames);
   if (1.0 - chance < static_cast<double>(match_params_.min_confidence)) return false;
   m.confidence = std::max(m.confidence, static_cast<float>(1.0 - chance));
-  m.words_last_s = static_cast<double>(f1) * frame_s;
+  m.words_last_s = static_cast<double>(w->f1) * params_.frame_seconds();
   return true;
+}
+
+// Pieces of one soundtrack or album often end (or open) alike: the same final chord, another
+// mix of the same passage. While one plays, another's line can match alongside its own until
+// both end, and be decided by its hashes or its words: on 64 programmes of a corpus the
+// daemon was not tuned on (NA's tracks indexed), 16 false airings were such endings, 8-10 s
+// long. The track playing is the one whose words agree best: there the true line disagreed in
+// 18 % of its bits and the other track's in 33 %. So a decided candidate of a track not on air
+// does not open while a line of a track on air among the window's candidates agrees at least
+// as well over the same frames (the part of them the candidate reads best). A cut to the next
+// play is not held back: the play before has no words past its reference's end, which count
+// as chance, and its words disagree with the next play's audio; a crossfade can be, while the
+// fading play's words still agree better (announced 0.4-2 s later on 8 of 454 crossfades).
+bool SourceRunner::on_air_words_agree(const WindowMatch& m, const WordLine& line, int64_t base,
+                                      int64_t decided_frame, WorkerContext& ctx) const {
+  const WordCheckRule rule;
+  if (std::abs(line.speed - 1.0) > rule.max_speed_off) return false;
+  const std::optional<WordSpan> w = word_span(m, decided_frame);
+  if (!w) return false;
+  double rate = 2;  // not read yet
+  WordSpanPart part = WordSpanPart::either;
+  WordTally t;
+  for (const WordLine& other : ctx.lines) {
+    if (other.track == line.track || !decision_.on_air(other.track) ||
+        std::abs(other.speed - 1.0) > rule.max_speed_off)
+      continue;
+    if (rate > 1.5) {
+      rate = line_error_rate(line, base, *w, WordSpanPart::either, t, &part, ctx);
+      if (rate >= 1.0) return false;  // too few words to tell by
+    }
+    // Over the same frames: those where the track on air has no words (its reference ended
+    // there, at a cut to the next play) count as chance.
+    WordTally o;
+    line_error_rate(other, base, *w, part, o, nullptr, ctx);
+    const int64_t missing = std::max<int64_t>(0, t.frames - o.frames);
+    const double wrong = static_cast<double>(32 * std::min(o.frames, t.frames) -
+                                             std::min(o.bits, 32 * t.frames) + 16 * missing);
+    if (wrong <= rate * 32.0 * static_cast<double>(t.frames)) return true;
+  }
+  return false;
 }
 
 double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) const {

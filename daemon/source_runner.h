@@ -179,6 +179,27 @@ class SourceRunner {
   /// the window starting at source frame `base` that the hashes alone do not decide, with the
   /// words final at `decided_frame` (WordCheckRule; `opens_track`: its line opens its track).
   /// If so, sets its confidence from both fingerprints and words_last_s.
+  /// The frames a candidate's words are read over (confirm_by_words): from its first agreeing
+  /// anchor (f0) to the newest word final at the window's decision (f1); `recent`: the first of
+  /// the last WordCheckRule::recent_frames of them (f0 when too few); `mid` their middle.
+  struct WordSpan {
+    int64_t f0 = 0, f1 = 0, recent = 0;
+    double mid = 0;
+  };
+  enum class WordSpanPart : uint8_t { all, recent, either };
+  std::optional<WordSpan> word_span(const WindowMatch& m, int64_t decided_frame) const;
+  /// The fraction of disagreeing bits between the source's words over `w` (all of it, its
+  /// recent part, or the better of the two) and the reference's along `l` (a line of the
+  /// window starting at source frame `base`), read at its speed and at normal speed and
+  /// shifted by up to WordCheckRule::shift_frames: the best reading, its tally in `best` and,
+  /// when asked, its part. 1 when no reading has enough words.
+  double line_error_rate(const WordLine& l, int64_t base, const WordSpan& w, WordSpanPart part,
+                         WordTally& best, WordSpanPart* best_part, WorkerContext& ctx) const;
+  /// Whether the words along the line of a track on air (another among the window's
+  /// candidates) agree with the source's at least as well as `line`'s do, over the same
+  /// frames: `m`, decided, is then a passage like that track's own and does not open.
+  bool on_air_words_agree(const WindowMatch& m, const WordLine& line, int64_t base,
+                          int64_t decided_frame, WorkerContext& ctx) const;
   bool confirm_by_words(WindowMatch& m, const WordLine& line, int64_t base, int64_t decided_frame,
                         bool opens_track, WorkerContext& ctx) const;
   /// Where the play of a just-opened airing began, from its sub-band words: the start if the
