@@ -127,6 +127,18 @@ class Aircheckd : public ::testing::Test {
   static std::vector<json> run_speed_changes(const std::string& name, const std::string& profile,
                                              double fast, double slow, SpeedTruth& truth);
   /// `at_end`: B ends with its copy of A's last 12 s instead of holding 12 s from A's 12 s on.
+  /// The airing_end events `ends` are the plays of `truth`, one each in order, their edges
+  /// within `tolerance_s`.
+  static void expect_airings(const std::vector<json>& ends, const std::vector<Truth>& truth,
+                             double tolerance_s) {
+    ASSERT_EQ(ends.size(), truth.size());
+    for (std::size_t i = 0; i < truth.size(); ++i) {
+      SCOPED_TRACE(truth[i].title);
+      EXPECT_EQ(ends[i]["title"], truth[i].title);
+      EXPECT_NEAR(ends[i]["start_pos_s"].get<double>(), truth[i].start_s, tolerance_s);
+      EXPECT_NEAR(ends[i]["end_pos_s"].get<double>(), truth[i].end_s, tolerance_s);
+    }
+  }
   static std::pair<Song, Song> make_shared_passage_index(const fs::path& dir, bool at_end = false);
   /// Runs aircheckd on `prog` with the default profile's `fields` (a YAML flow map, e.g.
   /// "{word_check: false}"); its events, tagged `tag` in the test folder.
@@ -802,13 +814,7 @@ TEST_F(Aircheckd, APassageTwoTracksShareAirsAsTheTrackPlaying) {
   p.add(unindexed(9401, 5));
   const auto ends =
       of_type(run_programme(p, dir / "index", dir / "programme"), "airing_end", "prog");
-  ASSERT_EQ(ends.size(), 2u);
-  for (std::size_t i = 0; i < 2; ++i) {
-    SCOPED_TRACE(truth[i].title);
-    EXPECT_EQ(ends[i]["title"], truth[i].title);
-    EXPECT_NEAR(ends[i]["start_pos_s"].get<double>(), truth[i].start_s, 1.0);
-    EXPECT_NEAR(ends[i]["end_pos_s"].get<double>(), truth[i].end_s, 1.0);
-  }
+  expect_airings(ends, truth, 1.0);
 }
 
 TEST_F(Aircheckd, AnEndingTwoTracksShareAirsAsTheTrackPlaying) {
@@ -835,12 +841,7 @@ TEST_F(Aircheckd, AnEndingTwoTracksShareAirsAsTheTrackPlaying) {
     std::printf("  %s %.2f-%.2f s\n", e["title"].get<std::string>().c_str(),
                 e["start_pos_s"].get<double>(), e["end_pos_s"].get<double>());
   }
-  ASSERT_EQ(ends.size(), truth.size());
-  for (std::size_t i = 0; i < truth.size(); ++i) {
-    EXPECT_EQ(ends[i]["title"], truth[i].title);
-    EXPECT_NEAR(ends[i]["start_pos_s"].get<double>(), truth[i].start_s, kTolerance);
-    EXPECT_NEAR(ends[i]["end_pos_s"].get<double>(), truth[i].end_s, kTolerance);
-  }
+  expect_airings(ends, truth, kTolerance);
 }
 
 TEST_F(Aircheckd, ASharedPassageOffNormalSpeedOpensOnlyTheTrackPlaying) {
