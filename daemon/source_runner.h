@@ -175,10 +175,6 @@ class SourceRunner {
   /// -1 when that excess is not clear.
   int64_t words_change(uint32_t track, double at, double ref_at, double speed, int64_t f0,
                        int64_t f1, bool forward, WorkerContext& ctx) const;
-  /// Whether the sub-band words confirm `m`, a candidate (along `line`, one of ctx.lines) of
-  /// the window starting at source frame `base` that the hashes alone do not decide, with the
-  /// words final at `decided_frame` (WordCheckRule; `opens_track`: its line opens its track).
-  /// If so, sets its confidence from both fingerprints and words_last_s.
   /// The frames a candidate's words are read over (confirm_by_words): from its first agreeing
   /// anchor (f0) to the newest word final at the window's decision (f1); `recent`: the first of
   /// the last WordCheckRule::recent_frames of them (f0 when too few); `mid` their middle.
@@ -200,6 +196,10 @@ class SourceRunner {
   /// frames: `m`, decided, is then a passage like that track's own and does not open.
   bool on_air_words_agree(const WindowMatch& m, const WordLine& line, int64_t base,
                           int64_t decided_frame, WorkerContext& ctx) const;
+  /// Whether the sub-band words confirm `m`, a candidate (along `line`, one of ctx.lines) of
+  /// the window starting at source frame `base` that the hashes alone do not decide, with the
+  /// words final at `decided_frame` (WordCheckRule; `opens_track`: its line opens its track).
+  /// If so, sets its confidence from both fingerprints and words_last_s.
   bool confirm_by_words(WindowMatch& m, const WordLine& line, int64_t base, int64_t decided_frame,
                         bool opens_track, WorkerContext& ctx) const;
   /// Where the play of a just-opened airing began, from its sub-band words: the start if the
