@@ -45,12 +45,21 @@ bool Decision::ready(const State& s) const {
          std::max(s.last_q, s.words_last) - s.first_q >= p_.min_span_s;
 }
 
-double Decision::start_of(const State& s) const {
+double Decision::start_of(const State& s, bool* joined) const {
   // Where the reference's start falls when the match reaches where its hashes begin (silence
   // at its start has none), else the first evidence.
   const bool at_start = s.first_ref <= std::max(0.0, s.content_start) + p_.snap_s;
-  const double start = at_start ? time_at(s, 0.0) : s.first_q - p_.start_bias_s;
-  return std::max(0.0, start);
+  if (at_start) return std::max(0.0, time_at(s, 0.0));
+  const double begins = time_at(s, 0.0);
+  if (joined != nullptr && begins < s.first_q && s.first_q - begins <= p_.join_max_s) {
+    for (const Aired& a : aired_) {
+      if (a.track != 0 && a.track != s.track && std::abs(a.end_s - begins) <= p_.join_s) {
+        if (joined != nullptr) *joined = true;
+        return std::max(0.0, begins);
+      }
+    }
+  }
+  return std::max(0.0, s.first_q - p_.start_bias_s);
 }
 
 void Decision::step(std::span<const WindowMatch> matches, std::vector<AiringEvent>& out,
@@ -290,10 +299,13 @@ void Decision::adopt(State& s, State& other) {
 
 void Decision::open(State& s, std::vector<AiringEvent>& out) {
   s.phase = Phase::open;
-  set_start(s, start_of(s));
+  bool joined = false;
+  set_start(s, start_of(s, &joined));
   s.detected_s = std::max(now_s_, s.last_q);
   s.last_progress_q = s.last_q;
   AiringEvent e = event(AiringEvent::Kind::start, s, s.last_q);
+  e.joined = joined;
+  e.evidence_start_s = std::max(0.0, s.first_q - p_.start_bias_s);
   e.start_cut = start_cut(s.ref_start_s);
   e.confidence = s.last_conf;
   e.windows = s.windows;

@@ -103,6 +103,13 @@ struct DecisionParams {
   /// their peaks to the previous item's level), so a play that begins less than this into the
   /// track cannot be told from a whole one.
   double snap_s = 1.5;
+  /// ... or, further into the track, when the reference's start falls within this of where an
+  /// airing of another track ended, up to join_max_s before the first evidence: a cut from
+  /// one play to the next, played from its start, whose first seconds gave no evidence
+  /// (speech over its intro, a quiet opening). The two edges come from separate evidence; a
+  /// play begun later into its track lines up with the previous one's end only by chance.
+  double join_s = 0.3;
+  double join_max_s = 12.0;
   double start_bias_s = 0.1;     ///< subtracted from the first matched hash time
   double end_bias_s = 0.15;      ///< added to the last matched hash time
   double cut_tolerance_s = 1.0;  ///< start/end counts as cut when more than this is missing
@@ -160,6 +167,11 @@ struct AiringEvent {
   double speed = 1.0;    ///< playback speed relative to the reference
   float confidence = 0;  ///< start: of the confirming window; else mean over windows
   uint32_t windows = 0;  ///< windows that matched so far
+  /// start: placed where the reference begins because an airing of another track ended there
+  /// (DecisionParams::join_s), before the first evidence; evidence_start_s is where the start
+  /// would be without that (SourceRunner checks the words in between).
+  bool joined = false;
+  double evidence_start_s = 0;
 };
 static_assert(std::is_trivially_copyable_v<AiringEvent>);
 
@@ -271,7 +283,9 @@ class Decision {
   /// The track has a state: an open airing, a pending one, or one closed so recently that
   /// its state is kept.
   bool followed(uint32_t track) const;
-  double start_of(const State& s) const;
+  /// With `joined` (a start being opened), a start may be joined to the end of the airing
+  /// before it (join_s), and says whether it was.
+  double start_of(const State& s, bool* joined = nullptr) const;
   /// Sets the start of `s` and its reference start. A play cannot begin before its reference
   /// does: evidence placed earlier (a lead-in or words agreeing with similar audio before it)
   /// is cut back to where the reference starts along the airing's line.

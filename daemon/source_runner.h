@@ -191,6 +191,9 @@ class SourceRunner {
   /// when asked, its part. 1 when no reading has enough words.
   double line_error_rate(const WordLine& l, int64_t base, const WordSpan& w, WordSpanPart part,
                          WordTally& best, WordSpanPart* best_part, WorkerContext& ctx) const;
+  /// Whether the words between the start of `a` (a start event joined to the end of the
+  /// airing before it) and its first evidence agree with the reference's better than chance.
+  bool joined_words_agree(const AiringEvent& a, WorkerContext& ctx) const;
   /// Whether the words along the line of a track on air (another among the window's
   /// candidates) agree with the source's at least as well as `line`'s do, over the same
   /// frames: `m`, decided, is then a passage like that track's own and does not open.

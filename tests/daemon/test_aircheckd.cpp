@@ -975,6 +975,30 @@ TEST_F(Aircheckd, StartsUnderSpeechAtACutAreWithinTheGoal) {
   }
 }
 
+TEST_F(Aircheckd, AStartLinedUpWithThePlayBeforeByChanceIsNotJoinedToIt) {
+  // Each play after speech begins as far into its track as the speech lasted, so its line
+  // puts its reference's start where the play before ended (DecisionParams::join_s). Speech
+  // alone lies between them, whose words agree with nothing: each start is its own, not the
+  // end of the play before (joined, it was 5-6 s early).
+  std::vector<Truth> truth;
+  Programme p;
+  p.add(unindexed(9450, 6));
+  p.play(songs_[0], 0, -1, truth);
+  p.add(babble(51, 6));
+  p.play(songs_[1], 6, 14, truth);
+  p.add(babble(52, 5));
+  p.play(songs_[3], 5, 14, truth);
+  p.add(unindexed(9451, 5));
+  const auto starts = airing_starts(p, "joined_by_chance");
+  ASSERT_EQ(starts.size(), truth.size());
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    SCOPED_TRACE(truth[i].title);
+    EXPECT_EQ(starts[i]["title"], truth[i].title);
+    EXPECT_NEAR(starts[i]["start_pos_s"].get<double>(), truth[i].start_s, kTolerance);
+    EXPECT_NEAR(starts[i]["ref_start_s"].get<double>(), truth[i].ref_start_s, kTolerance);
+  }
+}
+
 TEST_F(Aircheckd, PlaysUnderLongSpeechAreAnnouncedOnceTheirWordsAgree) {
   // Songs cut in after other music with a presenter talking over their first 8 s, 3 dB louder
   // than the music. Each is found once, at its start, and announced within 5 s of the speech's

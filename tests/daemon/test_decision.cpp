@@ -93,6 +93,32 @@ TEST(Decision, WholeTrackSnapsToReferenceBoundaries) {
 // A track whose last 4 s are a fade to silence: its hashes stop 4 s before its end. Played
 // whole, the airing still ends where the reference ends and is not reported cut; cut 5 s
 // before the audible part ends, it is.
+// Track 7 plays until 40 s; track 8's first evidence comes 5 s after that (speech over its
+// intro hid its hashes). When its line puts its reference's start where 7 ended, it began
+// there, from its start: joined, and the first evidence is kept for SourceRunner's check of
+// the words in between. When its reference's start falls elsewhere, the start is its first
+// evidence.
+TEST(Decision, AStartIsJoinedToTheEndOfThePlayBeforeWhereItsReferenceBegins) {
+  const auto start_of_8 = [](double ref_at_45) {
+    Decision d;
+    const auto ev = run(d, {{7, 10.0, 0.0, 30.0, 60.0}, {8, 45.0, ref_at_45, 20.0, 60.0}}, 80);
+    const auto starts = of_kind(ev, Kind::start);
+    EXPECT_EQ(starts.size(), 2u);
+    return starts.size() == 2 ? starts[1] : AiringEvent{};
+  };
+  const AiringEvent joined = start_of_8(5.0);  // reference start at 40.0; 7 ended at 40.1
+  EXPECT_EQ(joined.track, 8u);
+  EXPECT_TRUE(joined.joined);
+  EXPECT_NEAR(joined.start_s, 40.0, 1e-9);
+  EXPECT_NEAR(joined.ref_start_s, 0.0, 1e-9);
+  EXPECT_FALSE(joined.start_cut);
+  EXPECT_NEAR(joined.evidence_start_s, 45.05 - Decision().params().start_bias_s, 1e-9);
+  const AiringEvent apart = start_of_8(2.0);  // reference start at 43.0: a play begun 2 s in
+  EXPECT_FALSE(apart.joined);
+  EXPECT_NEAR(apart.start_s, 45.05 - Decision().params().start_bias_s, 1e-9);
+  EXPECT_TRUE(apart.start_cut);
+}
+
 TEST(Decision, QuietEndingOfAWholePlayIsNotACut) {
   const auto play = [](double length_s) {
     Decision d;
