@@ -367,11 +367,12 @@ void Decision::finish(std::vector<AiringEvent>& out, double audio_end_s) {
   states_.clear();
 }
 
-double Decision::move_start(uint32_t track, double start_s) {
+double Decision::move_start(uint32_t track, double start_s, double* ref_start_s) {
   State* s = open_state(track);
   if (s == nullptr) return std::max(0.0, start_s);
   set_start(*s, start_s);
   s->start_measured = true;
+  if (ref_start_s != nullptr) *ref_start_s = s->ref_start_s;
   return s->start_s;
 }
 

@@ -197,7 +197,8 @@ class Decision {
   /// (SourceRunner compares sub-band words there). Returns the start kept: never before the
   /// source's or the reference's start (see set_start). No-op without such an airing (returns
   /// `start_s`, at least 0).
-  double move_start(uint32_t track, double start_s);
+  /// `ref_start_s`, when given: the reference time there, along the airing's line.
+  double move_start(uint32_t track, double start_s, double* ref_start_s = nullptr);
 
   /// Whether an airing that starts at reference time `ref_start_s` missed the track's start,
   /// and one that ends at `ref_end_s` of a track `duration_s` long (0 = unknown) its end.

@@ -753,9 +753,7 @@ bool SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx, bool half
     // audio alone agrees by chance, and the play begun that far into its track lined up with
     // the end before it by chance (A-0072 on programme 9: 0.51).
     if (a.joined && !joined_words_agree(a, ctx)) {
-      const double kept = decision_.move_start(a.track, a.evidence_start_s);
-      a.ref_start_s += (kept - a.start_s) * a.speed;  // seconds of a play off normal speed
-      a.start_s = kept;
+      a.start_s = decision_.move_start(a.track, a.evidence_start_s, &a.ref_start_s);
       a.start_cut = decision_.start_cut(a.ref_start_s);
     }
     const double start = start_from_words(a, ctx);
