@@ -48,16 +48,16 @@ bool Decision::ready(const State& s) const {
 double Decision::start_of(const State& s, bool* joined) const {
   // Where the reference's start falls when the match reaches where its hashes begin (silence
   // at its start has none), else the first evidence.
-  const bool at_start = s.first_ref <= std::max(0.0, s.content_start) + p_.snap_s;
-  if (at_start) return std::max(0.0, time_at(s, 0.0));
   const double begins = time_at(s, 0.0);
-  if (joined != nullptr && begins < s.first_q && s.first_q - begins <= p_.join_max_s) {
-    for (const Aired& a : aired_) {
-      if (a.track != 0 && a.track != s.track && std::abs(a.end_s - begins) <= p_.join_s) {
-        if (joined != nullptr) *joined = true;
-        return std::max(0.0, begins);
-      }
-    }
+  const bool at_start = s.first_ref <= std::max(0.0, s.content_start) + p_.snap_s;
+  if (at_start) return std::max(0.0, begins);
+  // Track ids start at 1: an empty slot of aired_ holds 0.
+  if (joined != nullptr && begins < s.first_q && s.first_q - begins <= p_.join_max_s &&
+      std::any_of(aired_.begin(), aired_.end(), [&](const Aired& a) {
+        return a.track != 0 && a.track != s.track && std::abs(a.end_s - begins) <= p_.join_s;
+      })) {
+    *joined = true;
+    return std::max(0.0, begins);
   }
   return std::max(0.0, s.first_q - p_.start_bias_s);
 }
