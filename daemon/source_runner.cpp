@@ -866,8 +866,7 @@ double SourceRunner::line_error_rate(const WordLine& l, int64_t base, const Word
         const WordTally t =
             word_agreement(l.track, w.mid, ref_mid + d, speed, from, w.f1, /*forward=*/true, ctx);
         if (t.frames < rule.min_frames) continue;
-        const double rate =
-            1.0 - static_cast<double>(t.bits) / (32.0 * static_cast<double>(t.frames));
+        const double rate = t.error_rate();
         if (rate < best_rate) {
           best_rate = rate;
           best = t;
@@ -914,7 +913,7 @@ bool SourceRunner::confirm_by_words(WindowMatch& m, const WordLine& line, int64_
       rate > (opens_track ? rule.max_error_rate_at_start : rule.max_error_rate))
     return false;
   const int64_t frames = t.frames, bits = t.bits;
-  const double se = 0.5 / std::sqrt(static_cast<double>(frames) * 32.0 / params_.subband_frames);
+  const double se = t.chance_se(params_.subband_frames);
   const bool off_speed = std::abs(line.speed - 1.0) > rule.shared_check_speed_off;
   for (const WordLine& other : ctx.lines) {
     if (&other == &line) continue;
@@ -955,10 +954,7 @@ bool SourceRunner::joined_words_agree(const AiringEvent& a, WorkerContext& ctx) 
   const WordTally t = word_agreement(a.track, a.start_s / frame_s, a.ref_start_s / frame_s, a.speed,
                                      f0, f1, /*forward=*/true, ctx);
   if (t.frames < WordCheckRule{}.min_frames) return false;
-  const auto frames = static_cast<double>(t.frames);
-  const double rate = 1.0 - static_cast<double>(t.bits) / (32.0 * frames);
-  const double se = 0.5 / std::sqrt(frames * 32.0 / params_.subband_frames);
-  return rate <= 0.5 - se;
+  return t.error_rate() <= 0.5 - t.chance_se(params_.subband_frames);
 }
 
 bool SourceRunner::on_air_words_agree(const WindowMatch& m, const WordLine& line, int64_t base,

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -165,6 +166,15 @@ class SourceRunner {
     int64_t compared = 0;  ///< frames where both have a word
     int64_t frames = 0;    ///< of those, frames whose source word is not silence (all zero)
     int64_t bits = 0;      ///< their agreeing bits
+    /// The fraction of their bits that disagree (needs frames > 0).
+    double error_rate() const {
+      return 1.0 - static_cast<double>(bits) / (32.0 * static_cast<double>(frames));
+    }
+    /// The standard error of error_rate() by chance: a word sums `subband_frames` frames, so
+    /// about frames * 32 / subband_frames of the bits are independent.
+    double chance_se(int subband_frames) const {
+      return 0.5 / std::sqrt(static_cast<double>(frames) * 32.0 / subband_frames);
+    }
   };
   WordTally word_agreement(uint32_t track, double at, double ref_at, double speed, int64_t f0,
                            int64_t f1, bool forward, WorkerContext& ctx) const;
