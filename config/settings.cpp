@@ -158,7 +158,7 @@ void read_profile_fields(const Reader& r, const YAML::Node& node, const std::str
   r.each_key(node, what,
              {"min_votes", "min_confidence", "confirm_windows", "end_windows", "min_span_s",
               "window_s", "hop_s", "speeds", "rescaled_speeds", "word_check", "half_step",
-              "early_pairs", "follow_speed"},
+              "early_pairs", "follow_speed", "opening_lines"},
              [&](const std::string& k, const YAML::Node&, const YAML::Node& v) {
                const std::string w = what + "." + k;
                if (k == "min_votes")
@@ -187,6 +187,8 @@ void read_profile_fields(const Reader& r, const YAML::Node& node, const std::str
                  p.early_pairs = r.boolean(v, w);
                else if (k == "follow_speed")
                  p.follow_speed = r.boolean(v, w);
+               else if (k == "opening_lines")
+                 p.opening_lines = r.boolean(v, w);
              });
   if (p.hop_s > p.window_s) {
     r.fail(node, what + ": hop_s (" + std::to_string(p.hop_s) + ") must not exceed window_s (" +

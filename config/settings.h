@@ -102,6 +102,11 @@ struct MatchProfile {
   /// lane per source). Plays off speed are then matched from nearly all their hashes, as at
   /// normal speed, not only from the rarer rescaled ones.
   bool follow_speed = true;
+  /// A candidate whose line opens its track (its first agreeing hash at most the decision's
+  /// snap_s into the track) passes the confidence rule with as much less confidence as such
+  /// lines are fewer than all (track, offset) cells of the index: chance reaches one of them
+  /// that much less often. Plays whose intro is under speech are announced sooner.
+  bool opening_lines = true;
   friend bool operator==(const MatchProfile&, const MatchProfile&) = default;
 };
 

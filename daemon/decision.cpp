@@ -247,7 +247,8 @@ int Decision::end_windows(const State& s) const {
 bool Decision::twin_waits(const State& s) const {
   if (s.last_q - s.first_q >= p_.twin_wait_s) return false;
   return std::any_of(states_.begin(), states_.end(), [&](const State& o) {
-    return &o != &s && !o.dead && o.track != s.track && o.phase != Phase::closed && o.strong &&
+    return &o != &s && !o.dead && o.track != s.track && o.phase != Phase::closed &&
+           (o.strong || (o.matched && 4 * o.votes >= 3 * s.votes)) &&
            std::abs(o.first_q - s.first_q) <= p_.twin_start_s &&
            o.last_q >= s.last_q - p_.twin_end_s;
   });

@@ -138,10 +138,11 @@ struct DecisionParams {
   double settle_s = 3.2;
   /// Tracks that begin with the same audio (a shared opening: a game's themes, a jingle and
   /// the programme it opens) are confirmed by it together, their first evidence this close:
-  /// neither opens while the other matches by the rule with its evidence reaching within
-  /// twin_end_s of its own, up to twin_wait_s of evidence. The one whose line goes on then
-  /// opens, back-dated to its first evidence; the other, its evidence stopped, waits while the
-  /// first's airing goes on and is forgotten once it no longer matches. Past twin_wait_s both
+  /// neither opens while the other matches by the rule (or matches weakly with at least three
+  /// quarters of its votes: a play under speech, its line not decided yet) with its evidence
+  /// reaching within twin_end_s of its own, up to twin_wait_s of evidence. The one whose line goes
+  /// on then opens, back-dated to its first evidence; the other, its evidence stopped, waits while
+  /// the first's airing goes on and is forgotten once it no longer matches. Past twin_wait_s both
   /// open (the same recording indexed twice). twin_end_s: where two lines' last evidence falls
   /// in the audio they share is partly chance (the sub-band words extend each line by up to
   /// half a second); over programmes 1-64, 0.5 s opened two shared openings as false airings,
@@ -277,7 +278,8 @@ class Decision {
   bool replayed(const State& s) const;
   bool ready(const State& s) const;
   /// Whether ready `s` waits for a twin: another track's line, pending or open, from the same
-  /// first evidence, that still matches by the rule about as far (DecisionParams::twin_start_s).
+  /// first evidence, that still matches by the rule (or weakly, with three quarters of the
+  /// votes of `s` or more) about as far (DecisionParams::twin_start_s).
   bool twin_waits(const State& s) const;
   /// Missed windows after which the open airing `s` closes (DecisionParams::end_windows).
   int end_windows(const State& s) const;

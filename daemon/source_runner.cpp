@@ -68,6 +68,12 @@ constexpr uint32_t kStartMinVotes = 6;
 /// it, so the half steps cost little (bench/RESULTS.md, "Half steps").
 constexpr float kPendingConfidence = 0.5f;
 
+/// A line that opens its track passes the rule at the chance share of such lines
+/// (MatchProfile::opening_lines) only from this confidence for the best of all cells: tracks
+/// that open with generic audio (a drum figure, a pad) match other music there more often than
+/// chance, up to 0.95 (on NA's programmes one such opened a 3-s false airing over other music).
+constexpr float kOpeningMinConfidence = 0.98f;
+
 /// A start joined to the end of the airing before it is checked on at most this many seconds
 /// of words after it, in seconds.
 constexpr double kJoinWordsS = 4.0;
@@ -180,7 +186,8 @@ SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_p
       rate_(params.sample_rate),
       hop_(params.hop),
       check_words_(settings.match.word_check),
-      half_step_(settings.match.half_step) {
+      half_step_(settings.match.half_step),
+      opening_lines_(settings.match.opening_lines) {
   match_params_.min_votes = settings.match.min_votes;
   match_params_.min_confidence = settings.match.min_confidence;
   match_params_.max_per_track = kLinesPerTrack;
@@ -699,6 +706,21 @@ bool SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx, bool half
       m.votes = c.votes;
       m.confidence = c.confidence;
       m.speed = static_cast<float>(lane.speed * c.speed);
+      // A line that opens its track is one of few: only the offsets that put a track's start
+      // within the window (or snap_s after its start) open it, so chance reaches such a line
+      // as many times less often as there are cells per opening cell (opening_share()). By
+      // the same chance model it passes the rule with that much less confidence: speech over
+      // an intro leaves a play's first line 20-60 agreeing hashes a window, short of the
+      // rule's confidence for any cell.
+      if (weak && opening_lines_ && opens && c.votes >= match_params_.min_votes &&
+          c.confidence >= kOpeningMinConfidence) {
+        const double share = opening_share(ctx);
+        const double conf = 1.0 - (1.0 - static_cast<double>(c.confidence)) * share;
+        if (share < 1.0 && conf >= static_cast<double>(match_params_.min_confidence)) {
+          weak = false;
+          m.confidence = static_cast<float>(conf);
+        }
+      }
       // The words can also confirm a candidate the hashes decide, over a longer span than its
       // hashes: their evidence reaches newer audio (Decision's min_span_s).
       if (check_words_ && c.confidence >= word_rule.min_confidence &&
@@ -763,6 +785,9 @@ bool SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx, bool half
     a.start_s = kept;
     a.start_cut = decision_.start_cut(a.ref_start_s);
   }
+  // So is a decided one whose track is still not on air: its evidence is short of the
+  // decision's min_span_s, or it waits for a twin.
+  for (const WindowMatch& m : ctx.matches) pending |= !m.weak && !decision_.on_air(m.track);
   emit_airings(ctx);
   return pending;
 }
@@ -851,6 +876,14 @@ std::optional<SourceRunner::WordSpan> SourceRunner::word_span(const WindowMatch&
 // the middle of the frames compared, at its speed and at normal speed, shifted by up to
 // rule.shift_frames, over all the frames and over the last recent_frames of them (speech over a
 // play's first seconds blurs its words there): the best of those is its agreement.
+double SourceRunner::opening_share(const WorkerContext& ctx) const {
+  if (ctx.track_count == 0 || ctx.indexed_frames == 0) return 1.0;
+  const double per_track =
+      static_cast<double>(window_frames_) + decision_.params().snap_s / params_.frame_seconds();
+  return std::min(1.0, static_cast<double>(ctx.track_count) * per_track /
+                           static_cast<double>(ctx.indexed_frames));
+}
+
 double SourceRunner::line_error_rate(const WordLine& l, int64_t base, const WordSpan& w,
                                      WordSpanPart part, WordTally& best, WordSpanPart* best_part,
                                      WorkerContext& ctx) const {

@@ -77,6 +77,10 @@ struct WorkerContext {
   /// Hashes with more postings than these cast no votes in a stream's lanes
   /// (stream_posting_caps() of the index, re-read every 10 s by the worker).
   PostingCaps posting_caps;
+  /// Tracks in the index and the frames they hold (PostingLookup::indexed_frames), re-read
+  /// with the caps: how many of all (track, offset) cells open a track (opening_share()).
+  uint64_t track_count = 0;
+  uint64_t indexed_frames = 0;
 };
 
 /// The caps for an index holding `postings` postings of `distinct_hashes` distinct hashes, in
@@ -225,6 +229,10 @@ class SourceRunner {
   /// Where the play of a just-closed airing ended, from its sub-band words: the end if the
   /// words do not tell.
   double end_from_words(const AiringEvent& a, WorkerContext& ctx) const;
+  /// The share of the index's (track, offset) cells whose line opens its track: its start
+  /// within a window, or up to the decision's snap_s before the window's first evidence. 1
+  /// when the index's size is not known.
+  double opening_share(const WorkerContext& ctx) const;
   void publish(WorkerContext& ctx, Event& e);
   const store::TrackInfo* track_info(uint32_t id, WorkerContext& ctx);
   double pos_seconds(uint64_t pos) const { return static_cast<double>(pos) / rate_; }
@@ -240,8 +248,9 @@ class SourceRunner {
   int64_t window_frames_;
   int64_t hop_frames_;
   int64_t lag_frames_;
-  bool check_words_;  // confirm candidates by their sub-band words (MatchProfile::word_check)
-  bool half_step_;    // MatchProfile::half_step
+  bool check_words_;    // confirm candidates by their sub-band words (MatchProfile::word_check)
+  bool half_step_;      // MatchProfile::half_step
+  bool opening_lines_;  // MatchProfile::opening_lines
 
   // worker-side state
   bool have_pos_ = false;

@@ -53,6 +53,8 @@ void WorkerPool::run(Worker& w) {
       try {
         const store::PostingTotals t = w.reader->posting_totals();
         ctx.posting_caps = stream_posting_caps(t.postings, t.distinct_hashes);
+        ctx.track_count = w.reader->track_count();
+        ctx.indexed_frames = w.reader->indexed_frames();
       } catch (const store::StoreError&) {
         // Keeps the caps it had; the windows' own reads report what is wrong.
       }

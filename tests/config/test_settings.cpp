@@ -32,7 +32,7 @@ status_interval_s: 5
 profiles:
   music: {min_votes: 12, min_confidence: 0.5, confirm_windows: 3, min_span_s: 4,
           speeds: [0.97, 1.03], rescaled_speeds: [0.985, 1.015], word_check: false,
-          half_step: false, early_pairs: false, follow_speed: false}
+          half_step: false, early_pairs: false, follow_speed: false, opening_lines: false}
   spots:
     min_votes: 8
     window_s: 4
@@ -93,6 +93,8 @@ sources:
   EXPECT_TRUE(s.sources[1].match.early_pairs);  // the default
   EXPECT_FALSE(fm.match.follow_speed);
   EXPECT_TRUE(s.sources[1].match.follow_speed);  // the default
+  EXPECT_FALSE(fm.match.opening_lines);
+  EXPECT_TRUE(s.sources[1].match.opening_lines);  // the default
   EXPECT_EQ(fm.progress_interval_s, 10.0);
   EXPECT_TRUE(fm.evidence);
   EXPECT_EQ(fm.silence.threshold_dbfs, -55.0);  // top-level default inherited

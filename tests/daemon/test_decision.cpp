@@ -388,6 +388,30 @@ TEST(Decision, OfTwoTracksThatOpenAlikeOnlyTheOneThatGoesOnOpens) {
   }
 }
 
+// The same, the play being track 1's under speech: for its first windows track 1's line is
+// weak (fewer of its hashes, not decided yet), with nearly as many votes as track 2's line,
+// which the rule decides. Track 2 waits while track 1 matches like that and never opens;
+// track 1 opens, from where the play began, once decided.
+TEST(Decision, ATrackThatOpensAlikeWaitsForAWeakTwinWithNearlyAsManyVotes) {
+  Decision d;
+  const std::vector<Play> plays = {{1, 10.0, 0.0, 30.0, 60.0}, {2, 10.0, 0.0, 3.5, 60.0}};
+  std::vector<AiringEvent> ev;
+  for (double end = 1; end <= 50; end += 1) {
+    auto w = window(plays, end);
+    for (WindowMatch& m : w) {
+      if (m.track != 1 || end >= 15) continue;
+      m.weak = true;
+      m.votes = m.votes * 9 / 10;
+    }
+    d.step(w, ev);
+  }
+  d.finish(ev);
+  const auto starts = of_kind(ev, Kind::start);
+  ASSERT_EQ(starts.size(), 1u);
+  EXPECT_EQ(starts[0].track, 1u);
+  EXPECT_NEAR(starts[0].start_s, 10.0, 0.2);
+}
+
 // The same recording indexed twice: both lines go on, and both open once their evidence spans
 // twin_wait_s, from where the play began.
 TEST(Decision, TwoTracksAlikeThroughoutBothOpenAfterAWhile) {
