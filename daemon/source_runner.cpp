@@ -785,8 +785,8 @@ bool SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx, bool half
     a.start_s = kept;
     a.start_cut = decision_.start_cut(a.ref_start_s);
   }
-  // So is a decided one whose track is still not on air: its evidence is short of the
-  // decision's min_span_s, or it waits for a twin.
+  // A decided candidate whose track is still not on air after the step is pending too (a half
+  // step follows): its evidence is short of the decision's min_span_s, or it waits for a twin.
   for (const WindowMatch& m : ctx.matches) pending |= !m.weak && !decision_.on_air(m.track);
   emit_airings(ctx);
   return pending;
@@ -871,11 +871,6 @@ std::optional<SourceRunner::WordSpan> SourceRunner::word_span(const WindowMatch&
   return w;
 }
 
-// A line's speed, measured on a second or two of anchors, can be off by most of a percent,
-// which over the frames compared moves the reference by frames. So each line is read through
-// the middle of the frames compared, at its speed and at normal speed, shifted by up to
-// rule.shift_frames, over all the frames and over the last recent_frames of them (speech over a
-// play's first seconds blurs its words there): the best of those is its agreement.
 double SourceRunner::opening_share(const WorkerContext& ctx) const {
   if (ctx.track_count == 0 || ctx.indexed_frames == 0) return 1.0;
   const double per_track =
@@ -884,6 +879,11 @@ double SourceRunner::opening_share(const WorkerContext& ctx) const {
                            static_cast<double>(ctx.indexed_frames));
 }
 
+// A line's speed, measured on a second or two of anchors, can be off by most of a percent,
+// which over the frames compared moves the reference by frames. So each line is read through
+// the middle of the frames compared, at its speed and at normal speed, shifted by up to
+// rule.shift_frames, over all the frames and over the last recent_frames of them (speech over a
+// play's first seconds blurs its words there): the best of those is its agreement.
 double SourceRunner::line_error_rate(const WordLine& l, int64_t base, const WordSpan& w,
                                      WordSpanPart part, WordTally& best, WordSpanPart* best_part,
                                      WorkerContext& ctx) const {
