@@ -53,19 +53,25 @@ class Aircheckd : public ::testing::Test {
       o.seconds = lengths[i];
       o.sample_rate = kRate;
       s.pcm = aircheck::eval::synth_music(static_cast<uint64_t>(100 + i), o);
-      aircheck::store::TrackInfo info;
-      info.title = s.title;
-      info.external_id = "EXT" + std::to_string(i);
-      info.source = "/music/" + s.title + ".flac";
-      info.duration_s = static_cast<double>(s.pcm.size()) / kRate;
-      std::vector<uint32_t> words;  // sub-band words, as `aircheck index add` stores them
-      const auto hashes =
-          aircheck::dsp::fingerprint(params, aircheck::dsp::Side::index, s.pcm, &words);
-      s.id = index->add_track(info, hashes, words);
+      s.id = index_song(*index, s.title, s.pcm, "EXT" + std::to_string(i));
       songs_.push_back(std::move(s));
     }
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
+  /// Adds `pcm` to `index` as `aircheck index add` does (hashes and sub-band words), titled
+  /// `title` from "/music/`title`.flac"; its id.
+  static uint32_t index_song(aircheck::store::Index& index, const std::string& title,
+                             std::span<const float> pcm, const std::string& external_id = {}) {
+    aircheck::store::TrackInfo info;
+    info.title = title;
+    info.external_id = external_id;
+    info.source = "/music/" + title + ".flac";
+    info.duration_s = static_cast<double>(pcm.size()) / kRate;
+    std::vector<uint32_t> words;
+    const auto hashes = aircheck::dsp::fingerprint(aircheck::dsp::Params{},
+                                                   aircheck::dsp::Side::index, pcm, &words);
+    return index.add_track(info, hashes, words);
+  }
 
   static std::vector<float> unindexed(uint64_t seed, double seconds) {
     aircheck::eval::SynthOptions o;
@@ -588,17 +594,9 @@ TEST_F(Aircheckd, LinesThatOpenTheirTrackAreDecidedSoonerUnderSpeech) {
     const aircheck::dsp::Params params;
     auto lib = aircheck::store::Index::open(index, {params.digest(), params.describe()},
                                             aircheck::store::OpenMode::create);
-    const auto add = [&](const std::string& title, const std::vector<float>& pcm) {
-      aircheck::store::TrackInfo info;
-      info.title = title;
-      info.duration_s = static_cast<double>(pcm.size()) / kRate;
-      std::vector<uint32_t> words;
-      const auto hashes =
-          aircheck::dsp::fingerprint(params, aircheck::dsp::Side::index, pcm, &words);
-      lib->add_track(info, hashes, words);
-    };
-    for (const Song& s : songs_) add(s.title, s.pcm);
-    for (uint64_t i = 0; i < 12; ++i) add("library" + std::to_string(i), unindexed(9950 + i, 150));
+    for (const Song& s : songs_) index_song(*lib, s.title, s.pcm);
+    for (uint64_t i = 0; i < 12; ++i)
+      index_song(*lib, "library" + std::to_string(i), unindexed(9950 + i, 150));
   }
   std::vector<Truth> truth;
   const Programme p = talk_programme(8.0, 3.0, 16.0, 9901, 91, truth);
@@ -841,16 +839,7 @@ std::pair<Song, Song> Aircheckd::make_shared_passage_index(const fs::path& dir, 
       b.pcm.insert(b.pcm.end(), tail.begin(), tail.end());
     }
   }
-  for (Song* s : {&a, &b}) {
-    aircheck::store::TrackInfo info;
-    info.title = s->title;
-    info.source = "/music/" + s->title + ".flac";
-    info.duration_s = static_cast<double>(s->pcm.size()) / kRate;
-    std::vector<uint32_t> words;
-    const auto hashes =
-        aircheck::dsp::fingerprint(params, aircheck::dsp::Side::index, s->pcm, &words);
-    s->id = index->add_track(info, hashes, words);
-  }
+  for (Song* s : {&a, &b}) s->id = index_song(*index, s->title, s->pcm);
   return {std::move(a), std::move(b)};
 }
 
