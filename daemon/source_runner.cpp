@@ -86,9 +86,10 @@ constexpr double kSameAlignmentS = 0.1;
 /// words overwritten and reads them as chance: its start can then be placed late, depending on
 /// how far the worker had read.
 constexpr std::size_t kWordRing = 2048;
-/// Edges are placed from the words for plays within this of normal speed (relative). The words
-/// come from the normal-speed lane: a play 2 % fast has its bands a third of a band higher,
-/// and placed an end 1.4 s early in the programme evaluation; 1.2 % placed one right.
+/// Edges are placed from the words of a lane within this of a play's speed (relative): the
+/// normal-speed lane's, or the follow lane's for a play it follows. Read at normal speed, a play
+/// 2 % fast has its bands a third of a band higher, and placed an end 1.4 s early in the
+/// programme evaluation; 1.2 % placed one right.
 constexpr double kWordsMaxSpeedOff = 0.015;
 /// stream_posting_caps(): the caps on postings per hash, in multiples of the index's mean
 /// postings per distinct hash, and their floors. Chosen on programme seeds 1-12 and the
@@ -230,11 +231,15 @@ SourceRunner::SourceRunner(const config::SourceSettings& settings, std::unique_p
   fresh_.reserve(4096 * lanes_[0]->fp->max_hashes_per_frame() / static_cast<std::size_t>(hop_) +
                  256);
   rescaled_.reserve(fresh_.capacity());
-  // Sub-band words of the normal-speed lane place each airing's start (start_from_words).
-  lanes_[0]->words.reserve(4096 / static_cast<std::size_t>(hop_) + 16);
-  lanes_[0]->fp->collect_subband(&lanes_[0]->words);
-  word_ring_.assign(kWordRing, 0);
-  word_frame_.assign(kWordRing, -1);
+  // Sub-band words of the normal-speed lane place each airing's start (start_from_words); the
+  // follow lane's those of a play off speed, its bands in place.
+  for (Lane* lane : {lanes_[0].get(), follow_}) {
+    if (lane == nullptr) continue;
+    lane->words.reserve(4096 / static_cast<std::size_t>(hop_) + 16);
+    lane->fp->collect_subband(&lane->words);
+    lane->word_ring.assign(kWordRing, 0);
+    lane->word_frame.assign(kWordRing, -1);
+  }
   silence_changes_.reserve(16);
   if (settings.evidence && evidence.enabled && clips != nullptr) {
     // How far behind the newest audio an airing's start can lie when airing_start is decided:
@@ -445,6 +450,8 @@ void SourceRunner::start_follow(double speed) {
   Lane& lane = *follow_;
   stop_follow();
   lane.speed = speed;
+  // Its words are in frames of its speed: those of a run at another speed go.
+  std::fill(lane.word_frame.begin(), lane.word_frame.end(), int64_t{-1});
   lane.resampler = std::make_unique<dsp::decode::StreamResampler>(
       rate_, static_cast<int>(std::lround(rate_ * speed)));
   const uint64_t from = next_pos_ - history_len_;
@@ -778,6 +785,15 @@ bool SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx, bool half
       a.start_s = decision_.move_start(a.track, a.evidence_start_s, &a.ref_start_s);
       a.start_cut = decision_.start_cut(a.ref_start_s);
     }
+    // An airing opened off speed without the follow lane on its track (decided in a rescaled
+    // lane first) takes the follow lane now, unless it follows a play still on air: it reads
+    // the audio history at once, so its words place this start and, later, the end.
+    if (follow_ != nullptr && have_pos_ && words_lane(a.track, a.speed) == nullptr &&
+        (!follow_->active || follow_track_ == a.track || !decision_.on_air(follow_track_))) {
+      start_follow(a.speed);
+      follow_track_ = a.track;
+      follow_used_ = end_frame;
+    }
     const double start = start_from_words(a, ctx);
     if (start == a.start_s) continue;
     const double kept = decision_.move_start(a.track, start);
@@ -793,12 +809,13 @@ bool SourceRunner::match_window(int64_t end_frame, WorkerContext& ctx, bool half
 }
 
 void SourceRunner::keep_words(Lane& lane) {
+  if (lane.word_ring.empty()) return;
   for (const uint32_t w : lane.words) {
     const int64_t frame = lane.seg_base + lane.words_seen++;
     if (frame == lane.seg_base) continue;  // a segment's first word compares with nothing
     const auto slot = static_cast<std::size_t>(frame) % kWordRing;
-    word_ring_[slot] = w;
-    word_frame_[slot] = frame;
+    lane.word_ring[slot] = w;
+    lane.word_frame[slot] = frame;
   }
 }
 
@@ -812,7 +829,9 @@ void SourceRunner::keep_words(Lane& lane) {
 // removing it.
 SourceRunner::WordTally SourceRunner::word_agreement(uint32_t track, double at, double ref_at,
                                                      double speed, int64_t f0, int64_t f1,
-                                                     bool forward, WorkerContext& ctx) const {
+                                                     bool forward, WorkerContext& ctx,
+                                                     const Lane* lane) const {
+  const Lane& l = lane != nullptr ? *lane : *lanes_[0];
   WordTally tally;
   ctx.agree.clear();
   const auto ref_of = [&](int64_t f) {
@@ -831,11 +850,11 @@ SourceRunner::WordTally SourceRunner::word_agreement(uint32_t track, double at, 
     const int64_t r = ref_of(f);
     const auto slot = static_cast<std::size_t>(std::max<int64_t>(f, 0)) % kWordRing;
     int agree = 16;  // no word here (outside the segment or the reference): chance
-    if (f >= 0 && word_frame_[slot] == f && r >= r0 && r - r0 < static_cast<int64_t>(have)) {
-      agree = 32 - std::popcount(word_ring_[slot] ^ ctx.words[static_cast<std::size_t>(r - r0)]);
+    if (f >= 0 && l.word_frame[slot] == f && r >= r0 && r - r0 < static_cast<int64_t>(have)) {
+      agree = 32 - std::popcount(l.word_ring[slot] ^ ctx.words[static_cast<std::size_t>(r - r0)]);
       ++tally.compared;
       // Digital silence has all-zero words: nothing to tell a passage by.
-      if (word_ring_[slot] != 0) {
+      if (l.word_ring[slot] != 0) {
         ++tally.frames;
         tally.bits += agree;
       }
@@ -846,8 +865,9 @@ SourceRunner::WordTally SourceRunner::word_agreement(uint32_t track, double at, 
 }
 
 int64_t SourceRunner::words_change(uint32_t track, double at, double ref_at, double speed,
-                                   int64_t f0, int64_t f1, bool forward, WorkerContext& ctx) const {
-  if (word_agreement(track, at, ref_at, speed, f0, f1, forward, ctx).compared == 0) return -1;
+                                   int64_t f0, int64_t f1, bool forward, WorkerContext& ctx,
+                                   const Lane* lane) const {
+  if (word_agreement(track, at, ref_at, speed, f0, f1, forward, ctx, lane).compared == 0) return -1;
   const std::ptrdiff_t i = word_change_point(ctx.agree);
   if (i < 0) return -1;
   return forward ? f0 + i : f1 - i;
@@ -1019,25 +1039,37 @@ bool SourceRunner::on_air_words_agree(const WindowMatch& m, const WordLine& line
   return false;
 }
 
+const SourceRunner::Lane* SourceRunner::words_lane(uint32_t track, double speed) const {
+  if (std::abs(speed - 1.0) <= kWordsMaxSpeedOff) return lanes_[0].get();
+  if (follow_ != nullptr && follow_track_ == track && follow_->words_seen > 0 &&
+      std::abs(speed / follow_->speed - 1.0) <= kWordsMaxSpeedOff)
+    return follow_;
+  return nullptr;
+}
+
 double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) const {
   // A start placed where the reference starts (a whole play) stays, but for a cut from the
   // play before (start_after_cut): a fade-in, or a track that opens near silence, agrees with
   // its reference only from where it becomes audible.
-  if (std::abs(a.speed - 1.0) > kWordsMaxSpeedOff) return a.start_s;
-  const double frame_s = params_.frame_seconds();
+  const Lane* lane = words_lane(a.track, a.speed);
+  if (lane == nullptr) return a.start_s;
+  // The lane's frames: source time t is lane frame t * lane->speed / frame_s, and the play's
+  // line runs at a.speed / lane->speed reference frames per lane frame.
+  const double frame_s = params_.frame_seconds() / lane->speed;
   const WordChangeRule rule;
-  const int64_t at = words_change(a.track, a.start_s / frame_s, a.ref_start_s / frame_s, a.speed,
-                                  std::llround((a.start_s - rule.start_back_s) / frame_s),
-                                  std::llround((a.start_s + rule.start_ahead_s) / frame_s),
-                                  /*forward=*/false, ctx);
+  const int64_t at =
+      words_change(a.track, a.start_s / frame_s, a.ref_start_s / params_.frame_seconds(),
+                   a.speed / lane->speed, std::llround((a.start_s - rule.start_back_s) / frame_s),
+                   std::llround((a.start_s + rule.start_ahead_s) / frame_s),
+                   /*forward=*/false, ctx, lane);
   if (at < 0) return a.start_s;
-  if (a.ref_start_s < 1e-3) return start_after_cut(a, at, ctx);
+  const double begun = static_cast<double>(at + rule.lead_frames) * frame_s;
+  if (a.ref_start_s < 1e-3) return start_after_cut(a, begun, ctx);
   // The first evidence (an agreeing anchor with an agreeing neighbour) shows the play on air
   // there; the words agree only where it is heard above what else plays (a fade-in under the
   // item before, speech over the intro), so they may not place the start much after it.
-  return std::max(
-      0.0, start_within_evidence(a.start_s, static_cast<double>(at + rule.lead_frames) * frame_s,
-                                 decision_.params().start_bias_s, rule));
+  return std::max(0.0,
+                  start_within_evidence(a.start_s, begun, decision_.params().start_bias_s, rule));
 }
 
 // A start snapped to the reference's start (Decision's snap_s) may be a play begun a little
@@ -1050,18 +1082,20 @@ double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) 
 // of it. At a cut both change points fall at the cut; in a crossfade the play before goes on
 // being heard after the next one is (its words agree past the next one's change point); a
 // soft attack after speech, silence or unindexed music has no play before it to tell.
-double SourceRunner::start_after_cut(const AiringEvent& a, int64_t change,
-                                     WorkerContext& ctx) const {
-  const double frame_s = params_.frame_seconds();
+double SourceRunner::start_after_cut(const AiringEvent& a, double begun, WorkerContext& ctx) const {
   const WordChangeRule rule;
-  const double begun = static_cast<double>(change + rule.lead_frames) * frame_s;
   if (begun - a.start_s < rule.min_unsnap_s) return a.start_s;
   Decision::AiredLine before;
   if (!decision_.line_on_air_at(a.track, a.start_s, before)) return a.start_s;
+  // Off speed and not followed, the normal lane's words still tell, less clearly.
+  const Lane* lane = words_lane(before.track, before.speed);
+  if (lane == nullptr) lane = lanes_[0].get();
+  const double frame_s = params_.frame_seconds() / lane->speed;
   const int64_t e =
-      words_change(before.track, before.at_s / frame_s, before.ref_at_s / frame_s, before.speed,
+      words_change(before.track, before.at_s / frame_s, before.ref_at_s / params_.frame_seconds(),
+                   before.speed / lane->speed,
                    std::llround(std::max(before.start_s, begun - rule.start_back_s) / frame_s),
-                   std::llround((begun + rule.end_ahead_s) / frame_s), /*forward=*/true, ctx);
+                   std::llround((begun + rule.end_ahead_s) / frame_s), /*forward=*/true, ctx, lane);
   if (e < 0) return a.start_s;
   const double ended = static_cast<double>(e + rule.tail_frames) * frame_s;
   if (ended - begun < -rule.cut_before_s || ended - begun > rule.cut_after_s) return a.start_s;
@@ -1071,14 +1105,16 @@ double SourceRunner::start_after_cut(const AiringEvent& a, int64_t change,
 // The same for an end: the last frame up to which the excess adds up most. Only for ends not
 // placed at the reference's end (a fade-out agrees only while audible).
 double SourceRunner::end_from_words(const AiringEvent& a, WorkerContext& ctx) const {
-  if (std::abs(a.speed - 1.0) > kWordsMaxSpeedOff || !a.end_cut) return a.end_s;
-  const double frame_s = params_.frame_seconds();
+  if (!a.end_cut) return a.end_s;
+  const Lane* lane = words_lane(a.track, a.speed);
+  if (lane == nullptr) return a.end_s;
+  const double frame_s = params_.frame_seconds() / lane->speed;
   const WordChangeRule rule;
-  const int64_t at =
-      words_change(a.track, a.end_s / frame_s, a.ref_end_s / frame_s, a.speed,
-                   std::max(std::llround((a.end_s - rule.end_back_s) / frame_s),
-                            std::llround(a.start_s / frame_s)),
-                   std::llround((a.end_s + rule.end_ahead_s) / frame_s), /*forward=*/true, ctx);
+  const int64_t at = words_change(
+      a.track, a.end_s / frame_s, a.ref_end_s / params_.frame_seconds(), a.speed / lane->speed,
+      std::max(std::llround((a.end_s - rule.end_back_s) / frame_s),
+               std::llround(a.start_s / frame_s)),
+      std::llround((a.end_s + rule.end_ahead_s) / frame_s), /*forward=*/true, ctx, lane);
   if (at < 0) return a.end_s;
   return static_cast<double>(at + rule.tail_frames) * frame_s;
 }

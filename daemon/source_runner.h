@@ -151,7 +151,8 @@ class SourceRunner {
   void end_segment();
   void emit_airings(WorkerContext& ctx);
   struct Lane;
-  /// Keeps the words the normal-speed lane's last feed produced.
+  /// Keeps the words the lane's last feed produced in its ring (lanes with words: normal speed
+  /// and the follow lane).
   void keep_words(Lane& lane);
   /// Adds the normal-speed lane's hashes of its last feed (still in fresh_) to a rescaled lane,
   /// rescaled to its speed.
@@ -166,6 +167,8 @@ class SourceRunner {
   /// line through source frame `at` and reference frame `ref_at` at `speed` reference frames
   /// per source frame. Leaves in ctx.agree the agreeing bits (of 32) of each frame, in search
   /// order (forward from f0, or backward from f1), 16 (chance) where either has no word.
+  /// Frames are those of `lane`'s words (null: the normal-speed lane, whose frames are the
+  /// source's; the follow lane's are its own, source frame f at f * its speed).
   struct WordTally {
     int64_t compared = 0;  ///< frames where both have a word
     int64_t frames = 0;    ///< of those, frames whose source word is not silence (all zero)
@@ -181,14 +184,21 @@ class SourceRunner {
     }
   };
   WordTally word_agreement(uint32_t track, double at, double ref_at, double speed, int64_t f0,
-                           int64_t f1, bool forward, WorkerContext& ctx) const;
+                           int64_t f1, bool forward, WorkerContext& ctx,
+                           const Lane* lane = nullptr) const;
   /// The change point of the agreement between the source's sub-band words over frames
   /// f0..f1 and the reference's along the line through source frame `at` and reference frame
   /// `ref_at` at `speed` reference frames per source frame: the frame from which (backward) or
   /// up to which (forward) the agreement in excess of chance adds up most (word_change_point);
   /// -1 when that excess is not clear.
   int64_t words_change(uint32_t track, double at, double ref_at, double speed, int64_t f0,
-                       int64_t f1, bool forward, WorkerContext& ctx) const;
+                       int64_t f1, bool forward, WorkerContext& ctx,
+                       const Lane* lane = nullptr) const;
+  /// The lane whose words read a play of `track` at `speed` (relative to the source) with its
+  /// bands in place: the normal-speed lane within kWordsMaxSpeedOff of normal speed, else the
+  /// follow lane when it follows that track within kWordsMaxSpeedOff of that speed; null when
+  /// neither does.
+  const Lane* words_lane(uint32_t track, double speed) const;
   /// The frames a candidate's words are read over (confirm_by_words): from its first agreeing
   /// anchor (f0) to the newest word final at the window's decision (f1); `recent`: the first of
   /// the last WordCheckRule::recent_frames of them (f0 when too few); `mid` their middle.
@@ -222,10 +232,10 @@ class SourceRunner {
   /// Where the play of a just-opened airing began, from its sub-band words: the start if the
   /// words do not tell.
   double start_from_words(const AiringEvent& a, WorkerContext& ctx) const;
-  /// start_from_words for a start snapped to the reference's start, whose words' change point
-  /// is source frame `change`: where that places it, if the airing before it ended there (a
-  /// cut); the start if not.
-  double start_after_cut(const AiringEvent& a, int64_t change, WorkerContext& ctx) const;
+  /// start_from_words for a start snapped to the reference's start, whose words place the
+  /// play's beginning at `begun` (source seconds): there, if the airing before it ended there
+  /// (a cut); the start if not.
+  double start_after_cut(const AiringEvent& a, double begun, WorkerContext& ctx) const;
   /// Where the play of a just-closed airing ended, from its sub-band words: the end if the
   /// words do not tell.
   double end_from_words(const AiringEvent& a, WorkerContext& ctx) const;
@@ -274,8 +284,12 @@ class SourceRunner {
     matcher::StreamVotes votes;   // the votes of the last window_s of hashes (and later ones)
     int64_t seg_base = 0;         // absolute lane frame of the fingerprinter's frame 0
     int64_t final_frame = 0;      // every hash anchored before this frame is in votes
-    std::vector<uint32_t> words;  // sub-band words of the last feed (normal speed only)
+    std::vector<uint32_t> words;  // sub-band words of the last feed (normal speed, follow lane)
     int64_t words_seen = 0;       // sub-band words of the current segment so far
+    /// The lane's recent sub-band words, a ring by absolute lane frame; word_frame says which
+    /// frame each slot holds (-1: none). Empty for lanes without words.
+    std::vector<uint32_t> word_ring;
+    std::vector<int64_t> word_frame;
     /// The follow lane (MatchProfile::follow_speed, the last lane): resampled at the speed of
     /// the off-speed candidates it follows, matched only while `active`.
     bool follow = false;
@@ -291,10 +305,6 @@ class SourceRunner {
   /// The source's last audio (the current segment's), a ring: the follow lane starts from it.
   std::vector<float> history_;
   std::size_t history_len_ = 0;
-  /// The normal-speed lane's recent sub-band words, a ring by absolute frame; word_frame_
-  /// says which frame each slot holds (-1: none).
-  std::vector<uint32_t> word_ring_;
-  std::vector<int64_t> word_frame_;
   std::vector<float> stretched_;  // resampled audio of one block
   std::vector<dsp::TimedHash> fresh_;
   std::vector<dsp::TimedHash> rescaled_;  // fresh_ of the normal-speed lane, rescaled

@@ -573,6 +573,42 @@ TEST_F(Aircheckd, TheFollowLaneFindsPlaysOffSpeedSoonerAndAtTheirEdges) {
   EXPECT_GE(*std::max_element(gain.begin(), gain.end()), 0.4) << "no play announced sooner";
 }
 
+TEST_F(Aircheckd, PlaysOffSpeedAreEdgedByTheirOwnSpeedsWords) {
+  // Plays 1.7-3 % off normal speed, begun into their track, cut in after other music or
+  // speech. Beyond 1.5 % the normal lane's sub-band words are a third of a band off, so the
+  // words the follow lane reads at the play's own speed place each start and end: an airing
+  // decided in a rescaled lane before the follow lane took its track hands it the follow lane
+  // at once (it reads the last seconds of audio), and its words place the start as at normal
+  // speed. Every end and all starts but one within the goal (measured: seven starts within
+  // 0.16 s; song4's, whose line read 1.008 at its start, 0.42 s late, by its hashes; before the
+  // follow lane's words, song0 and song4 started 0.31 and 0.42 s late).
+  const OffSpeedPlay plays[] = {{1, 6.3, 14, 1.021, false},  {3, 4.1, 13, 1.029, false},
+                                {0, 5.2, 13, 0.973, false},  {4, 7.7, 14, 1.018, false},
+                                {5, 2.9, 12, 1.026, false},  {2, 3.6, 13, 0.979, false},
+                                {1, 17.4, 14, 1.024, false}, {3, 8.8, 13, 1.017, false}};
+  std::vector<Truth> truth;
+  const Programme p = off_speed_programme(plays, 9701, 71, truth);
+  const fs::path prog = dir_ / "off_speed_edges.flac";
+  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
+  const auto ends = of_type(run_profile(prog, "off_speed_edges", "{}"), "airing_end");
+  ASSERT_EQ(ends.size(), truth.size());
+  std::size_t starts_within = 0;
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    const Truth& t = truth[i];
+    SCOPED_TRACE(t.title);
+    ASSERT_EQ(ends[i]["title"], t.title);
+    const double start = ends[i]["start_pos_s"].get<double>() - t.start_s;
+    const double end = ends[i]["end_pos_s"].get<double>() - t.end_s;
+    std::printf("  %-6s at speed %.3f from %.1f s: start %+.3f s, end %+.3f s\n", t.title.c_str(),
+                plays[i].speed, plays[i].from_s, start, end);
+    EXPECT_NEAR(ends[i]["speed"].get<double>(), plays[i].speed, 0.005);
+    EXPECT_NEAR(start, 0.0, 0.5);
+    EXPECT_NEAR(end, 0.0, kTolerance);
+    starts_within += std::abs(start) <= kTolerance ? 1 : 0;
+  }
+  EXPECT_GE(starts_within, truth.size() - 1);
+}
+
 TEST_F(Aircheckd, WholePlaysUnderSpeechAreAnnouncedSoon) {
   // Each song played from its start after other music, with speech as loud as the music over
   // its first 6 s, as a presenter talks over an intro. Each is found once, at its start, and
