@@ -7,7 +7,7 @@
 Each OUT is the --out folder of one run (its programme.json). Prints recall, precision, false
 airings and fragments summed over the runs, then start/end errors by edge kind (cut or
 crossfade) and detection latency by start kind, with plays more than 1 % off normal speed
-apart, as p50 / p95 / p99 (linear interpolation) and the count within 250 ms (edges) or 5 s
+apart (and all of them together: "any speed"), as p50 / p95 / p99 (linear interpolation) and the count within 250 ms (edges) or 5 s
 (latency). Crossfade latency counts from the fade's first sample, as the truth does. Latency
 at cuts within 1 % of normal speed is also split by whether speech is laid over the play's
 first seconds (the `voice-over` effect of its item in the run's truth.json), and for those
@@ -114,11 +114,17 @@ def summary(runs):
             if num(a.get("start_err_s")):
                 groups.setdefault(f"start at {a['start_edge']}s{off}", []).append(
                     abs(a["start_err_s"]))
+                groups.setdefault(f"start at {a['start_edge']}s, any speed", []).append(
+                    abs(a["start_err_s"]))
             if num(a.get("end_err_s")):
                 groups.setdefault(f"end at {a['end_edge']}s{off}", []).append(abs(a["end_err_s"]))
+                groups.setdefault(f"end at {a['end_edge']}s, any speed", []).append(
+                    abs(a["end_err_s"]))
             if num(a.get("latency_s")):
                 groups.setdefault("latency, all", []).append(a["latency_s"])
                 groups.setdefault(f"latency at {a['start_edge']}{off}", []).append(a["latency_s"])
+                groups.setdefault(f"latency at {a['start_edge']}, any speed", []).append(
+                    a["latency_s"])
                 vo = voice_over(r, a)
                 if a["start_edge"] == "cut" and not off and vo is not None:
                     kind = "voice-over" if vo[0] else "no voice-over"
