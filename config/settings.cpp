@@ -50,7 +50,9 @@ class Reader {
     if (!node.IsMap()) fail(node, what + ": expected a mapping of keys to values");
     std::set<std::string> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
+      // A copy (a handle): the iterator's -> returns a temporary, and a reference to its
+      // member would outlive it.
+      const YAML::Node key = it->first;
       if (!key.IsScalar()) fail(key, what + ": expected a plain key");
       const std::string k = key.Scalar();
       if (std::find_if(allowed.begin(), allowed.end(), [&](const char* a) { return k == a; }) ==
