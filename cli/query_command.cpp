@@ -75,7 +75,7 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
           {"artist", t ? t->artist : ""},
           {"external_id", t ? t->external_id : ""},
           {"source", t ? t->source : ""},
-          {"offset_s", c.offset * fs},
+          {"offset_s", std::round(c.exact_offset() * fs * 1000.0) / 1000.0},
           {"score", c.votes},
           {"confidence", c.confidence},
           {"matched_s", (c.ref_last - c.ref_first + 1) * fs},

@@ -284,9 +284,11 @@ std::span<const Candidate> Matcher::rank(uint32_t qmin, uint32_t qmax) {
       ref_first = std::min(ref_first, rt);
       ref_last = std::max(ref_last, rt);
     }
-    if (off_n > 0)
-      cand.offset = static_cast<int32_t>(
-          std::lround(static_cast<double>(off_sum) / static_cast<double>(off_n)));
+    if (off_n > 0) {
+      const double mean = static_cast<double>(off_sum) / static_cast<double>(off_n);
+      cand.offset = static_cast<int32_t>(std::lround(mean));
+      cand.offset_frac = static_cast<float>(mean - cand.offset);
+    }
     std::sort(qts_.begin(), qts_.end());
     cand.anchors = static_cast<uint32_t>(std::unique(qts_.begin(), qts_.end()) - qts_.begin());
     cand.ref_first = static_cast<uint32_t>(std::max<int64_t>(0, ref_first));
@@ -440,11 +442,21 @@ void Matcher::rescore_skewed(Candidate& c, uint32_t qmin, uint32_t qmax, double 
   const double log_p =
       log_votes + std::log(2.0 * k_max + 1) + mp_.chance_a - mp_.chance_b * anchors;
   const float confidence = log_p >= 0 ? 0.0f : static_cast<float>(-std::expm1(log_p));
-  // Offset at query frame 0: the median over the band's votes of their offset moved along the
-  // line.
+  // Offset at query frame 0: the band's votes' offsets moved along the line to frame 0, their
+  // mean within a frame of their median (the band's edges hold chance votes).
   if (drifts) {
     std::nth_element(at_zero_.begin(), at_zero_.begin() + at_zero_.size() / 2, at_zero_.end());
-    c.offset = static_cast<int32_t>(std::lround(at_zero_[at_zero_.size() / 2]));
+    const double median = at_zero_[at_zero_.size() / 2];
+    double sum = 0;
+    int n = 0;
+    for (const double v : at_zero_) {
+      if (std::abs(v - median) > 1.0) continue;
+      sum += v;
+      ++n;
+    }
+    const double exact = sum / n;  // the median itself is among them
+    c.offset = static_cast<int32_t>(std::lround(exact));
+    c.offset_frac = static_cast<float>(exact - c.offset);
   }
   c.votes = static_cast<uint32_t>(band_.size());
   c.anchors = anchors;

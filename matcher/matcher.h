@@ -31,6 +31,12 @@ struct Candidate {
   /// Playback speed of the query relative to the reference (1.02: 2 % fast), from the drift
   /// of the agreeing hashes' offsets across the query; 1 when not measured.
   float speed;
+  /// The offset to a fraction of a frame: reference frame of query t=0 is offset + offset_frac
+  /// (|offset_frac| <= 0.5 but where a line's fit moves it). Hashes fall on whole frames, but a
+  /// passage starting between two frames splits its votes over two offsets in proportion; their
+  /// mean places it (exact_offset()).
+  float offset_frac;
+  [[nodiscard]] double exact_offset() const { return offset + static_cast<double>(offset_frac); }
 };
 static_assert(std::is_trivially_copyable_v<Candidate>);
 

@@ -70,7 +70,8 @@ struct Excerpt {
 
 struct Result {
   uint32_t best_track = 0;  // best candidate (for queries.tsv)
-  int32_t best_offset = 0;
+  double best_offset = 0;  // in frames, to a fraction of one
+  double best_speed = kNaN;  // the best candidate's measured speed
   double true_offset = 0;
   int rank = 0;                 // 1-based rank of the first correct candidate, 0 if none
   bool accepted = false;        // best candidate passes the decision rule
@@ -301,7 +302,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
     for (std::size_t k = 0; k < q.candidates.size(); ++k) {
       const auto& c = q.candidates[k];
       if (c.track != track) continue;
-      const double off = c.offset;
+      const double off = c.exact_offset();
       const double dist = off < lo ? lo - off : (off > hi ? off - hi : 0.0);
       if (dist <= 1.0) {
         r.rank = static_cast<int>(k + 1);
@@ -313,7 +314,8 @@ void run_query_eval(const QueryEvalOptions& opt) {
     r.true_offset = true_off;
     if (!q.candidates.empty()) {
       r.best_track = q.candidates.front().track;
-      r.best_offset = q.candidates.front().offset;
+      r.best_offset = q.candidates.front().exact_offset();
+      r.best_speed = q.candidates.front().speed;
       r.top1_track = q.candidates.front().track == track;
       r.votes = q.candidates.front().votes;
       r.confidence = q.candidates.front().confidence;
@@ -373,13 +375,13 @@ void run_query_eval(const QueryEvalOptions& opt) {
             // Answered at another offset of the right track, at normal speed: how close is the
             // reference there to the true passage?
             if (f == 1.0 && r.rank != 1 && r.top1_track &&
-                std::abs(static_cast<double>(r.best_offset) - true_off) > 1.0) {
+                std::abs(r.best_offset - true_off) > 1.0) {
               // Both cut from the whole reference at the fingerprint rate, so that a loop
               // repeating the same samples lines up to the sample.
               if (pcm_fp.empty()) pcm_fp = resample(pcm, kEvalRate, opt.params.sample_rate);
               const auto n = static_cast<std::size_t>(std::llround(len * fp_rate));
               const auto a = static_cast<std::size_t>(std::llround(ex.start_s * fp_rate));
-              const auto b = static_cast<int64_t>(r.best_offset) * opt.params.hop;
+              const auto b = static_cast<int64_t>(std::llround(r.best_offset * opt.params.hop));
               if (b >= 0 && a + n <= pcm_fp.size() &&
                   static_cast<std::size_t>(b) + n <= pcm_fp.size()) {
                 r.repeat_db = repeat_similarity_db(
@@ -569,7 +571,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
     f << "length_s\tcondition\tref\tstart_s\ttrack\ttrue_offset\trank\taccepted\tbest_track\tbest_"
          "offset\tvotes"
          "\tconfidence\thashes\tpostings\tlatency_ms\tspeed_err_"
-         "pct\thypotheses\tscreened\tverified\trepeat_similarity_db\n";
+         "pct\thypotheses\tscreened\tverified\trepeat_similarity_db\tbest_speed\n";
     for (std::size_t e = 0; e < pos.size(); ++e) {
       for (std::size_t ci = 0; ci < nc; ++ci) {
         const auto& r = results[e * nc + ci];
@@ -584,7 +586,7 @@ void run_query_eval(const QueryEvalOptions& opt) {
         } else {
           f << std::round(r.repeat_db * 10) / 10;
         }
-        f << "\n";
+        f << "\t" << r.best_speed << "\n";
       }
     }
     for (std::size_t e = 0; e < neg.size(); ++e) {
@@ -593,14 +595,14 @@ void run_query_eval(const QueryEvalOptions& opt) {
         << neg[e].start_s << "\t-\t-\t-\t" << r.accepted << "\t" << r.best_track << "\t"
         << r.best_offset << "\t" << r.votes << "\t" << r.confidence << "\t" << r.hashes << "\t"
         << r.postings << "\t" << r.latency_ms << "\t" << r.speed_err_pct << "\t" << r.tried << "\t"
-        << r.screened << "\t" << r.verified << "\t-\n";
+        << r.screened << "\t" << r.verified << "\t-\t" << r.best_speed << "\n";
     }
     for (std::size_t i = 0; i < speech_results.size(); ++i) {
       const auto& r = speech_results[i];
       f << opt.lengths[speech_len[i]] << "\tspeech\tspeech\t-\t-\t-\t-\t" << r.accepted << "\t"
         << r.best_track << "\t" << r.best_offset << "\t" << r.votes << "\t" << r.confidence << "\t"
         << r.hashes << "\t" << r.postings << "\t" << r.latency_ms << "\t" << r.speed_err_pct << "\t"
-        << r.tried << "\t" << r.screened << "\t" << r.verified << "\t-\n";
+        << r.tried << "\t" << r.screened << "\t" << r.verified << "\t-\t" << r.best_speed << "\n";
     }
   }
 

@@ -36,7 +36,7 @@ class Identify : public ::testing::Test {
   }
   static std::vector<float> excerpt(uint32_t song, double start_s, double len_s) {
     const auto& x = (*songs_)[song];
-    const auto a = static_cast<std::size_t>(start_s * kRate);
+    const auto a = static_cast<std::size_t>(std::llround(start_s * kRate));
     const auto b = std::min(x.size(), a + static_cast<std::size_t>(len_s * kRate));
     return {x.begin() + static_cast<std::ptrdiff_t>(a), x.begin() + static_cast<std::ptrdiff_t>(b)};
   }
@@ -110,6 +110,34 @@ TEST_F(Identify, NormalSpeedIsDecidedWithoutTryingOthers) {
   EXPECT_EQ(r.screened, 0);
   EXPECT_EQ(r.candidates.front().track, 3u);
   EXPECT_NEAR(r.candidates.front().speed, 1.0, 0.002);
+}
+
+// Hashes fall on whole frames (16 ms), but a passage that starts between two frames splits its
+// votes over the two offsets in proportion: the reported offset places it to a fraction of a
+// frame. Rounded to whole frames, the quarter and three-quarter starts would be a quarter frame
+// off and the half-frame starts half a frame off.
+TEST_F(Identify, OffsetsArePlacedBetweenFrames) {
+  const dsp::Params p;
+  matcher::Identifier id(p);
+  double worst = 0, sum = 0;
+  int n = 0;
+  for (uint32_t song = 0; song < 8; ++song) {
+    for (const int quarter : {1, 2, 3}) {
+      const int64_t first = (600 + 97 * song) * static_cast<int64_t>(p.hop) + quarter * p.hop / 4;
+      const double start_s = static_cast<double>(first) / kRate;
+      const auto& r = id.identify(excerpt(song, start_s, 8.0), *index_);
+      ASSERT_FALSE(r.candidates.empty()) << song;
+      const auto& c = r.candidates.front();
+      ASSERT_TRUE(r.accepted) << song;
+      ASSERT_EQ(c.track, song);
+      const double err = std::abs(c.exact_offset() - static_cast<double>(first) / p.hop);
+      EXPECT_LT(err, 0.4) << "song " << song << " start " << start_s;
+      worst = std::max(worst, err);
+      sum += err;
+      ++n;
+    }
+  }
+  EXPECT_LT(sum / n, 0.15) << "worst " << worst;
 }
 
 TEST_F(Identify, VoiceOverAtMinus6dBIsMatched) {
