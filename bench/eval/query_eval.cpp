@@ -69,8 +69,8 @@ struct Excerpt {
 };
 
 struct Result {
-  uint32_t best_track = 0;  // best candidate (for queries.tsv)
-  double best_offset = 0;  // in frames, to a fraction of one
+  uint32_t best_track = 0;   // best candidate (for queries.tsv)
+  double best_offset = 0;    // in frames, to a fraction of one
   double best_speed = kNaN;  // the best candidate's measured speed
   double true_offset = 0;
   int rank = 0;                 // 1-based rank of the first correct candidate, 0 if none
