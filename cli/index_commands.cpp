@@ -97,6 +97,7 @@ std::map<std::string, ManifestRow> read_manifest(const std::string& file) {
 struct Prepared {
   bool ok = false;
   std::string error;
+  std::string damage;  // damage_note(): indexed all the same, with the gap kept in time
   store::TrackInfo info;
   std::vector<dsp::TimedHash> hashes;
   std::vector<uint32_t> subband;
@@ -115,6 +116,7 @@ Prepared prepare(const fs::path& file) {
           file.string() + ": too short to index (" + std::to_string(secs).substr(0, 4) + " s)";
       return r;
     }
+    r.damage = damage_note(file.string(), meta);
     r.hashes = dsp::fingerprint(params(), dsp::Side::index, pcm, &r.subband);
     r.info.title = meta.title.empty() ? file.stem().string() : meta.title;
     r.info.artist = meta.artist;
@@ -184,7 +186,7 @@ int index_add(const fs::path& dir, const AddOptions& o) {
 
   const bool tty = stderr_is_terminal() && !o.quiet;
   const auto t0 = std::chrono::steady_clock::now();
-  std::size_t added = 0, dups = 0, failed = 0;
+  std::size_t added = 0, dups = 0, failed = 0, damaged = 0;
   double seconds = 0;
   uint64_t hashes = 0;
   for (std::size_t i = 0; i < files.size(); ++i) {
@@ -225,6 +227,11 @@ int index_add(const fs::path& dir, const AddOptions& o) {
         throw CliError(kIndexError, e.what());
       }
       ++added;
+      if (!p.damage.empty()) {
+        ++damaged;
+        std::cerr << (tty ? "\r\033[K" : "") << "aircheck: " << p.damage
+                  << " (indexed; replace the file for that part to match)\n";
+      }
       seconds += p.info.duration_s;
       hashes += p.hashes.size();
       if (!tty && !o.quiet)
@@ -247,10 +254,11 @@ int index_add(const fs::path& dir, const AddOptions& o) {
   if (!o.quiet) {
     std::fprintf(
         stderr,
-        "indexed %zu file(s): %zu added (%s, %llu hashes), %zu duplicate(s) skipped, %zu failed, "
-        "%.1f s (%.0fx real time)\n",
+        "indexed %zu file(s): %zu added (%s, %llu hashes)%s, %zu duplicate(s) skipped, %zu "
+        "failed, %.1f s (%.0fx real time)\n",
         files.size(), added, fmt_hours(seconds).c_str(), static_cast<unsigned long long>(hashes),
-        dups, failed, wall, wall > 0 ? seconds / wall : 0.0);
+        damaged > 0 ? (" of them " + std::to_string(damaged) + " damaged").c_str() : "", dups,
+        failed, wall, wall > 0 ? seconds / wall : 0.0);
   }
   return failed > 0 || !missing.empty() ? kSomeFailed : kOk;
 }

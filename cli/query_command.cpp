@@ -44,10 +44,11 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
   int rc = kOk;
   std::vector<float> pcm;
   for (const auto& file : o.files) {
+    dsp::decode::Metadata meta;
     try {
       dsp::decode::OpenOptions opts;
       opts.sample_rate = params().sample_rate;
-      pcm = dsp::decode::decode_all(file, opts);
+      pcm = dsp::decode::decode_all(file, opts, &meta);
     } catch (const std::exception& e) {
       std::cerr << "aircheck: " << e.what() << " (skipped)\n";
       rc = kSomeFailed;
@@ -61,6 +62,8 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
       rc = kSomeFailed;
       continue;
     }
+    const std::string damage = damage_note(file, meta);
+    if (!damage.empty()) std::cerr << "aircheck: " << damage << "\n";
     reader->begin();
     const matcher::Identification& found = id.identify(pcm, *reader);
     const auto& cands = found.candidates;
@@ -84,13 +87,16 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
     }
     reader->end();
     if (o.json) {
-      std::cout << json{{"query", file},
-                        {"matches", matches},
-                        {"speeds_matched", found.tried},
-                        {"speeds_screened", found.screened},
-                        {"repeats_weighed", found.verified}}
-                       .dump()
-                << std::endl;
+      json out{{"query", file},
+               {"matches", matches},
+               {"speeds_matched", found.tried},
+               {"speeds_screened", found.screened},
+               {"repeats_weighed", found.verified}};
+      if (!damage.empty()) {
+        out["damaged_packets"] = meta.decode_errors;
+        out["lost_s"] = std::round(meta.filled_s * 1000.0) / 1000.0;
+      }
+      std::cout << out.dump() << std::endl;
       continue;
     }
     std::cout << file << "  (" << secs << " s, " << found.hashes << " hashes, " << found.tried

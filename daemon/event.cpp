@@ -185,7 +185,8 @@ std::string to_text(const Event& e) {
     }
     case EventType::source_up:
     case EventType::source_finished:
-      return "[" + e.source + "] " + std::string(event_name(e.type)) + " " + utc_iso8601(e.utc);
+      return "[" + e.source + "] " + std::string(event_name(e.type)) + " " + utc_iso8601(e.utc) +
+             (e.reason.empty() ? "" : ": " + e.reason);
     case EventType::source_down:
       return "[" + e.source + "] source_down " + utc_iso8601(e.utc) + ": " + e.reason;
     case EventType::silence_start:

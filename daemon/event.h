@@ -14,7 +14,8 @@
 //                 clip_start_utc, clip_start_pos_s (its first sample: normally start_pos_s
 //                 minus the pre-roll, later when that audio was no longer held),
 //                 clip_duration_s, clip_capped (true: cut short at evidence.max_s)
-//   source_up / source_down / source_finished   utc, pos_s, reason (down)
+//   source_up / source_down / source_finished   utc, pos_s, reason (down; finished: a file's
+//                                               damage, when it had any)
 //   silence_start utc, pos_s, threshold_dbfs
 //   silence_end   utc, pos_s, start_utc, start_pos_s, duration_s, threshold_dbfs
 //   overflow      utc, pos_s, samples_dropped
@@ -79,7 +80,7 @@ struct Event {
   bool clip_capped = false;     ///< the clip stops at evidence.max_s, before the airing's end
 
   // health
-  std::string reason;  ///< source_down, clip_failed: why
+  std::string reason;  ///< source_down, clip_failed: why; source_finished: a file's damage
   uint64_t count = 0;  ///< overflow: samples dropped; events_dropped: events
   double threshold_dbfs = 0;
   std::string sink;  ///< events_dropped: which sink

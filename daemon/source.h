@@ -60,6 +60,9 @@ class Source {
   virtual double utc_of(uint64_t pos) const = 0;
   /// True once a finite source (file, pace=fast) has delivered its last sample.
   virtual bool finished() const = 0;
+  /// Once finished(): what the source has to say about its input as a whole (a file's damage:
+  /// packets lost and the silence that kept its time), or "".
+  virtual std::string finish_note() const { return {}; }
   /// Samples dropped so far because the consumer fell behind.
   virtual uint64_t overflowed() const = 0;
 };

@@ -293,6 +293,7 @@ bool SourceRunner::service(WorkerContext& ctx) noexcept {
         finished_.store(true, std::memory_order_release);
         Event e;
         e.type = EventType::source_finished;
+        e.reason = source_->finish_note();
         e.pos_s = pos_seconds(next_pos_);
         e.utc = source_->utc_of(next_pos_);
         publish(ctx, e);

@@ -117,6 +117,8 @@ bool JournaldSink::write(const Event& e) {
       add("AIRCHECK_POS", num(e.pos_s));
       if (e.type == EventType::overflow) add("AIRCHECK_COUNT", std::to_string(e.count));
       if (e.type == EventType::silence_end) add("AIRCHECK_DURATION", num(e.duration_s));
+      if (e.type == EventType::source_finished && !e.reason.empty())
+        add("AIRCHECK_REASON", e.reason);
       break;
     case EventType::events_dropped:
       add("AIRCHECK_SINK", e.sink);

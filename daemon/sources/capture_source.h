@@ -37,6 +37,7 @@ class CaptureSource : public Source {
   bool poll_health(HealthEvent& ev) override { return ring_.poll(ev); }
   double utc_of(uint64_t pos) const override { return clock_.utc_of(pos); }
   bool finished() const override { return ring_.drained(); }
+  std::string finish_note() const override { return finished() ? finish_note_ : std::string(); }
   uint64_t overflowed() const override { return ring_.dropped(); }
 
  protected:
@@ -62,6 +63,8 @@ class CaptureSource : public Source {
   const int rate_;
   rt::CaptureRing ring_;
   rt::SampleClock clock_;
+  /// finish_note(): written by the capture thread before ring_.set_done(), read after it.
+  std::string finish_note_;
 
  private:
   std::atomic<bool> stop_{false};

@@ -51,6 +51,10 @@ class StreamSource final : public CaptureSource {
     opts_.sample_rate = rate_;
     opts_.program_id = static_cast<int>(option_int(spec_, "program", -1, -1, 65535));
     opts_.io_timeout_s = stall_s_;
+    // A live stream's timestamps are the sender's, and may jump (an encoder restarted, a
+    // playlist discontinuity): its samples keep the system clock's time instead (rt::SampleClock),
+    // so the decoder fills no gaps from them.
+    opts_.max_gap_s = 0;
     opts_.interrupt = [this] {
       return stopping() ||
              rt::SampleClock::mono_now() - last_data_.load(std::memory_order_relaxed) > stall_s_;

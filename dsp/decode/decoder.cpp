@@ -10,6 +10,7 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -72,6 +73,15 @@ struct Decoder::Impl {
   Metadata meta;
   uint64_t errors = 0;
   uint64_t frames_ok = 0;
+  // The timeline (keep_timeline()): where the next frame should start, in samples at
+  // next_rate (the rate of the frame before), from the stream's timestamps.
+  int64_t next_in = 0;
+  int next_rate = 0;
+  int64_t start_time = AV_NOPTS_VALUE;  // the stream's, in its time base
+  bool anchored = false;                // the timeline has started
+  uint64_t filled = 0;                  // output samples of silence filled in
+  double filled_exact = 0;              // ... before rounding
+  uint64_t discontinuities = 0;
   // Input layout the resampler was set up for.
   int swr_rate = 0;
   int swr_fmt = -1;
@@ -121,6 +131,9 @@ struct Decoder::Impl {
     if (stream < 0) fail(url, "no audio stream");
     if (!dec) fail(url, "no decoder for the audio codec");
     AVStream* st = fmt->streams[stream];
+    // Formats whose timestamps may jump by design (MPEG-TS: a stream's start_time can lie
+    // ahead of its first audio frame) start their timeline at the first frame instead.
+    if (!(fmt->iformat->flags & AVFMT_TS_DISCONT)) start_time = st->start_time;
     for (unsigned i = 0; i < fmt->nb_streams; ++i)
       if (static_cast<int>(i) != stream) fmt->streams[i]->discard = AVDISCARD_ALL;
 
@@ -129,6 +142,10 @@ struct Decoder::Impl {
     rc = avcodec_parameters_to_context(codec.get(), st->codecpar);
     if (rc < 0) fail(url, "bad codec parameters", rc);
     codec->pkt_timebase = st->time_base;
+    // A FLAC frame whose checksum fails (every frame carries one) is an error, not audio: it
+    // is skipped, counted, and its time kept as silence (keep_timeline()), instead of damaged
+    // bits decoded into a burst of noise. Lossy codecs keep FFmpeg's default concealment.
+    if (dec->id == AV_CODEC_ID_FLAC) codec->err_recognition |= AV_EF_CRCCHECK | AV_EF_EXPLODE;
     rc = avcodec_open2(codec.get(), dec, nullptr);
     if (rc < 0) fail(url, std::string("cannot open decoder ") + dec->name, rc);
 
@@ -216,6 +233,51 @@ struct Decoder::Impl {
     }
   }
 
+  // The timeline: where the audio decoded so far (and the silence filled in) says the next
+  // frame starts, in samples at the frame rate, against where the stream's timestamp puts it.
+  // When the timestamps run ahead of the audio by more than kTimelineSlack_s (packets lost in
+  // between: damaged and skipped, or never sent), that much silence comes first, so that
+  // everything after it stays at its place in time. The slack absorbs timestamps that jitter
+  // around the audio (Vorbis' block overlaps: ±10 ms) and leaves a single lost packet of a
+  // codec with short frames (20-26 ms) unfilled until a second one adds to it. Silence goes
+  // straight to the output: the resampler still holds a few samples of the frame before (its
+  // filter's delay, well under a millisecond), which then follow the silence instead.
+  static constexpr double kTimelineSlack_s = 0.04;
+  void keep_timeline(const AVFrame* f, std::vector<float>& out) {
+    if (f->sample_rate <= 0) return;
+    const int64_t ts = f->pts;
+    if (ts != AV_NOPTS_VALUE) {
+      const int64_t at =
+          av_rescale_q(ts, fmt->streams[stream]->time_base, AVRational{1, f->sample_rate});
+      if (next_rate != f->sample_rate && !anchored && start_time != AV_NOPTS_VALUE) {
+        // The first frame: the timeline starts where the stream does (frames lost before it
+        // are filled in too).
+        next_in = av_rescale_q(start_time, fmt->streams[stream]->time_base,
+                               AVRational{1, f->sample_rate});
+        next_rate = f->sample_rate;
+      }
+      anchored = true;
+      const int64_t ahead = at - next_in;
+      const auto slack = static_cast<int64_t>(kTimelineSlack_s * f->sample_rate);
+      if (next_rate != f->sample_rate) {
+        next_in = at;  // a new rate: the timeline starts again here
+      } else if (ahead > slack && static_cast<double>(ahead) <= opts.max_gap_s * f->sample_rate) {
+        // Counted exactly, rounded once: many small gaps would otherwise add up their
+        // rounding into a shift of the audio after them.
+        filled_exact += static_cast<double>(ahead) * opts.sample_rate / f->sample_rate;
+        const auto n = static_cast<uint64_t>(std::llround(filled_exact)) - filled;
+        out.insert(out.end(), n, 0.0f);
+        filled += n;
+        next_in = at;
+      } else if (ahead > slack || ahead < -slack) {
+        ++discontinuities;  // the timestamps jumped, not the audio: start again from them
+        next_in = at;
+      }
+      next_rate = f->sample_rate;
+    }
+    if (next_rate == f->sample_rate) next_in += f->nb_samples;
+  }
+
   bool read(std::vector<float>& out, std::size_t max_samples) {
     if (done) return false;
     const std::size_t start = out.size();
@@ -223,6 +285,7 @@ struct Decoder::Impl {
       int rc = avcodec_receive_frame(codec.get(), frame.get());
       if (rc == 0) {
         ++frames_ok;
+        keep_timeline(frame.get(), out);
         convert(frame.get(), out);
         av_frame_unref(frame.get());
         continue;
@@ -280,6 +343,10 @@ bool Decoder::read(std::vector<float>& out, std::size_t max_samples) {
 }
 const Metadata& Decoder::metadata() const { return impl_->meta; }
 uint64_t Decoder::errors() const { return impl_->errors; }
+double Decoder::filled_s() const {
+  return static_cast<double>(impl_->filled) / impl_->opts.sample_rate;
+}
+uint64_t Decoder::discontinuities() const { return impl_->discontinuities; }
 const std::string& Decoder::url() const { return impl_->url; }
 
 std::vector<float> decode_all(const std::string& url, const OpenOptions& opts, Metadata* meta) {
@@ -289,7 +356,11 @@ std::vector<float> decode_all(const std::string& url, const OpenOptions& opts, M
     out.reserve(static_cast<std::size_t>(d.metadata().duration_s * opts.sample_rate) + 4096);
   while (d.read(out, 1 << 16)) {
   }
-  if (meta) *meta = d.metadata();
+  if (meta) {
+    *meta = d.metadata();
+    meta->decode_errors = d.errors();
+    meta->filled_s = d.filled_s();
+  }
   return out;
 }
 

@@ -27,6 +27,8 @@ struct OpenOptions {
   /// Polled by FFmpeg during blocking I/O; return true to abort (stall detection, shutdown).
   std::function<bool()> interrupt;
   std::map<std::string, std::string> format_options;  ///< passed to avformat_open_input
+  /// Longest gap in the input's timestamps filled with silence (Decoder::read()), in seconds.
+  double max_gap_s = 10.0;
 };
 
 struct Metadata {
@@ -35,6 +37,9 @@ struct Metadata {
   std::string codec;      ///< decoder name, e.g. "mp3float"
   int source_rate = 0;    ///< native sample rate of the chosen stream, in Hz
   int source_channels = 0;
+  // Set by decode_all() once the input is read (Decoder: errors(), filled_s()):
+  uint64_t decode_errors = 0;  ///< damaged packets or frames skipped
+  double filled_s = 0;         ///< audio they cost, filled with silence to keep the timeline
 };
 
 class Decoder {
@@ -52,11 +57,20 @@ class Decoder {
   /// Returns false at end of input (after the resampler's tail has been flushed).
   /// Corrupt packets are skipped and counted (errors()); throws DecodeError on an I/O failure
   /// or when the input is unusable as a whole.
+  ///
+  /// The output keeps the input's timeline: where the stream's timestamps jump ahead of the
+  /// audio decoded so far (packets lost to damage, or never sent), the gap is filled with
+  /// silence, up to OpenOptions::max_gap_s; a longer jump, or one backwards, is taken as a
+  /// discontinuity of the timestamps themselves (a stream restarted) and nothing is filled.
   bool read(std::vector<float>& out, std::size_t max_samples = 8192);
 
   const Metadata& metadata() const;
   /// Packets or frames that failed to decode and were skipped.
   uint64_t errors() const;
+  /// Seconds of silence filled in for audio the input's timestamps say is missing.
+  double filled_s() const;
+  /// Timestamp jumps not filled (backwards, or longer than max_gap_s).
+  uint64_t discontinuities() const;
   const std::string& url() const;
 
  private:

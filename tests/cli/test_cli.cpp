@@ -209,6 +209,41 @@ TEST_F(Cli, CorruptAndTruncatedFilesAreNamedAndSkipped) {
   EXPECT_NE(r.err.find("2 failed"), std::string::npos) << r.err;
 }
 
+// A recording damaged early on (a logger's file with bad blocks): the packets lost are filled
+// with silence from the file's timestamps, so the longer part after the damage is matched at
+// the file's own time, not moved earlier by what was lost; the damage is named on stderr and
+// in the JSON. Indexed, such a file is added with a warning.
+TEST_F(Cli, DamagedFilesKeepTheirTimeAndAreReported) {
+  const fs::path f = dir / "damaged.flac";
+  fs::copy_file(dir / "songs/song0.flac", f, fs::copy_options::overwrite_existing);
+  {
+    std::fstream io(f, std::ios::in | std::ios::out | std::ios::binary);
+    const auto size = static_cast<std::streamoff>(fs::file_size(f));
+    std::mt19937 rng(11);
+    for (int i = 0; i < 40; ++i) {  // between 20 % and 35 % of the file
+      io.seekp(size / 5 + std::uniform_int_distribution<std::streamoff>(0, size * 3 / 20)(rng));
+      io.put(static_cast<char>(rng()));
+    }
+  }
+  const Result r = run(idx() + " query --json " + f.string(), dir);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find(f.string() + ": damaged: "), std::string::npos) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_GT(j["damaged_packets"].get<int>(), 0);
+  EXPECT_GT(j["lost_s"].get<double>(), 0.1);
+  ASSERT_FALSE(j["matches"].empty());
+  EXPECT_EQ(j["matches"][0]["track_id"].get<uint32_t>(), id_of(0));
+  EXPECT_NEAR(j["matches"][0]["offset_s"].get<double>(), 0.0, kFrame) << r.out;
+  EXPECT_NEAR(j["matches"][0]["speed"].get<double>(), 1.0, 0.002) << r.out;
+
+  const Result add =
+      run("--index " + (dir / "damaged-index").string() + " index add " + f.string(), dir);
+  EXPECT_EQ(add.rc, 0) << add.err;
+  EXPECT_NE(add.err.find(f.string() + ": damaged: "), std::string::npos) << add.err;
+  EXPECT_NE(add.err.find("1 added"), std::string::npos) << add.err;
+  EXPECT_NE(add.err.find("1 damaged"), std::string::npos) << add.err;
+}
+
 TEST_F(Cli, ClearErrorsForMissingIndexOtherParametersAndShortQueries) {
   const fs::path q = excerpt(0, 5, 5, 200, "errq");
   Result r = run("--index " + (dir / "nowhere").string() + " query " + q.string(), dir);

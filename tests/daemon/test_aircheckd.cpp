@@ -657,6 +657,54 @@ TEST_F(Aircheckd, LinesThatOpenTheirTrackAreDecidedSoonerUnderSpeech) {
 // as the worker finds waiting) yields the same airing events, to the millisecond, detection
 // included. Each window is matched with the hashes final at its decision, whatever came in the
 // same block.
+// A backfill of a recording with damaged blocks: the packets lost are filled with silence from
+// the file's timestamps, so airings after the damage keep their times (a backfill's UTC is its
+// start plus the sample count), and source_finished says what was lost.
+TEST_F(Aircheckd, ADamagedRecordingKeepsItsTimesAndSaysWhatWasLost) {
+  Programme p;
+  std::vector<Truth> truth;
+  p.add(unindexed(81, 3));
+  p.play(songs_[1], 0, -1, truth);
+  p.add(babble(82, 3));
+  p.play(songs_[3], 0, -1, truth);
+  p.add(unindexed(83, 2));
+  const fs::path prog = dir_ / "damaged.flac";
+  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
+  {
+    std::fstream io(prog, std::ios::in | std::ios::out | std::ios::binary);
+    const auto size = static_cast<std::streamoff>(fs::file_size(prog));
+    uint32_t x = 77;
+    for (int i = 0; i < 30; ++i) {  // bytes between 15 % and 30 % of the file: inside song1
+      x = x * 1103515245u + 12345u;
+      io.seekp(size * 3 / 20 +
+               static_cast<std::streamoff>(x % static_cast<uint32_t>(size * 3 / 20)));
+      io.put(static_cast<char>(x >> 24));
+    }
+  }
+  const fs::path log = dir_ / "damaged.jsonl";
+  Daemon d({"--foreground", "--index", (dir_ / "index").string(), "--source",
+            "prog=file:" + prog.string() + "?pace=fast&start=2026-01-01T00:00:00Z", "--jsonl",
+            log.string()});
+  ASSERT_EQ(d.wait(std::chrono::seconds(120)), 0);
+  const auto events = read_events(log);
+  const auto finished = of_type(events, "source_finished", "prog");
+  ASSERT_EQ(finished.size(), 1u);
+  const std::string reason = finished[0].value("reason", "");
+  EXPECT_NE(reason.find(prog.string() + ": damaged: "), std::string::npos) << reason;
+  EXPECT_NE(reason.find(" s of audio lost"), std::string::npos) << reason;
+  // The play after the damage, where it was recorded.
+  const Truth& after = truth.back();
+  const auto starts = of_type(events, "airing_start", "prog");
+  const json* e = nullptr;
+  for (const json& x : starts)
+    if (x["title"] == after.title) e = &x;
+  ASSERT_NE(e, nullptr) << "the play after the damage was not found";
+  EXPECT_NEAR((*e)["start_pos_s"].get<double>(), after.start_s, kTolerance);
+  EXPECT_NEAR((*e)["ref_start_s"].get<double>(), 0.0, kTolerance);
+  EXPECT_NEAR(finished[0]["pos_s"].get<double>(), static_cast<double>(p.pcm.size()) / kRate, 0.05)
+      << "the recording's length";
+}
+
 TEST_F(Aircheckd, ABackfillGivesTheAiringsOfTheLiveRun) {
   Programme p;
   std::vector<Truth> truth;
