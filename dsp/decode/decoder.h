@@ -27,8 +27,9 @@ struct OpenOptions {
   /// Polled by FFmpeg during blocking I/O; return true to abort (stall detection, shutdown).
   std::function<bool()> interrupt;
   std::map<std::string, std::string> format_options;  ///< passed to avformat_open_input
-  /// Longest gap in the input's timestamps filled with silence (Decoder::read()), in seconds.
-  double max_gap_s = 10.0;
+  /// Longest gap in the input's timestamps filled with silence (Decoder::read()), in seconds;
+  /// 0: none (live streams, whose timestamps are the sender's).
+  double max_gap_s = 60.0;
 };
 
 struct Metadata {
