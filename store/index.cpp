@@ -526,6 +526,22 @@ void Index::Impl::open_env(bool exists) {
                        " FILES...`");
   }
   check(rc, "cannot open");
+  // LMDB maps the file and trusts it: a data file cut short (an interrupted copy, a full disk)
+  // would end the process with SIGBUS at the first read of a page past its end. The meta page
+  // says how far the index's pages reach.
+  {
+    MDB_envinfo info;
+    MDB_stat st;
+    check(mdb_env_info(raw, &info), "cannot read the environment");
+    check(mdb_env_stat(raw, &st), "cannot read the environment");
+    const uint64_t needed = (uint64_t{info.me_last_pgno} + 1) * st.ms_psize;
+    std::error_code ec;
+    const uint64_t have = std::filesystem::file_size(dir / "data.mdb", ec);
+    if (!ec && have < needed) {
+      damaged("data.mdb is cut short (" + std::to_string(have) + " bytes of the " +
+              std::to_string(needed) + " its pages reach; an interrupted copy or a full disk)");
+    }
+  }
   if (mode != OpenMode::read_only) {
     MDB_envinfo info;
     check(mdb_env_info(raw, &info), "cannot read the map size");

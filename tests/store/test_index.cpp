@@ -546,6 +546,39 @@ TEST(Index, PersistsAcrossReopen) {
   EXPECT_EQ(index->find_content("content-2"), std::optional<uint32_t>(2));
 }
 
+// A data file cut short (an interrupted copy, a full disk) is refused at open, naming the file
+// and what is missing: LMDB maps the file, and a read past its end would end the process with
+// SIGBUS instead.
+TEST(Index, AnIndexCutShortIsRefusedAtOpen) {
+  TempDir tmp;
+  const fs::path dir = tmp / "idx";
+  {
+    auto index = Index::open(dir, kFormat, OpenMode::create);
+    for (uint32_t seed = 1; seed <= 3; ++seed) {
+      auto info = info_for(seed, 120);
+      index->add_track(info, make_hashes(seed, 120));
+    }
+  }
+  const auto size = fs::file_size(dir / "data.mdb");
+  fs::resize_file(dir / "data.mdb", size / 2);
+  for (const OpenMode mode : {OpenMode::read_only, OpenMode::read_write}) {
+    try {
+      auto index = Index::open(dir, kFormat, mode);
+      auto reader = index->reader();
+      reader->begin();
+      for (const auto& t : index->tracks())
+        check_track_postings(*reader, t.id, make_hashes(1, 120));
+      reader->end();
+      FAIL() << "an index cut short was opened";
+    } catch (const StoreError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(dir.string()), std::string::npos) << what;
+      EXPECT_NE(what.find("data.mdb is cut short"), std::string::npos) << what;
+      EXPECT_NE(what.find("rebuild"), std::string::npos) << what;
+    }
+  }
+}
+
 // A track records where its fingerprinted audio begins and ends (first hashed frame, last + 1):
 // the daemon places airing boundaries by them (a quiet intro or fade has no hashes).
 TEST(Index, TrackKnowsWhereItsHashesBeginAndEnd) {
