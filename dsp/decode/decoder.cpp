@@ -245,23 +245,24 @@ struct Decoder::Impl {
   static constexpr double kTimelineSlack_s = 0.04;
   void keep_timeline(const AVFrame* f, std::vector<float>& out) {
     if (f->sample_rate <= 0) return;
-    const int64_t ts = f->pts;
-    if (ts != AV_NOPTS_VALUE) {
-      const int64_t at =
-          av_rescale_q(ts, fmt->streams[stream]->time_base, AVRational{1, f->sample_rate});
-      if (next_rate != f->sample_rate && !anchored && start_time != AV_NOPTS_VALUE) {
-        // The first frame: the timeline starts where the stream does (frames lost before it
-        // are filled in too).
-        next_in = av_rescale_q(start_time, fmt->streams[stream]->time_base,
-                               AVRational{1, f->sample_rate});
+    const auto in_samples = [&](int64_t t) {
+      return av_rescale_q(t, fmt->streams[stream]->time_base, AVRational{1, f->sample_rate});
+    };
+    if (f->pts != AV_NOPTS_VALUE) {
+      const int64_t at = in_samples(f->pts);
+      // The timeline starts where the stream does (frames lost before the first one decoded
+      // are filled in too), and again at a change of rate.
+      if (!anchored) {
+        anchored = true;
+        next_in = start_time != AV_NOPTS_VALUE ? in_samples(start_time) : at;
+        next_rate = f->sample_rate;
+      } else if (next_rate != f->sample_rate) {
+        next_in = at;
         next_rate = f->sample_rate;
       }
-      anchored = true;
       const int64_t ahead = at - next_in;
       const auto slack = static_cast<int64_t>(kTimelineSlack_s * f->sample_rate);
-      if (next_rate != f->sample_rate) {
-        next_in = at;  // a new rate: the timeline starts again here
-      } else if (ahead > slack && static_cast<double>(ahead) <= opts.max_gap_s * f->sample_rate) {
+      if (ahead > slack && static_cast<double>(ahead) <= opts.max_gap_s * f->sample_rate) {
         // Counted exactly, rounded once: many small gaps would otherwise add up their
         // rounding into a shift of the audio after them.
         filled_exact += static_cast<double>(ahead) * opts.sample_rate / f->sample_rate;
@@ -273,7 +274,6 @@ struct Decoder::Impl {
         ++discontinuities;  // the timestamps jumped, not the audio: start again from them
         next_in = at;
       }
-      next_rate = f->sample_rate;
     }
     if (next_rate == f->sample_rate) next_in += f->nb_samples;
   }
