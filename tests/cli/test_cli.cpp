@@ -19,6 +19,7 @@
 #include "dsp/decode/decoder.h"
 #include "dsp/params.h"
 #include "store/index.h"
+#include "tests/support/files.h"
 
 using namespace aircheck;
 namespace fs = std::filesystem;
@@ -216,15 +217,7 @@ TEST_F(Cli, CorruptAndTruncatedFilesAreNamedAndSkipped) {
 TEST_F(Cli, DamagedFilesKeepTheirTimeAndAreReported) {
   const fs::path f = dir / "damaged.flac";
   fs::copy_file(dir / "songs/song0.flac", f, fs::copy_options::overwrite_existing);
-  {
-    std::fstream io(f, std::ios::in | std::ios::out | std::ios::binary);
-    const auto size = static_cast<std::streamoff>(fs::file_size(f));
-    std::mt19937 rng(11);
-    for (int i = 0; i < 40; ++i) {  // between 20 % and 35 % of the file
-      io.seekp(size / 5 + std::uniform_int_distribution<std::streamoff>(0, size * 3 / 20)(rng));
-      io.put(static_cast<char>(rng()));
-    }
-  }
+  test::overwrite_bytes(f, 40, 0.2, 0.35, 11);  // between 20 % and 35 % of the file
   const Result r = run(idx() + " query --json " + f.string(), dir);
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.err.find(f.string() + ": damaged: "), std::string::npos) << r.err;

@@ -26,6 +26,7 @@
 #include "dsp/params.h"
 #include "store/index.h"
 #include "tests/daemon/aircheckd_harness.h"
+#include "tests/support/files.h"
 
 namespace {
 
@@ -670,17 +671,7 @@ TEST_F(Aircheckd, ADamagedRecordingKeepsItsTimesAndSaysWhatWasLost) {
   p.add(unindexed(83, 2));
   const fs::path prog = dir_ / "damaged.flac";
   aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
-  {
-    std::fstream io(prog, std::ios::in | std::ios::out | std::ios::binary);
-    const auto size = static_cast<std::streamoff>(fs::file_size(prog));
-    uint32_t x = 77;
-    for (int i = 0; i < 30; ++i) {  // bytes between 15 % and 30 % of the file: inside song1
-      x = x * 1103515245u + 12345u;
-      io.seekp(size * 3 / 20 +
-               static_cast<std::streamoff>(x % static_cast<uint32_t>(size * 3 / 20)));
-      io.put(static_cast<char>(x >> 24));
-    }
-  }
+  aircheck::test::overwrite_bytes(prog, 30, 0.15, 0.3, 77);  // inside song1
   const fs::path log = dir_ / "damaged.jsonl";
   Daemon d({"--foreground", "--index", (dir_ / "index").string(), "--source",
             "prog=file:" + prog.string() + "?pace=fast&start=2026-01-01T00:00:00Z", "--jsonl",

@@ -8,6 +8,7 @@
 #include "bench/eval/synth.h"
 #include "dsp/decode/decoder.h"
 #include "dsp/decode/resample.h"
+#include "tests/support/files.h"
 
 using namespace aircheck;
 namespace fs = std::filesystem;
@@ -134,16 +135,7 @@ TEST(Decoder, DamagedPacketsKeepTheTimeline) {
     const auto clean = dsp::decode::decode_all(f.string(), {}, &clean_meta);
     EXPECT_EQ(clean_meta.decode_errors, 0u);
     EXPECT_EQ(clean_meta.filled_s, 0.0);
-    {
-      std::fstream io(f, std::ios::in | std::ios::out | std::ios::binary);
-      const auto size = static_cast<std::streamoff>(fs::file_size(f));
-      uint32_t x = 12345;
-      for (int i = 0; i < 60; ++i) {  // 60 bytes between 40 % and 60 % of the file
-        x = x * 1103515245u + 12345u;
-        io.seekp(size * 2 / 5 + static_cast<std::streamoff>(x % static_cast<uint32_t>(size / 5)));
-        io.put(static_cast<char>(x >> 24));
-      }
-    }
+    test::overwrite_bytes(f, 60, 0.4, 0.6, 12345);  // 60 bytes between 40 % and 60 %
     dsp::decode::Metadata meta;
     const auto got = dsp::decode::decode_all(f.string(), {}, &meta);
     // Damaged packets the decoder rejects are counted (an Ogg page that fails its checksum
