@@ -119,23 +119,4 @@ std::vector<double> parse_speeds(const std::string& text, const std::string& opt
       "no speed given (e.g. 1 or " + std::string(kDefaultSpeeds) + ")");
 }
 
-std::string damage_note(const std::string& file, const dsp::decode::Metadata& meta) {
-  if (meta.decode_errors == 0 && meta.filled_s <= 0) return "";
-  std::string note = file + ": damaged: ";
-  if (meta.decode_errors > 0) {
-    note += std::to_string(meta.decode_errors) + " packet" + (meta.decode_errors == 1 ? "" : "s") +
-            " could not be decoded";
-  } else {
-    note += "packets are missing";
-  }
-  if (meta.filled_s > 0) {
-    char b[96];
-    std::snprintf(b, sizeof b,
-                  "; %.2f s of audio lost, filled with silence so that what follows keeps its time",
-                  meta.filled_s);
-    note += b;
-  }
-  return note;
-}
-
 }  // namespace aircheck::cli

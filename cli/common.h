@@ -6,7 +6,6 @@
 #include <string>
 #include <vector>
 
-#include "dsp/decode/decoder.h"
 #include "dsp/params.h"
 #include "store/index.h"
 
@@ -51,10 +50,6 @@ std::vector<std::filesystem::path> expand_inputs(const std::vector<std::string>&
 std::string content_hash(const std::vector<float>& pcm);
 
 bool stderr_is_terminal();
-
-/// "FILE: damaged: N packets could not be decoded; S s of audio lost, filled with silence so
-/// that what follows keeps its time", or "" for an input decoded whole (decode_all()'s counts).
-std::string damage_note(const std::string& file, const dsp::decode::Metadata& meta);
 
 /// Default speed hypotheses of a query ("1,0.98,1.02,0.96,1.04,0.94,1.06").
 inline constexpr const char* kDefaultSpeeds = "1,0.98,1.02,0.96,1.04,0.94,1.06";

@@ -97,7 +97,7 @@ std::map<std::string, ManifestRow> read_manifest(const std::string& file) {
 struct Prepared {
   bool ok = false;
   std::string error;
-  std::string damage;  // damage_note(): indexed all the same, with the gap kept in time
+  std::string damage;  // describe_damage(): indexed all the same, its gaps kept in time
   store::TrackInfo info;
   std::vector<dsp::TimedHash> hashes;
   std::vector<uint32_t> subband;
@@ -116,7 +116,7 @@ Prepared prepare(const fs::path& file) {
           file.string() + ": too short to index (" + std::to_string(secs).substr(0, 4) + " s)";
       return r;
     }
-    r.damage = damage_note(file.string(), meta);
+    r.damage = dsp::decode::describe_damage(file.string(), meta.decode_errors, meta.filled_s);
     r.hashes = dsp::fingerprint(params(), dsp::Side::index, pcm, &r.subband);
     r.info.title = meta.title.empty() ? file.stem().string() : meta.title;
     r.info.artist = meta.artist;

@@ -62,7 +62,8 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
       rc = kSomeFailed;
       continue;
     }
-    const std::string damage = damage_note(file, meta);
+    const std::string damage =
+        dsp::decode::describe_damage(file, meta.decode_errors, meta.filled_s);
     if (!damage.empty()) std::cerr << "aircheck: " << damage << "\n";
     reader->begin();
     const matcher::Identification& found = id.identify(pcm, *reader);

@@ -18,7 +18,6 @@
 
 #include <cerrno>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <stdexcept>
@@ -78,13 +77,8 @@ class FileSource final : public CaptureSource {
         if (!(fast_ ? feed_fast(buf_) : feed_paced(buf_))) return;
         if (!more) break;
       }
-      if (decoder_->errors() > 0 || decoder_->filled_s() > 0) {
-        char lost[32];
-        std::snprintf(lost, sizeof lost, "%.2f", decoder_->filled_s());
-        finish_note_ = spec_.address + ": damaged: " + std::to_string(decoder_->errors()) +
-                       " packet(s) could not be decoded; " + lost +
-                       " s of audio lost, filled with silence so that what follows keeps its time";
-      }
+      finish_note_ =
+          decode::describe_damage(spec_.address, decoder_->errors(), decoder_->filled_s());
     } catch (const std::exception& e) {
       if (stopping()) return;
       ring_.post(HealthEvent::Type::down, e.what());

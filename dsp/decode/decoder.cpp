@@ -11,6 +11,7 @@ extern "C" {
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -348,6 +349,21 @@ double Decoder::filled_s() const {
 }
 uint64_t Decoder::discontinuities() const { return impl_->discontinuities; }
 const std::string& Decoder::url() const { return impl_->url; }
+
+std::string describe_damage(const std::string& url, uint64_t errors, double filled_s) {
+  if (errors == 0 && filled_s <= 0) return "";
+  std::string note = url + ": damaged: ";
+  note += errors > 0 ? std::to_string(errors) + (errors == 1 ? " packet" : " packets") +
+                           " could not be decoded"
+                     : std::string("packets are missing");
+  if (filled_s > 0) {
+    char lost[32];
+    std::snprintf(lost, sizeof lost, "%.2f", filled_s);
+    note += std::string("; ") + lost +
+            " s of audio lost, filled with silence so that what follows keeps its time";
+  }
+  return note;
+}
 
 std::vector<float> decode_all(const std::string& url, const OpenOptions& opts, Metadata* meta) {
   Decoder d(url, opts);

@@ -79,6 +79,10 @@ class Decoder {
   std::unique_ptr<Impl> impl_;
 };
 
+/// "URL: damaged: N packets could not be decoded; S s of audio lost, filled with silence so that
+/// what follows keeps its time" (Decoder::errors(), Decoder::filled_s()), or "" when both are 0.
+std::string describe_damage(const std::string& url, uint64_t errors, double filled_s);
+
 /// Decodes a whole input. Throws DecodeError.
 std::vector<float> decode_all(const std::string& url, const OpenOptions& opts = {},
                               Metadata* meta = nullptr);
