@@ -347,6 +347,17 @@ const Identification& Identifier::identify(std::span<const float> pcm,
       if (!cands.empty() && cands.front().track == top.track &&
           std::abs(cands.front().offset - top.offset) <= 2) {
         top.speed = static_cast<float>(at * cands.front().speed);
+        // No drift left against the deciding pass (less than a frame across the query): the
+        // slope its line was read at came from noise, and so did the offset it extrapolated
+        // to frame 0. The line's votes without the drift place the passage (a line that moved
+        // far from where its votes lie flat is a different alignment, and stays).
+        if (std::abs(top.speed / best_speed - 1.0) * frames < 1.0 &&
+            std::abs(top.flat_shift) <= 2.0f) {
+          const double flat = top.exact_offset() + top.flat_shift;
+          top.offset = static_cast<int32_t>(std::lround(flat));
+          top.offset_frac = static_cast<float>(flat - top.offset);
+          top.flat_shift = 0;
+        }
       }
     }
   }

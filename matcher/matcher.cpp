@@ -455,6 +455,11 @@ void Matcher::rescore_skewed(Candidate& c, uint32_t qmin, uint32_t qmax, double 
       ++n;
     }
     const double exact = sum / n;  // the median itself is among them
+    // Without the drift, the band's votes place the passage at their mean offset.
+    double flat = 0;
+    for (const Vote* v : band_) flat += key_offset(v->key);
+    flat /= static_cast<double>(band_.size());
+    c.flat_shift = static_cast<float>(flat - exact);
     c.offset = static_cast<int32_t>(std::lround(exact));
     c.offset_frac = static_cast<float>(exact - c.offset);
   }

@@ -36,6 +36,11 @@ struct Candidate {
   /// passage starting between two frames splits its votes over two offsets in proportion; their
   /// mean places it (exact_offset()).
   float offset_frac;
+  /// Where the line's votes would place query t=0 if it did not drift (their mean offset),
+  /// relative to exact_offset(): 0 unless a drifting line moved the offset. A slope read from
+  /// noisy votes moves the offset by extrapolation; a later measurement that finds no drift
+  /// takes this offset instead.
+  float flat_shift;
   [[nodiscard]] double exact_offset() const { return offset + static_cast<double>(offset_frac); }
 };
 static_assert(std::is_trivially_copyable_v<Candidate>);
