@@ -333,7 +333,8 @@ const Identification& Identifier::identify(std::span<const float> pcm,
   // matcher's slope grid (a step: one frame of drift across the query), towards the pass's
   // speed. Matched again one step beyond the estimate, the residual is within a step or two
   // either way, where the matcher measures it without that bias. Only the speed is taken from
-  // it: the decision and the offset stay those of the deciding pass.
+  // it: the decision and the offset stay those of the deciding pass, but for an offset
+  // extrapolated along a slope in which the refinement finds no drift (below).
   if (accepted && opt_.refine_residual > 0 && !best_.empty()) {
     Candidate& top = best_.front();
     const double residual = top.speed / best_speed;

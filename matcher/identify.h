@@ -21,7 +21,10 @@
 //
 // A decided candidate whose speed differs from its pass's by more than `refine_residual` has
 // its speed measured again on the query resampled near its estimate: at a residual of about
-// 1 % the matcher's estimate falls short by up to ~0.35 %, near 0 it does not.
+// 1 % the matcher's estimate falls short by up to ~0.35 %, near 0 it does not. In heavy noise
+// the first pass can also read a slope of a few tenths of a percent from chance votes around a
+// query at normal speed; when the refinement then finds no drift, the offset is read from the
+// line's votes without that slope.
 //
 // Each speed looked at is one more chance for noise, so the chance probability of a deciding
 // pass is multiplied by the number of speeds screened or matched so far (refinement excluded:
