@@ -173,6 +173,14 @@ std::size_t Identifier::compare_words(std::size_t leader, double slope,
       uint64_t errors = 0, n = 0;
       for (std::size_t u = 1; u < q.size(); ++u) {  // word 0 has no run before it
         const auto r = static_cast<int64_t>(std::lround(at + k + static_cast<double>(u) * slope));
+        // A frame the line places before the track's start or after its end is explained by
+        // nothing: half its bits disagree by chance. A repeat whose line runs off the track
+        // explains less of the query than one along which all of it lies.
+        if (r < 0 || (r - lo >= static_cast<int64_t>(have) && have < ref_words_.size())) {
+          errors += 16;
+          n += 32;
+          continue;
+        }
         if (r < std::max<int64_t>(lo, 1) || r - lo >= static_cast<int64_t>(have)) continue;
         errors += static_cast<uint64_t>(
             std::popcount(q[u] ^ ref_words_[static_cast<std::size_t>(r - lo)]));

@@ -278,3 +278,49 @@ TEST_F(Identify, NoiseTiltsNoOffsetOfAQueryAtNormalSpeed) {
 }
 
 }  // namespace
+
+namespace {
+
+// A digital loop: the same 4 s of samples five times over, each ending in a quiet second. A
+// query that starts in that quiet second has full repeats of itself a loop and two on, and a
+// partial one a loop back, along which its quiet first second lies before the track's start.
+// In noise the words of a quiet second agree by chance only, so the partial line, which leaves
+// them out, agrees better over what it covers; but the frames off the track are explained by
+// nothing, and such a line must not take the lead.
+TEST(IdentifyRepeats, ALineThatRunsOffTheTrackExplainsLess) {
+  const dsp::Params p;
+  const std::size_t loop = 4 * kRate + 40;
+  auto pattern = eval::synth_music(930, {5, kRate, 0.3});
+  pattern.resize(loop);
+  eval::apply_gain({pattern.data() + loop - kRate, kRate}, -30.0);
+  std::vector<float> song;
+  for (int k = 0; k < 5; ++k) song.insert(song.end(), pattern.begin(), pattern.end());
+  MapIndex index;
+  std::vector<uint32_t> words;
+  index.add(0, dsp::fingerprint(p, dsp::Side::index, song, &words), words);
+  for (uint32_t s = 0; s < 3; ++s)
+    index.add(1 + s,
+              dsp::fingerprint(p, dsp::Side::index, eval::synth_music(940 + s, {30, kRate, 0.3})));
+  matcher::Identifier id(p);
+  const std::size_t len = 4 * kRate;
+  int n = 0, off_track = 0, found = 0;
+  for (int k = 0; k < 40; ++k) {
+    const std::size_t start = loop - kRate + static_cast<std::size_t>(k) * 173;
+    const std::vector<float> q(song.begin() + static_cast<std::ptrdiff_t>(start),
+                               song.begin() + static_cast<std::ptrdiff_t>(start + len));
+    const auto& r = id.identify(eval::add_white_noise(q, 10.0, 50 + k), index);
+    ++n;
+    if (r.candidates.empty() || r.candidates.front().track != 0) continue;
+    ++found;
+    const double first = r.candidates.front().exact_offset();
+    if (first < -1.0) {
+      ++off_track;
+      std::printf("excerpt at %.3f s answered at %.3f s of the track\n",
+                  static_cast<double>(start) / kRate, first * p.frame_seconds());
+    }
+  }
+  EXPECT_EQ(found, n);
+  EXPECT_EQ(off_track, 0);
+}
+
+}  // namespace
