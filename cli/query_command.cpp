@@ -35,7 +35,9 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
   matcher::MatchParams mp;
   if (o.min_votes > 0) mp.min_votes = o.min_votes;
   if (o.min_confidence >= 0) mp.min_confidence = o.min_confidence;
-  mp.top_k = std::max(1u, o.top);
+  // --top limits what is shown, not what is matched: the repeats of a looping track are told
+  // apart among the matcher's own candidates, as `aircheck eval queries` measures them.
+  mp.top_k = std::max(mp.top_k, o.top);
   matcher::IdentifyOptions io;
   if (!o.speeds.empty()) io.speeds = o.speeds;
   matcher::Identifier id(params(), mp, io);
@@ -70,6 +72,7 @@ int query(const std::filesystem::path& dir, const QueryOptions& o) {
     const auto& cands = found.candidates;
     json matches = json::array();
     for (const auto& c : cands) {
+      if (matches.size() >= std::max(1u, o.top)) break;
       if (!m.accepted(c)) continue;
       if (!matches.empty() && c.votes < kSecondaryShare * cands[0].votes) continue;
       const auto t = reader->track(c.track);

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench/eval/degrade.h"
 #include "bench/eval/synth.h"
 #include "dsp/decode/decoder.h"
 #include "dsp/params.h"
@@ -137,6 +138,55 @@ TEST_F(Cli, NonIndexedAudioGivesNoMatch) {
     dsp::decode::encode_file(f.string(), other, kRate);
     EXPECT_TRUE(query(f)["matches"].empty()) << f;
   }
+}
+
+// --top limits the matches shown, not the candidates the query is matched with: a looping
+// song's repeats (one backing pattern under five melodies) are told apart among the matcher's
+// candidates, so `--top 1` names the same repeat as the default. Matched with one candidate,
+// no repeat is weighed and a third of these excerpts are answered at another repeat.
+TEST_F(Cli, TopLimitsTheMatchesShownNotTheRepeatsWeighed) {
+  const std::size_t loop = 4 * kRate + 200;
+  const auto backing = eval::synth_music(900, {5, kRate, 0.3});
+  std::vector<float> song;
+  for (uint64_t k = 0; k < 5; ++k) {
+    const auto melody = eval::synth_music(910 + k, {5, kRate, 0.3});
+    const auto part = eval::mix_at({backing.data(), loop}, {melody.data(), loop}, -14.0);
+    song.insert(song.end(), part.begin(), part.end());
+  }
+  const fs::path loops = dir / "loops";
+  fs::create_directories(loops / "songs");
+  dsp::decode::encode_file((loops / "songs" / "loop.wav").string(), song, kRate);
+  const std::string li = "--index " + (loops / "index").string();
+  ASSERT_EQ(run(li + " index add " + (loops / "songs").string(), dir).rc, 0);
+  std::string files;
+  std::vector<double> starts;
+  for (std::size_t a = kRate / 2; a + 3 * kRate < song.size(); a += 2 * kRate / 3) {
+    std::vector<float> x(song.begin() + static_cast<long>(a),
+                         song.begin() + static_cast<long>(a + 3 * kRate));
+    x = eval::add_white_noise(x, 30.0, a);
+    const fs::path f = loops / ("q" + std::to_string(starts.size()) + ".wav");
+    dsp::decode::encode_file(f.string(), x, kRate);
+    files += " " + f.string();
+    starts.push_back(static_cast<double>(a) / kRate);
+  }
+  const auto answers = [&](const std::string& top) {
+    const Result r = run(li + " query --json" + top + files, dir);
+    EXPECT_EQ(r.rc, 0) << r.err;
+    std::vector<json> out;
+    std::istringstream in(r.out);
+    for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
+    return out;
+  };
+  const auto one = answers(" --top 1"), three = answers("");
+  ASSERT_EQ(one.size(), starts.size());
+  ASSERT_EQ(three.size(), starts.size());
+  std::size_t right = 0;
+  for (std::size_t i = 0; i < starts.size(); ++i) {
+    ASSERT_EQ(one[i]["matches"].size(), 1u) << starts[i];
+    EXPECT_EQ(one[i]["matches"][0], three[i]["matches"][0]) << starts[i];
+    right += std::abs(one[i]["matches"][0]["offset_s"].get<double>() - starts[i]) <= kFrame;
+  }
+  EXPECT_GE(right, starts.size() * 9 / 10) << right << " of " << starts.size();
 }
 
 TEST_F(Cli, TableOutputAndListing) {
