@@ -21,6 +21,7 @@
 #include "dsp/params.h"
 #include "store/index.h"
 #include "tests/support/files.h"
+#include "tests/support/loops.h"
 
 using namespace aircheck;
 namespace fs = std::filesystem;
@@ -146,13 +147,7 @@ TEST_F(Cli, NonIndexedAudioGivesNoMatch) {
 // no repeat is weighed and a third of these excerpts are answered at another repeat.
 TEST_F(Cli, TopLimitsTheMatchesShownNotTheRepeatsWeighed) {
   const std::size_t loop = 4 * kRate + 200;
-  const auto backing = eval::synth_music(900, {5, kRate, 0.3});
-  std::vector<float> song;
-  for (uint64_t k = 0; k < 5; ++k) {
-    const auto melody = eval::synth_music(910 + k, {5, kRate, 0.3});
-    const auto part = eval::mix_at({backing.data(), loop}, {melody.data(), loop}, -14.0);
-    song.insert(song.end(), part.begin(), part.end());
-  }
+  const auto song = test::looped_song(kRate, loop);
   const fs::path loops = dir / "loops";
   fs::create_directories(loops / "songs");
   dsp::decode::encode_file((loops / "songs" / "loop.wav").string(), song, kRate);

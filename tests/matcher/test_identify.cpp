@@ -11,6 +11,7 @@
 #include "dsp/fingerprinter.h"
 #include "matcher/identify.h"
 #include "tests/matcher/map_index.h"
+#include "tests/support/loops.h"
 
 using namespace aircheck;
 
@@ -189,13 +190,7 @@ namespace {
 TEST(IdentifyRepeats, LoopingSongsAreMatchedAtTheRightRepeat) {
   const dsp::Params p;
   const std::size_t loop = 4 * kRate + 40;  // 250.3 frames
-  const auto backing = eval::synth_music(900, {5, kRate, 0.3});
-  std::vector<float> song;
-  for (uint64_t k = 0; k < 5; ++k) {
-    const auto melody = eval::synth_music(910 + k, {5, kRate, 0.3});
-    const auto part = eval::mix_at({backing.data(), loop}, {melody.data(), loop}, -14.0);
-    song.insert(song.end(), part.begin(), part.end());
-  }
+  const auto song = test::looped_song(kRate, loop);
   MapIndex index;
   std::vector<uint32_t> words;
   const auto hashes = dsp::fingerprint(p, dsp::Side::index, song, &words);
