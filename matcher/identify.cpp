@@ -257,6 +257,27 @@ const Identification& Identifier::identify(std::span<const float> pcm,
     const double chance = std::max(1e-30, 1.0 - static_cast<double>(cands.front().confidence));
     const double score = -std::log(chance) + (speed == 1.0 ? std::log(kPreferNormal) : 0.0);
     if (accepted || score > best_score) {
+      // Every place taken by lines of one track: a loop matched along its repeats, and the
+      // right repeat may be next in line. Lines of the track nearly as strong as the leader
+      // beyond those places are weighed with them (IdentifyOptions::repeat_candidates).
+      const std::size_t k = matcher_.match_params().top_k;
+      if (opt_.repeat_candidates > k && cands.size() >= k &&
+          std::all_of(cands.begin(), cands.end(),
+                      [&](const Candidate& c) { return c.track == cands.front().track; })) {
+        const double floor = opt_.repeat_share * static_cast<double>(cands.front().anchors);
+        const uint32_t track = cands.front().track;
+        wide_.assign(cands.begin(), cands.end());
+        for (const Candidate& w : matcher_.rerank(opt_.repeat_candidates)) {
+          if (w.track != track || w.anchors < floor) continue;
+          // The ranking again from more cells can place a line a frame or two from one of
+          // the first places: that one stays as it was.
+          const bool dup =
+              std::any_of(wide_.begin(), wide_.begin() + static_cast<std::ptrdiff_t>(k),
+                          [&](const Candidate& c) { return std::abs(c.offset - w.offset) <= 2; });
+          if (!dup) wide_.push_back(w);
+        }
+        cands = wide_;
+      }
       best_score = score;
       best_speed = speed;
       best_gen_ = match_gen_;

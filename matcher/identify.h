@@ -96,6 +96,14 @@ struct IdentifyOptions {
   /// test level); 0 turns this off. Costs a read of the track's words and a popcount per word
   /// and repeat; the words come with the fingerprints.
   double verify_word_sigmas = 1.0;
+  /// A pass whose top_k candidates are all lines of one track (music that repeats a short
+  /// figure matches along many of its repeats) ranks up to this many, and its lines with at
+  /// least `repeat_share` of the leader's anchors join the repeats weighed: in noise the right
+  /// one can fall just beyond the top_k places (a drum figure every 0.6 s). A lower share
+  /// brings in more lines and more chances for a wrong one's words to agree by chance.
+  /// repeat_candidates <= top_k turns this off.
+  uint32_t repeat_candidates = 15;
+  double repeat_share = 0.9;
 };
 
 struct Identification {
@@ -133,6 +141,7 @@ class Identifier {
   std::vector<float> stretched_;
   Identification result_;
   std::vector<Candidate> best_;
+  std::vector<Candidate> wide_;
   std::vector<Candidate> ties_;
   std::vector<std::size_t> tie_at_;
   std::vector<uint32_t> tie_support_;

@@ -93,6 +93,10 @@ class Matcher {
   /// ranking is the same. `votes` must stay unchanged while candidates are used.
   std::span<const Candidate> match(const StreamVotes& votes);
 
+  /// Ranks the votes of the last match() again, keeping up to `top_k` candidates (valid until
+  /// the next call): more places for a track that matches along many repeats of its own audio.
+  std::span<const Candidate> rerank(uint32_t top_k);
+
   /// The hashes of the last match() that agree with `c` (votes for c.track within +-1 frame of
   /// c.offset): appends (query frame, query frame + dt), dt being the hash's anchor-to-target
   /// distance, so the second is where the target peak lay.
@@ -149,7 +153,7 @@ class Matcher {
   std::vector<SlopeScore> slopes_;
   std::vector<const Vote*> band_, band_keep_;
   std::vector<uint64_t> support_;  // (candidate << 40 | query frame << 8 | bin) of agreeing hashes
-  uint32_t qmax_ = 0;              // last query frame of the last match()
+  uint32_t qmin_ = 0, qmax_ = 0;   // first / last query frame of the last match()
   void add_support(std::size_t c, uint32_t qt, double offset, const Candidate& cand, double u);
   void tally_support(std::span<uint32_t> anchors);
 
