@@ -181,6 +181,23 @@ TEST_F(Identify, AudioNotIndexedIsRejectedAtEverySpeed) {
 
 namespace {
 
+// An index of `song` (track 0, with its sub-band words) and three other generated songs
+// (tracks 1-3, seeds other_seed...), as any index holds others.
+MapIndex song_among_others(const std::vector<float>& song, uint64_t other_seed) {
+  const dsp::Params p;
+  MapIndex index;
+  std::vector<uint32_t> words;
+  index.add(0, dsp::fingerprint(p, dsp::Side::index, song, &words), words);
+  for (uint32_t s = 0; s < 3; ++s)
+    index.add(1 + s, dsp::fingerprint(p, dsp::Side::index,
+                                      eval::synth_music(other_seed + s, {30, kRate, 0.3})));
+  return index;
+}
+
+}  // namespace
+
+namespace {
+
 // A song built like looped music: one 4-s backing pattern (drums, bass, chords) played five
 // times, each time under another melody 14 dB down, so every excerpt has a strong repeat at each
 // other loop. The pattern is not a whole number of frames long, so each repeat lies at another
@@ -191,13 +208,7 @@ TEST(IdentifyRepeats, LoopingSongsAreMatchedAtTheRightRepeat) {
   const dsp::Params p;
   const std::size_t loop = 4 * kRate + 40;  // 250.3 frames
   const auto song = test::looped_song(kRate, loop);
-  MapIndex index;
-  std::vector<uint32_t> words;
-  const auto hashes = dsp::fingerprint(p, dsp::Side::index, song, &words);
-  index.add(0, hashes, words);
-  for (uint32_t s = 0; s < 3; ++s)  // other songs, as in any index
-    index.add(1 + s,
-              dsp::fingerprint(p, dsp::Side::index, eval::synth_music(920 + s, {30, kRate, 0.3})));
+  MapIndex index = song_among_others(song, 920);
 
   // Weighed at one phase (no repeat weighing), at the default phases without the words, and
   // with everything.
@@ -290,12 +301,7 @@ TEST(IdentifyRepeats, ALineThatRunsOffTheTrackExplainsLess) {
   eval::apply_gain({pattern.data() + loop - kRate, kRate}, -30.0);
   std::vector<float> song;
   for (int k = 0; k < 5; ++k) song.insert(song.end(), pattern.begin(), pattern.end());
-  MapIndex index;
-  std::vector<uint32_t> words;
-  index.add(0, dsp::fingerprint(p, dsp::Side::index, song, &words), words);
-  for (uint32_t s = 0; s < 3; ++s)
-    index.add(1 + s,
-              dsp::fingerprint(p, dsp::Side::index, eval::synth_music(940 + s, {30, kRate, 0.3})));
+  MapIndex index = song_among_others(song, 940);
   matcher::Identifier id(p);
   const std::size_t len = 4 * kRate;
   int n = 0, off_track = 0, found = 0;
@@ -335,12 +341,7 @@ TEST(IdentifyRepeats, TheRightRepeatIsFoundBeyondTheFirstPlaces) {
   while (loop.size() < static_cast<std::size_t>(40 * kRate))
     loop.insert(loop.end(), backing.begin(), backing.begin() + static_cast<long>(figure));
   const auto song = eval::mix_at(loop, eval::synth_music(951, {40, kRate, 0.3}), -14.0);
-  MapIndex index;
-  std::vector<uint32_t> words;
-  index.add(0, dsp::fingerprint(p, dsp::Side::index, song, &words), words);
-  for (uint32_t s = 0; s < 3; ++s)
-    index.add(1 + s,
-              dsp::fingerprint(p, dsp::Side::index, eval::synth_music(960 + s, {30, kRate, 0.3})));
+  MapIndex index = song_among_others(song, 960);
   int right[2] = {0, 0};
   int n = 0;
   for (int way = 0; way < 2; ++way) {
