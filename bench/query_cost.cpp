@@ -1,8 +1,10 @@
 // aircheck-query-cost: CPU per query of identification alone (fingerprint + match, speed
 // screens and repeat weighing included), for cost comparisons between engine versions.
 //
-//   aircheck-query-cost INDEX REPS FILE...
+//   aircheck-query-cost [--speeds LIST] INDEX REPS FILE...
 //
+// --speeds: the speeds tried (IdentifyOptions::speeds, comma-separated, normal speed first)
+// instead of the default list, to price another list against it with the same binary.
 // Decodes every FILE once (to the fingerprint rate), identifies each once to warm the index
 // pages and buffers, then identifies all of them REPS times on one thread and prints the
 // process CPU time per query of that loop, with the work it did. Decoding is outside the
@@ -13,6 +15,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "dsp/decode/decoder.h"
@@ -37,8 +41,16 @@ double cpu_seconds() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::vector<double> speeds;
+  if (argc > 2 && std::string(argv[1]) == "--speeds") {
+    std::stringstream list(argv[2]);
+    for (std::string item; std::getline(list, item, ',');)
+      speeds.push_back(std::atof(item.c_str()));
+    argc -= 2;
+    argv += 2;
+  }
   if (argc < 4) {
-    std::fprintf(stderr, "usage: aircheck-query-cost INDEX REPS FILE...\n");
+    std::fprintf(stderr, "usage: aircheck-query-cost [--speeds LIST] INDEX REPS FILE...\n");
     return 2;
   }
   try {
@@ -59,7 +71,9 @@ int main(int argc, char** argv) {
     reader->begin();
     double accepted = 0, passes = 0, screens = 0, weighed = 0;
 #ifdef AIRCHECK_HAVE_IDENTIFY
-    matcher::Identifier id(params);
+    matcher::IdentifyOptions options;
+    if (!speeds.empty()) options.speeds = speeds;
+    matcher::Identifier id(params, {}, options);
     const auto one = [&](const std::vector<float>& q) {
       const auto& r = id.identify(q, *reader);
       accepted += r.accepted;
