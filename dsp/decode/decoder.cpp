@@ -82,7 +82,6 @@ struct Decoder::Impl {
   bool anchored = false;                // the timeline has started
   uint64_t filled = 0;                  // output samples of silence filled in
   double filled_exact = 0;              // ... before rounding
-  uint64_t discontinuities = 0;
   // Input layout the resampler was set up for.
   int swr_rate = 0;
   int swr_fmt = -1;
@@ -272,8 +271,7 @@ struct Decoder::Impl {
         filled += n;
         next_in = at;
       } else if (ahead > slack || ahead < -slack) {
-        ++discontinuities;  // the timestamps jumped, not the audio: start again from them
-        next_in = at;
+        next_in = at;  // the timestamps jumped, not the audio: start again from them
       }
     }
     if (next_rate == f->sample_rate) next_in += f->nb_samples;
@@ -347,7 +345,6 @@ uint64_t Decoder::errors() const { return impl_->errors; }
 double Decoder::filled_s() const {
   return static_cast<double>(impl_->filled) / impl_->opts.sample_rate;
 }
-uint64_t Decoder::discontinuities() const { return impl_->discontinuities; }
 const std::string& Decoder::url() const { return impl_->url; }
 
 std::string describe_damage(const std::string& url, uint64_t errors, double filled_s) {

@@ -70,8 +70,6 @@ class Decoder {
   uint64_t errors() const;
   /// Seconds of silence filled in for audio the input's timestamps say is missing.
   double filled_s() const;
-  /// Timestamp jumps not filled (backwards, or longer than max_gap_s).
-  uint64_t discontinuities() const;
   const std::string& url() const;
 
  private:

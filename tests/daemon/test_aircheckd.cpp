@@ -653,11 +653,6 @@ TEST_F(Aircheckd, LinesThatOpenTheirTrackAreDecidedSoonerUnderSpeech) {
       << "plays announced a second or more sooner";
 }
 
-// A backfill of a recording gives the airings its live capture gives: the same programme read
-// at real time (20-ms blocks) and as fast as it decodes (blocks of up to 4096 samples, as many
-// as the worker finds waiting) yields the same airing events, to the millisecond, detection
-// included. Each window is matched with the hashes final at its decision, whatever came in the
-// same block.
 // A backfill of a recording with damaged blocks: the packets lost are filled with silence from
 // the file's timestamps, so airings after the damage keep their times (a backfill's UTC is its
 // start plus the sample count), and source_finished says what was lost.
@@ -696,6 +691,11 @@ TEST_F(Aircheckd, ADamagedRecordingKeepsItsTimesAndSaysWhatWasLost) {
       << "the recording's length";
 }
 
+// A backfill of a recording gives the airings its live capture gives: the same programme read
+// at real time (20-ms blocks) and as fast as it decodes (blocks of up to 4096 samples, as many
+// as the worker finds waiting) yields the same airing events, to the millisecond, detection
+// included. Each window is matched with the hashes final at its decision, whatever came in the
+// same block.
 TEST_F(Aircheckd, ABackfillGivesTheAiringsOfTheLiveRun) {
   Programme p;
   std::vector<Truth> truth;
