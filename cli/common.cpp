@@ -9,6 +9,8 @@
 #include <cstring>
 #include <set>
 
+#include "matcher/identify.h"
+
 namespace aircheck::cli {
 namespace fs = std::filesystem;
 
@@ -117,6 +119,15 @@ std::vector<double> parse_speeds(const std::string& text, const std::string& opt
       text, option, [](double v) { return v >= 0.8 && v <= 1.25; },
       "a playback speed in [0.8, 1.25]",
       "no speed given (e.g. 1 or " + std::string(kDefaultSpeeds) + ")");
+}
+
+std::string speeds_help() {
+  const matcher::IdentifyOptions o;
+  char short_s[32];
+  std::snprintf(short_s, sizeof short_s, "%g", o.short_query_s);
+  return "playback speeds tried until one is decided (default " + std::string(kDefaultSpeeds) +
+         "; queries under " + short_s + " s screen the first " +
+         std::to_string(o.short_query_speeds) + "; 1 = normal speed only)";
 }
 
 }  // namespace aircheck::cli

@@ -51,8 +51,8 @@ std::string content_hash(const std::vector<float>& pcm);
 
 bool stderr_is_terminal();
 
-/// Default speed hypotheses of a query ("1,0.98,1.02,0.96,1.04,0.94,1.06").
-inline constexpr const char* kDefaultSpeeds = "1,0.98,1.02,0.96,1.04,0.94,1.06";
+/// Default speed hypotheses of a query ("1,0.98,1.02,0.96,1.04,0.94,1.06,0.99,1.01").
+inline constexpr const char* kDefaultSpeeds = "1,0.98,1.02,0.96,1.04,0.94,1.06,0.99,1.01";
 
 /// A comma-separated list of numbers given to `option`. Each must pass `ok`, else a usage
 /// error "OPTION: 'ITEM' is not WHAT". No number at all is a usage error "OPTION: IF_EMPTY".
@@ -62,5 +62,7 @@ std::vector<double> parse_number_list(const std::string& text, const std::string
 
 /// "1,0.98,1.02" -> speeds; throws CliError(kUsage) naming `option` and the bad item.
 std::vector<double> parse_speeds(const std::string& text, const std::string& option);
+/// Help text of a --speeds option: the default list and what short queries screen of it.
+std::string speeds_help();
 
 }  // namespace aircheck::cli

@@ -119,9 +119,7 @@ void add_eval_commands(CLI::App& app) {
                 "compress, reverb[:RT60], speech:DB");
   q->add_option("--speech-negatives", s->speech_negatives,
                 "generated speech excerpts per length (default n/4)");
-  q->add_option("--speeds", s->speeds,
-                "playback speeds tried per query until one is decided (default " +
-                    std::string(kDefaultSpeeds) + "; 1 = normal speed only)");
+  q->add_option("--speeds", s->speeds, speeds_help());
   q->add_option("--set", s->set,
                 "fingerprint parameter KEY=VALUE instead of this build's default, repeatable "
                 "(e.g. --set index_peaks=18 --set query_fanout=10); index-side keys need an "

@@ -59,9 +59,7 @@ int main(int argc, char** argv) {
   q_cmd->add_option("--min-votes", q.min_votes, "decision rule: minimum agreeing hashes");
   q_cmd->add_option("--min-confidence", q.min_confidence, "decision rule: minimum confidence 0..1");
   auto speeds = std::make_shared<std::string>(kDefaultSpeeds);
-  q_cmd->add_option("--speeds", *speeds,
-                    "playback speeds tried until one is decided (default " +
-                        std::string(kDefaultSpeeds) + "; 1 = normal speed only)");
+  q_cmd->add_option("--speeds", *speeds, speeds_help());
   q_cmd->callback([&q, &rc, &dir, speeds] {
     q.speeds = parse_speeds(*speeds, "--speeds");
     rc = query(dir(), q);

@@ -317,7 +317,11 @@ const Identification& Identifier::identify(std::span<const float> pcm,
     const auto t0 = Clock::now();
     uint32_t seed_anchors = 0;
     double seed_screen = first, seed_speed = first;
-    for (std::size_t i = 1; i < opt_.speeds.size(); ++i) {
+    const bool short_query =
+        static_cast<double>(pcm.size()) < opt_.short_query_s * params_.sample_rate;
+    const std::size_t screens =
+        short_query ? std::min(opt_.speeds.size(), opt_.short_query_speeds) : opt_.speeds.size();
+    for (std::size_t i = 1; i < screens; ++i) {
       const double speed = opt_.speeds[i];
       ++result_.screened;
       ++looks;

@@ -4,7 +4,7 @@
 //
 //   pcm ─▶ fingerprint ─▶ match ─▶ accepted? ──────────────────────────────▶ [refine] ─▶ done
 //                           │ no (and not already a likely answer at this speed)
-//                           └─▶ screens 0.98 ... 1.06: the same hashes rescaled to
+//                           └─▶ screens 0.98 ... 1.01: the same hashes rescaled to
 //                               the speed, matched without the common hashes ─▶ best screen
 //                               that stands out? ─▶ resample to its estimate (then, if that
 //                               does not decide, to its speed) ─▶ fingerprint ─▶ match ─▶ ...
@@ -14,8 +14,8 @@
 // to the next bin). A hash is three numbers (anchor bin, bin difference, frame difference)
 // that a speed change s scales by s, s and 1/s: rescaling them by a hypothesised speed brings
 // most of them back onto the reference's values without fingerprinting again. Matched with at
-// most `screen_max_postings` postings per hash, the four screens together cost about 0.5 (10-s
-// queries) to 0.7 (2-s queries) of a full pass, and a screen within ±1 % of the query's speed
+// most `screen_max_postings` postings per hash, a screen costs about a seventh (10-s queries)
+// to a fifth (2-s queries) of a full pass, and a screen within ±1 % of the query's speed
 // names the right track and measures its speed; the full pass at that estimate then decides
 // as the normal one would. Audio that matches nothing costs one full pass and the screens.
 //
@@ -47,8 +47,18 @@ struct IdentifyOptions {
   /// the first does not decide. Steps of 2 % put every speed within ±6 % within ±1 % of one
   /// of {1, 0.98, 1.02, 0.96, 1.04, 0.94, 1.06}: a speed at ±5 % lies at the edge of the
   /// reach of 0.96 and 1.04 (the outer two screens took 10-s queries at 0.95 and 1.05 from
-  /// 98.2 / 98.5 to 99.4 / 99.3 % on one draw of 1000).
-  std::vector<double> speeds = {1.0, 0.98, 1.02, 0.96, 1.04, 0.94, 1.06};
+  /// 98.2 / 98.5 to 99.4 / 99.3 % on one draw of 1000). Speeds exactly between two of them,
+  /// 1 % from normal and from 0.98 / 1.02, are still the worst placed: a steady high passage
+  /// loses its peaks to a 1 % bin shift either way, so the last two screens are 0.99 and 1.01
+  /// (10-s queries at 0.99 / 1.01: 99.1 / 98.8 -> 99.5 / 99.0 % on one draw of 1000).
+  std::vector<double> speeds = {1.0, 0.98, 1.02, 0.96, 1.04, 0.94, 1.06, 0.99, 1.01};
+  /// A query shorter than `short_query_s` screens only the first `short_query_speeds` speeds
+  /// of the list. The two screens at 0.99 / 1.01 add 16-18 % to the cost of a query that
+  /// matches nothing at any length; at 2 s that is the costliest query against the engine
+  /// before speed handling (1.54x without them, 1.85x with, side by side), for 1-2 points at
+  /// 0.99 / 1.01 (2-s queries: 90.2 / 89.2 -> 91.3 / 90.9 % on one draw of 1000).
+  double short_query_s = 3.0;
+  std::size_t short_query_speeds = 7;
   /// Screens read at most this many postings per hash (common hashes are most of the votes
   /// and most of the chance alignments, and carry little evidence).
   uint32_t screen_max_postings = 25;

@@ -744,7 +744,9 @@ void run_query_eval(const QueryEvalOptions& opt) {
         "the same "
         "excerpts, so rows are paired. Excerpts are cut at 44.1 kHz, degraded, then resampled to "
         "the "
-        "fingerprint rate.\n"
+        "fingerprint rate. The noise and speech a condition adds are drawn from the seed, the "
+        "excerpt and the condition's place in `--conditions`: runs compare query by query only "
+        "with the same list.\n"
      << "- **Correct** = right track and offset (reference frame of query t = 0) within ±1 frame ("
      << format_fixed(frame_ms, 0)
      << " ms). For speed/tempo conditions the alignment drifts by (ratio − 1) × query length over "
