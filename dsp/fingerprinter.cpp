@@ -122,6 +122,7 @@ struct Fingerprinter::Impl {
 
   // --- sub-band energy words (when collected) ---
   std::vector<uint32_t>* sub_out = nullptr;
+  bool words_only = false;      // sub-band words, no peaks or hashes
   std::vector<int> band_lo;     // first FFT bin of each sub-band, and the end of the last
   std::vector<float> sub_ring;  // subband_frames x kSubbandBands: band energies of recent frames
   std::vector<double> sub_cur, sub_prev;
@@ -215,7 +216,7 @@ struct Fingerprinter::Impl {
         analyse_frame();
         std::memmove(pending.data(), pending.data() + hop, (n - hop) * sizeof(float));
         pending_len = n - hop;
-        advance(outv, false);
+        if (!words_only) advance(outv, false);
       }
     }
   }
@@ -223,7 +224,7 @@ struct Fingerprinter::Impl {
   void flush(std::vector<TimedHash>& outv) {
     if (flushed) return;
     flushed = true;
-    advance(outv, true);
+    if (!words_only) advance(outv, true);
   }
 
   void reset() {
@@ -247,6 +248,11 @@ struct Fingerprinter::Impl {
     const std::size_t n = static_cast<std::size_t>(p.fft_size);
     for (std::size_t k = 0; k < n; ++k) in.p[k] = pending[k] * window[k];
     fftwf_execute(plan);
+    if (words_only) {
+      if (sub_out != nullptr) subband_word();
+      ++frames;
+      return;
+    }
     float* lv = level_row(frames);
     float sum = 0;
     for (int b = 0; b < nbins; ++b) {
@@ -479,6 +485,7 @@ const Params& Fingerprinter::params() const { return impl_->p; }
 Side Fingerprinter::side() const { return impl_->side; }
 
 void Fingerprinter::collect_subband(std::vector<uint32_t>* out) { impl_->sub_out = out; }
+void Fingerprinter::set_words_only(bool on) { impl_->words_only = on; }
 
 std::vector<TimedHash> fingerprint(const Params& params, Side side, std::span<const float> pcm,
                                    std::vector<uint32_t>* subband) {

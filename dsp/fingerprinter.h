@@ -45,6 +45,9 @@ class Fingerprinter {
   /// after reset()): a run needs all its frames. nullptr stops. Allocation-free when `out`
   /// has spare capacity (one word per hop of input). Kept across reset().
   void collect_subband(std::vector<uint32_t>* out);
+  /// Only the sub-band words (collect_subband): no peaks are picked and feed()/flush() append
+  /// no hashes. For reading a query's words at another frame phase. Kept across reset().
+  void set_words_only(bool on);
 
   /// Starts a new stream at frame 0. Keeps plans and buffers.
   void reset();

@@ -111,6 +111,7 @@ void Identifier::verify_repeats(std::span<const float> pcm, double speed, bool a
   // explains more is kept. In stretched frames (u' = stretch * u) every line keeps its offset
   // at frame 0 and loses its slope.
   half_words_.clear();
+  phase_words_used_ = 0;
   bool first_reading = true;
   const auto phases = [&](std::span<const float> x, std::vector<uint32_t>& support) {
     for (int j = have_votes ? 1 : 0; j < opt_.verify_phases; ++j) {
@@ -121,6 +122,7 @@ void Identifier::verify_repeats(std::span<const float> pcm, double speed, bool a
       matcher_.support(scratch_, index, ties_, static_cast<double>(skip) / params_.hop, support);
       result_.postings += matcher_.stats().postings;
     }
+    if (first_reading) read_word_phases(x);
   };
   const double residual = static_cast<double>(ties_.front().speed);
   const double frames = static_cast<double>(pcm.size()) / params_.hop;
@@ -152,6 +154,29 @@ void Identifier::verify_repeats(std::span<const float> pcm, double speed, bool a
   lead.confidence = std::max(lead.confidence, top.confidence);
   best_.erase(best_.begin() + static_cast<std::ptrdiff_t>(tie_at_[win]));
   best_.insert(best_.begin(), lead);
+}
+
+void Identifier::read_word_phases(std::span<const float> x) {
+  phase_words_used_ = 0;
+  if (opt_.verify_word_sigmas <= 0) return;
+  const auto t0 = Clock::now();
+  fp_.set_words_only(true);
+  for (int j = 1; j < opt_.word_phases; ++j) {
+    if (!half_words_.empty() && 2 * j == opt_.word_phases) continue;  // read with the anchors
+    const double phase = static_cast<double>(j) / opt_.word_phases;
+    const auto skip = static_cast<std::size_t>(std::lround(phase * params_.hop));
+    if (skip >= x.size()) break;
+    if (phase_words_.size() <= phase_words_used_) phase_words_.emplace_back();
+    auto& reading = phase_words_[phase_words_used_++];
+    reading.phase = phase;
+    words_.clear();
+    fp_.reset();
+    fp_.feed(x.subspan(skip), scratch_);
+    fp_.flush(scratch_);
+    reading.words.swap(words_);
+  }
+  fp_.set_words_only(false);
+  result_.fingerprint_ms += ms_since(t0);
 }
 
 std::size_t Identifier::compare_words(std::size_t leader, double slope,
@@ -213,6 +238,13 @@ std::size_t Identifier::compare_words(std::size_t leader, double slope,
       const double half = error_rate(half_words_, at + 0.5 * slope, b1);
       if (half < rate) {
         rate = half;
+        bits = b1;
+      }
+    }
+    for (std::size_t j = 0; j < phase_words_used_; ++j) {
+      const double r = error_rate(phase_words_[j].words, at + phase_words_[j].phase * slope, b1);
+      if (r < rate) {
+        rate = r;
         bits = b1;
       }
     }

@@ -106,6 +106,14 @@ struct IdentifyOptions {
   /// test level); 0 turns this off. Costs a read of the track's words and a popcount per word
   /// and repeat; the words come with the fingerprints.
   double verify_word_sigmas = 1.0;
+  /// The query's words are compared at this many frame phases (0, 1/n, ...; each repeat at
+  /// the one that agrees best). A query whose frames fall a quarter of a hop from the
+  /// reference's reads words that differ from the reference's at its true position, and a near
+  /// copy elsewhere in the track whose frames happen to fall on the query's can then agree
+  /// better (A-0036: repeats 21-24 dB alike). Phases 0 and 1/2 come with the readings above;
+  /// each other one is read for its words alone (an FFT per frame, no peaks): at 4, about
+  /// 11 % more CPU for a matching query, none for most non-indexed ones (no repeats to weigh).
+  int word_phases = 4;
   /// A pass whose top_k candidates are all lines of one track (music that repeats a short
   /// figure matches along many of its repeats) ranks up to this many, and its lines with at
   /// least `repeat_share` of the leader's anchors join the repeats weighed: in noise the right
@@ -159,9 +167,15 @@ class Identifier {
   std::vector<uint32_t> words_;       // sub-band words of the last hash()
   std::vector<uint32_t> best_words_;  // ... of the pass best_ comes from
   std::vector<uint32_t> half_words_;  // ... of that pass's reading half a hop later
-  std::vector<uint32_t> ref_words_;   // the top track's words over the repeats' span
-  int match_gen_ = 0;  // matcher_.match() calls so far: whose votes the matcher holds
-  int best_gen_ = -1;  // the call best_ comes from
+  struct PhaseWords {
+    double phase = 0;  // of a hop
+    std::vector<uint32_t> words;
+  };
+  std::vector<PhaseWords> phase_words_;  // ... at the other phases of word_phases
+  std::size_t phase_words_used_ = 0;
+  std::vector<uint32_t> ref_words_;  // the top track's words over the repeats' span
+  int match_gen_ = 0;                // matcher_.match() calls so far: whose votes the matcher holds
+  int best_gen_ = -1;                // the call best_ comes from
 
   /// Resamples `pcm` to `speed`, fingerprints it into `out` and matches; returns the
   /// candidates (valid until the next match) and the length ratio of the pass to `pcm`.
@@ -177,6 +191,9 @@ class Identifier {
   /// decided the query.
   void verify_repeats(std::span<const float> pcm, double speed, bool accepted,
                       store::PostingLookup& index);
+  /// Reads the words of `x` (the deciding pass's reading) at the phases of word_phases that
+  /// the anchors' readings do not cover, into phase_words_.
+  void read_word_phases(std::span<const float> x);
   /// Index of the repeat in ties_ whose sub-band words best explain the query's, or `leader`
   /// when none does by verify_word_sigmas (or the index keeps no words). `slope`: reference
   /// frames per frame of the deciding pass.

@@ -323,6 +323,31 @@ TEST(Fingerprinter, SubbandWordsPerFrameIndependentOfChunking) {
   EXPECT_EQ(all, 0u);
 }
 
+// Words only: the same words as a full reading, no hashes, and a full reading again after.
+TEST(Fingerprinter, WordsOnlyReadsTheSameWordsWithoutHashes) {
+  const auto pcm = music(22, 8);
+  const dsp::Params p;
+  std::vector<uint32_t> whole;
+  const auto hashes = dsp::fingerprint(p, dsp::Side::query, pcm, &whole);
+  ASSERT_FALSE(hashes.empty());
+  dsp::Fingerprinter fp(p, dsp::Side::query);
+  std::vector<uint32_t> words;
+  fp.collect_subband(&words);
+  fp.set_words_only(true);
+  std::vector<dsp::TimedHash> out;
+  fp.feed(pcm, out);
+  fp.flush(out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(words, whole);
+  fp.set_words_only(false);
+  fp.reset();
+  words.clear();
+  fp.feed(pcm, out);
+  fp.flush(out);
+  EXPECT_EQ(words, whole);
+  EXPECT_EQ(out.size(), hashes.size());
+}
+
 // What the words are for: the same music read at another frame phase and under noise still
 // agrees far better than other music does, and than the same music a beat away.
 TEST(Fingerprinter, SubbandWordsTellTheSamePassageFromOthers) {

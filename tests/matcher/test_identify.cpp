@@ -413,4 +413,43 @@ TEST(IdentifySpeeds, AHighPassageOnePercentOffIsFoundByTheScreensBetween) {
   EXPECT_GE(right, n * 95 / 100);
 }
 
+// Near copies a quarter of a frame apart on the frame grid: a loop of 250.25 frames, its
+// melodies 26 dB under the backing, so each repeat differs from the next by a quiet part only.
+// An excerpt that starts a quarter of a frame past a reference frame has repeats a loop either
+// side at 0 and 1/2 of a frame: read at phases 0 and 1/2 only, one of those lines up with the
+// query's frames exactly and its words agree better than the true position's, a quarter of a
+// frame off (1 of 60 clean excerpts right, 0 of 60 at 20 dB). Read at four phases, the true
+// position lines up too (57 and 54 of 60).
+TEST(IdentifyRepeats, NearCopiesOffTheQuerysFrameGridAreToldApart) {
+  const dsp::Params p;
+  const std::size_t loop = 4 * kRate + p.hop / 4;  // 250.25 frames
+  const auto song = test::looped_song(kRate, loop, -26.0);
+  MapIndex index = song_among_others(song, 920);
+  ASSERT_GE(matcher::IdentifyOptions{}.word_phases, 4);
+  for (const double snr : {99.0, 20.0}) {
+    int right[2] = {0, 0};
+    int n = 0;
+    for (int way = 0; way < 2; ++way) {
+      matcher::IdentifyOptions opt;
+      if (way == 0) opt.word_phases = 2;
+      matcher::Identifier id(p, {}, opt);
+      n = 0;
+      for (std::size_t m = 20; (m + 400) * p.hop < song.size(); m += 14, ++n) {
+        const std::size_t start = m * p.hop + p.hop / 4;
+        std::vector<float> q(song.begin() + static_cast<std::ptrdiff_t>(start),
+                             song.begin() + static_cast<std::ptrdiff_t>(start + 5 * kRate));
+        if (snr < 90) q = eval::add_white_noise(q, snr, start);
+        const auto& r = id.identify(q, index);
+        if (r.candidates.empty() || r.candidates.front().track != 0) continue;
+        const double err = r.candidates.front().exact_offset() - static_cast<double>(start) / p.hop;
+        right[way] += std::abs(err) <= 1.0;
+      }
+    }
+    std::printf("%g dB: %d of %d right at two phases, %d at the default\n", snr, right[0], n,
+                right[1]);
+    EXPECT_GE(right[1], n * 9 / 10) << snr << " dB";
+    EXPECT_GT(right[1], right[0]) << snr << " dB";
+  }
+}
+
 }  // namespace
