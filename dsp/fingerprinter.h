@@ -46,7 +46,8 @@ class Fingerprinter {
   /// has spare capacity (one word per hop of input). Kept across reset().
   void collect_subband(std::vector<uint32_t>* out);
   /// Only the sub-band words (collect_subband): no peaks are picked and feed()/flush() append
-  /// no hashes. For reading a query's words at another frame phase. Kept across reset().
+  /// no hashes. For reading a query's words at another frame phase. Set it between streams
+  /// (before the first feed() or after reset()); kept across reset().
   void set_words_only(bool on);
 
   /// Starts a new stream at frame 0. Keeps plans and buffers.
