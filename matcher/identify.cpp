@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 
 #include "dsp/decode/resample.h"
 
@@ -219,9 +220,8 @@ std::size_t Identifier::compare_words(std::size_t leader, double slope,
     return best;
   };
   constexpr uint64_t kMinBits = 32 * 32;  // half a second of words
-  double best_rate = 2.0, leader_rate = 2.0;
-  uint64_t best_bits = 0, leader_bits = 0;
-  std::size_t best = leader;
+  // Each repeat's error rate at every reading; the best reading and the mean over all.
+  word_rates_.assign(ties_.size(), WordRates{});
   for (std::size_t i = 0; i < ties_.size(); ++i) {
     lo = std::max<int64_t>(0, ties_[i].offset - 2);
     const int64_t hi = ties_[i].offset + span;
@@ -231,23 +231,39 @@ std::size_t Identifier::compare_words(std::size_t leader, double slope,
                          ref_words_.data());
     if (have == 0) continue;
     const double at = static_cast<double>(ties_[i].offset);
-    uint64_t b0 = 0, b1 = 0;
-    double rate = error_rate(best_words_, at, b0);
-    uint64_t bits = b0;
-    if (!half_words_.empty()) {
-      const double half = error_rate(half_words_, at + 0.5 * slope, b1);
-      if (half < rate) {
-        rate = half;
-        bits = b1;
+    WordRates& r = word_rates_[i];
+    double sum = 0;
+    int readings = 0;
+    const auto reading = [&](const std::vector<uint32_t>& q, double phase) {
+      uint64_t bits = 0;
+      const double e = error_rate(q, at + phase * slope, bits);
+      if (bits == 0) return;
+      sum += e;
+      ++readings;
+      r.mean_bits += bits;
+      if (e < r.best_rate) {
+        r.best_rate = e;
+        r.best_bits = bits;
       }
-    }
-    for (std::size_t j = 0; j < phase_words_used_; ++j) {
-      const double r = error_rate(phase_words_[j].words, at + phase_words_[j].phase * slope, b1);
-      if (r < rate) {
-        rate = r;
-        bits = b1;
-      }
-    }
+    };
+    reading(best_words_, 0.0);
+    if (!half_words_.empty()) reading(half_words_, 0.5);
+    for (std::size_t j = 0; j < phase_words_used_; ++j)
+      reading(phase_words_[j].words, phase_words_[j].phase);
+    if (readings > 0) r.mean_rate = sum / readings;
+  }
+  // Clean words: the reading nearest the reference's frame grid is the one to trust. Noisy
+  // words (the leader's best reading still disagrees in word_mean_above of its bits): which
+  // reading agrees best is mostly chance, and the mean over the readings has less of it.
+  const bool noisy =
+      word_rates_[leader].best_bits > 0 && word_rates_[leader].best_rate >= opt_.word_mean_above;
+  double best_rate = 2.0, leader_rate = 2.0;
+  uint64_t best_bits = 0, leader_bits = 0;
+  std::size_t best = leader;
+  for (std::size_t i = 0; i < ties_.size(); ++i) {
+    const WordRates& r = word_rates_[i];
+    const double rate = noisy ? r.mean_rate : r.best_rate;
+    const uint64_t bits = noisy ? r.mean_bits : r.best_bits;
     if (bits < kMinBits) continue;
     if (i == leader) {
       leader_rate = rate;

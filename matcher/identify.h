@@ -114,6 +114,13 @@ struct IdentifyOptions {
   /// each other one is read for its words alone (an FFT per frame, no peaks): at 4, about
   /// 11 % more CPU for a matching query, none for most non-indexed ones (no repeats to weigh).
   int word_phases = 4;
+  /// Each repeat is compared at its best-agreeing phase while the words are clean; when the
+  /// leader's best phase still disagrees in this share of the bits (noisy words), by its mean
+  /// over the phases instead: which phase agrees best is then mostly chance, and the mean of
+  /// four readings has less of it. Chosen on the tuning draw from 0, 0.1, 0.2, 0.3 (0: always
+  /// the mean, which loses clean queries whose repeats differ in how their frames fall; 1:
+  /// never).
+  double word_mean_above = 0.1;
   /// A pass whose top_k candidates are all lines of one track (music that repeats a short
   /// figure matches along many of its repeats) ranks up to this many, and its lines with at
   /// least `repeat_share` of the leader's anchors join the repeats weighed: in noise the right
@@ -173,9 +180,14 @@ class Identifier {
   };
   std::vector<PhaseWords> phase_words_;  // ... at the other phases of word_phases
   std::size_t phase_words_used_ = 0;
-  std::vector<uint32_t> ref_words_;  // the top track's words over the repeats' span
-  int match_gen_ = 0;                // matcher_.match() calls so far: whose votes the matcher holds
-  int best_gen_ = -1;                // the call best_ comes from
+  struct WordRates {
+    double best_rate = 2.0, mean_rate = 2.0;  // of the word bits that disagree
+    uint64_t best_bits = 0, mean_bits = 0;    // bits compared
+  };
+  std::vector<WordRates> word_rates_;  // per repeat in ties_
+  std::vector<uint32_t> ref_words_;    // the top track's words over the repeats' span
+  int match_gen_ = 0;  // matcher_.match() calls so far: whose votes the matcher holds
+  int best_gen_ = -1;  // the call best_ comes from
 
   /// Resamples `pcm` to `speed`, fingerprints it into `out` and matches; returns the
   /// candidates (valid until the next match) and the length ratio of the pass to `pcm`.

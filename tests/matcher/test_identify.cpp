@@ -452,4 +452,37 @@ TEST(IdentifyRepeats, NearCopiesOffTheQuerysFrameGridAreToldApart) {
   }
 }
 
+// Repeats that differ in a quiet melody (20 dB under the backing), in heavy noise: which of
+// the four frame phases agrees best with a repeat's words is then mostly chance, and the
+// best phase of a wrong repeat can beat the true one's. Compared by their mean over the
+// phases (IdentifyOptions::word_mean_above), the right repeat leads more often: 5-s excerpts
+// at 0 and 5 dB, 101 of 158 right against 91 by the best phase alone.
+TEST(IdentifyRepeats, NoisyWordsAreComparedOverEveryPhase) {
+  const dsp::Params p;
+  const std::size_t loop = 4 * kRate + 40;  // 250.3 frames
+  const auto song = test::looped_song(kRate, loop, -20.0);
+  MapIndex index = song_among_others(song, 920);
+  int right[2] = {0, 0};
+  int n = 0;
+  for (int way = 0; way < 2; ++way) {
+    matcher::IdentifyOptions opt;
+    if (way == 0) opt.word_mean_above = 1.0;  // never
+    matcher::Identifier id(p, {}, opt);
+    n = 0;
+    for (const double snr : {0.0, 5.0}) {
+      for (std::size_t start = 3000; start + 5 * kRate < song.size(); start += 1501, ++n) {
+        const std::vector<float> q(song.begin() + static_cast<std::ptrdiff_t>(start),
+                                   song.begin() + static_cast<std::ptrdiff_t>(start + 5 * kRate));
+        const auto& r = id.identify(eval::add_white_noise(q, snr, start), index);
+        if (r.candidates.empty() || r.candidates.front().track != 0) continue;
+        const double err = r.candidates.front().exact_offset() - static_cast<double>(start) / p.hop;
+        right[way] += std::abs(err) <= 1.0;
+      }
+    }
+  }
+  std::printf("%d of %d right by the best phase, %d by the mean over the phases\n", right[0], n,
+              right[1]);
+  EXPECT_GE(right[1], right[0] + 5);
+}
+
 }  // namespace
