@@ -110,7 +110,6 @@ void Identifier::verify_repeats(std::span<const float> pcm, double speed, bool a
   // tempo change (pitch kept) hashes worse stretched, so the reading whose top candidate
   // explains more is kept. In stretched frames (u' = stretch * u) every line keeps its offset
   // at frame 0 and loses its slope.
-  half_words_.clear();
   phase_words_used_ = 0;
   bool first_reading = true;
   const auto phases = [&](std::span<const float> x, std::vector<uint32_t>& support) {
@@ -118,7 +117,8 @@ void Identifier::verify_repeats(std::span<const float> pcm, double speed, bool a
       const auto skip = static_cast<std::size_t>(j * params_.hop / opt_.verify_phases);
       if (skip >= x.size()) break;
       hash(x.subspan(skip), scratch_);
-      if (first_reading && 2 * j == opt_.verify_phases) half_words_ = words_;
+      // Phase 0's words are the deciding pass's own (best_words_).
+      if (first_reading && j > 0) keep_phase_words(static_cast<double>(j) / opt_.verify_phases);
       matcher_.support(scratch_, index, ties_, static_cast<double>(skip) / params_.hop, support);
       result_.postings += matcher_.stats().postings;
     }
@@ -156,24 +156,30 @@ void Identifier::verify_repeats(std::span<const float> pcm, double speed, bool a
   best_.insert(best_.begin(), lead);
 }
 
+void Identifier::keep_phase_words(double phase) {
+  if (phase_words_.size() <= phase_words_used_) phase_words_.emplace_back();
+  auto& reading = phase_words_[phase_words_used_++];
+  reading.phase = phase;
+  reading.words = words_;
+}
+
 void Identifier::read_word_phases(std::span<const float> x) {
-  phase_words_used_ = 0;
   if (opt_.verify_word_sigmas <= 0) return;
   const auto t0 = Clock::now();
   fp_.set_words_only(true);
+  const std::size_t held = phase_words_used_;  // read with the anchors
   for (int j = 1; j < opt_.word_phases; ++j) {
-    if (!half_words_.empty() && 2 * j == opt_.word_phases) continue;  // read with the anchors
     const double phase = static_cast<double>(j) / opt_.word_phases;
+    if (std::any_of(phase_words_.begin(), phase_words_.begin() + static_cast<std::ptrdiff_t>(held),
+                    [&](const PhaseWords& r) { return std::abs(r.phase - phase) < 1e-9; }))
+      continue;
     const auto skip = static_cast<std::size_t>(std::lround(phase * params_.hop));
     if (skip >= x.size()) break;
-    if (phase_words_.size() <= phase_words_used_) phase_words_.emplace_back();
-    auto& reading = phase_words_[phase_words_used_++];
-    reading.phase = phase;
     words_.clear();
     fp_.reset();
     fp_.feed(x.subspan(skip), scratch_);
     fp_.flush(scratch_);
-    reading.words.swap(words_);
+    keep_phase_words(phase);
   }
   fp_.set_words_only(false);
   result_.fingerprint_ms += ms_since(t0);
@@ -246,7 +252,6 @@ std::size_t Identifier::compare_words(std::size_t leader, double slope,
       }
     };
     reading(best_words_, 0.0);
-    if (!half_words_.empty()) reading(half_words_, 0.5);
     for (std::size_t j = 0; j < phase_words_used_; ++j)
       reading(phase_words_[j].words, phase_words_[j].phase);
     if (readings > 0) r.mean_rate = sum / readings;

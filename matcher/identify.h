@@ -173,12 +173,11 @@ class Identifier {
   std::vector<uint32_t> stretched_support_;
   std::vector<uint32_t> words_;       // sub-band words of the last hash()
   std::vector<uint32_t> best_words_;  // ... of the pass best_ comes from
-  std::vector<uint32_t> half_words_;  // ... of that pass's reading half a hop later
   struct PhaseWords {
     double phase = 0;  // of a hop
     std::vector<uint32_t> words;
   };
-  std::vector<PhaseWords> phase_words_;  // ... at the other phases of word_phases
+  std::vector<PhaseWords> phase_words_;  // ... of its readings at the other frame phases
   std::size_t phase_words_used_ = 0;
   struct WordRates {
     double best_rate = 2.0, mean_rate = 2.0;  // of the word bits that disagree
@@ -203,6 +202,8 @@ class Identifier {
   /// decided the query.
   void verify_repeats(std::span<const float> pcm, double speed, bool accepted,
                       store::PostingLookup& index);
+  /// Keeps words_ (the reading at `phase` of a hop) in phase_words_.
+  void keep_phase_words(double phase);
   /// Reads the words of `x` (the deciding pass's reading) at the phases of word_phases that
   /// the anchors' readings do not cover, into phase_words_.
   void read_word_phases(std::span<const float> x);
