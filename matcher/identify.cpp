@@ -68,7 +68,14 @@ std::span<const Candidate> Identifier::pass(std::span<const float> pcm, double s
   hash(x, out);
   const auto t0 = Clock::now();
   ++match_gen_;
+  const MatchParams mp = matcher_.match_params();
+  if (speed == 1.0) {
+    MatchParams flat = mp;
+    flat.flat_slope = opt_.flat_slope;
+    matcher_.set_match_params(flat);
+  }
   const auto cands = matcher_.match(out, index);
+  matcher_.set_match_params(mp);
   result_.match_ms += ms_since(t0);
   result_.hashes += out.size();
   result_.postings += matcher_.stats().postings;

@@ -23,8 +23,9 @@
 // its speed measured again on the query resampled near its estimate: at a residual of about
 // 1 % the matcher's estimate falls short by up to ~0.35 %, near 0 it does not. In heavy noise
 // the first pass can also read a slope of a few tenths of a percent from chance votes around a
-// query at normal speed; when the refinement then finds no drift, the offset is read from the
-// line's votes without that slope.
+// query at normal speed: there such a slope replaces the straight alignment only when chance
+// explains it less well (`flat_slope`), and when the refinement finds no drift in a slope that
+// did, the offset is read from the line's votes without it.
 //
 // Each speed looked at is one more chance for noise, so the chance probability of a deciding
 // pass is multiplied by the number of speeds screened or matched so far (refinement excluded:
@@ -80,6 +81,14 @@ struct IdentifyOptions {
   /// A decided candidate whose speed estimate is this far (relative) from the speed its pass
   /// was matched at has its speed measured again near its estimate. 0 turns refinement off.
   double refine_residual = 0.003;
+  /// The pass at normal speed, where most audio plays, weighs a line of a slope under this
+  /// against the straight alignment by chance (MatchParams::flat_slope): in heavy noise the
+  /// best of the slopes holds a few more anchors than the straight cell by chance, and the
+  /// offset extrapolated along it is a frame or two off (10-s queries at 0 dB: 97.3 -> 97.6 %
+  /// on one draw of 1000). The other passes, where a residual slope is expected, weigh every
+  /// slope alike. Under 1 %, so that speeds at the screens' midpoints keep their lines (5-s
+  /// queries at 0.99 / 1.01 lost 9 / 5 of 1000 with every slope weighed so); 0 turns this off.
+  double flat_slope = 0.007;
   /// Repeats: when candidates of the top track at other offsets reach this share of its
   /// anchors (a track that loops repeats its audio), each of them is weighed again with the
   /// query fingerprinted at `verify_phases` frame phases (0, 1/n, ... of a hop), and the one

@@ -449,9 +449,12 @@ void Matcher::rescore_skewed(Candidate& c, uint32_t qmin, uint32_t qmax, double 
   // straight cell by chance; it replaces the cell only when it holds clearly more.
   c.speed = static_cast<float>(1.0 + slope);
   if (anchors < c.anchors + std::max(2u, c.anchors / 16)) return;
+  const double slopes_tried = std::log(2.0 * k_max + 1);
+  if (std::abs(slope) < mp_.flat_slope &&
+      mp_.chance_b * (anchors - static_cast<double>(c.anchors)) <= slopes_tried)
+    return;
   const bool drifts = std::abs(slope) * span >= 1.0;
-  const double log_p =
-      log_votes + std::log(2.0 * k_max + 1) + mp_.chance_a - mp_.chance_b * anchors;
+  const double log_p = log_votes + slopes_tried + mp_.chance_a - mp_.chance_b * anchors;
   const float confidence = log_p >= 0 ? 0.0f : static_cast<float>(-std::expm1(log_p));
   // Offset at query frame 0: the band's votes' offsets moved along the line to frame 0, their
   // mean within a frame of their median (the band's edges hold chance votes).

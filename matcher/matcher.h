@@ -68,6 +68,13 @@ struct MatchParams {
   /// the reference drifts across offset cells, so the best candidates are also scored along
   /// offset lines of every slope up to this (the speed estimate). 0 turns this off.
   double max_skew = 0.035;
+  /// Where most audio plays at normal speed: a line whose slope is under this (a speed within
+  /// this of the pass's) replaces the straight cell only when chance explains it less well,
+  /// counting the 2K + 1 slopes it was chosen from (its confidence above the cell's). In heavy
+  /// noise the best of those slopes holds a few more anchors than the straight cell by chance,
+  /// and its offset at the query's start, extrapolated along that slope, lies a frame or two
+  /// off. 0 turns this off (every slope is weighed alike).
+  double flat_slope = 0;
 };
 
 /// Work counters of the last match() call.

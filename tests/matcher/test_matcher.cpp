@@ -165,3 +165,59 @@ TEST(Matcher, LinesPerTrackLeavePlacesForTheNextItem) {
     }
   }
 }
+
+// In heavy noise a few chance votes near a straight alignment can lie along a slight slope: the
+// best of the slopes tried then holds a few more anchors than the straight cell, and its offset
+// at query frame 0, extrapolated along that slope, lies frames off. With flat_slope such a line
+// replaces the cell only when it is less likely by chance counting the slopes tried; a line
+// with many more votes than the cell still does.
+TEST(Matcher, ASlightSlopeFromAFewChanceVotesKeepsTheStraightOffset) {
+  const uint32_t frames = 625;  // a 10-s query
+  // Every vote its own hash, posted once: one anchor per vote.
+  uint32_t next_hash = 1;
+  MapIndex idx;
+  std::vector<dsp::TimedHash> ref, q;
+  const auto vote = [&](uint32_t qt, int32_t offset) {
+    ref.push_back({next_hash, static_cast<uint32_t>(static_cast<int32_t>(qt) + offset)});
+    q.push_back({next_hash++, qt});
+  };
+  // The true alignment: 60 anchors at offset 1000 over the query's middle 90 %.
+  for (uint32_t i = 0; i < 60; ++i) vote(30 + i * 9, 1000);
+  // Chance: six votes two frames above it at the query's end.
+  for (uint32_t i = 0; i < 6; ++i) vote(frames - 3 - 4 * i, 1002);
+  std::sort(ref.begin(), ref.end(), [](const auto& a, const auto& b) { return a.t < b.t; });
+  idx.add(3, ref);
+  const dsp::Params p;
+  matcher::MatchParams mp;
+  mp.top_k = 1;
+  matcher::Matcher any_slope(p, mp);
+  const auto sloped = any_slope.match(q, idx);
+  ASSERT_FALSE(sloped.empty());
+  EXPECT_EQ(sloped[0].track, 3u);
+  EXPECT_GT(sloped[0].anchors, 60u);  // the line took the chance votes ...
+  EXPECT_GT(std::abs(sloped[0].exact_offset() - 1000.0), 0.4);  // ... and moved the offset
+
+  mp.flat_slope = 0.007;
+  matcher::Matcher flat(p, mp);
+  const auto straight = flat.match(q, idx);
+  ASSERT_FALSE(straight.empty());
+  EXPECT_EQ(straight[0].anchors, 60u);
+  EXPECT_NEAR(straight[0].exact_offset(), 1000.0, 0.1);
+
+  // A real slope of 0.5 % (three frames across the query) with twice the votes: the line holds
+  // many more than any straight cell and stays, its offset at frame 0 right.
+  MapIndex idx2;
+  ref.clear();
+  q.clear();
+  for (uint32_t i = 0; i < 120; ++i) {
+    const uint32_t t = 2 + i * 5;
+    vote(t, 1000 + static_cast<int32_t>(std::lround(0.005 * t)));
+  }
+  std::sort(ref.begin(), ref.end(), [](const auto& a, const auto& b) { return a.t < b.t; });
+  idx2.add(3, ref);
+  const auto real = flat.match(q, idx2);
+  ASSERT_FALSE(real.empty());
+  EXPECT_GT(real[0].anchors, 110u);
+  EXPECT_NEAR(real[0].speed, 1.005, 0.001);
+  EXPECT_NEAR(real[0].exact_offset(), 1000.0, 0.6);
+}
