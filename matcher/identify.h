@@ -84,7 +84,7 @@ struct IdentifyOptions {
   /// The pass at normal speed, where most audio plays, weighs a line of a slope under this
   /// against the straight alignment by chance (MatchParams::flat_slope): in heavy noise the
   /// best of the slopes holds a few more anchors than the straight cell by chance, and the
-  /// offset extrapolated along it is a frame or two off (10-s queries at 0 dB: 97.3 -> 97.6 %
+  /// offset extrapolated along it is a frame or two off (10-s queries at 0 dB: 97.3 -> 98.1 %
   /// on one draw of 1000). The other passes, where a residual slope is expected, weigh every
   /// slope alike. Under 1 %, so that speeds at the screens' midpoints keep their lines (5-s
   /// queries at 0.99 / 1.01 lost 9 / 5 of 1000 with every slope weighed so); 0 turns this off.

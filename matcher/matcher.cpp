@@ -310,6 +310,7 @@ std::span<const Candidate> Matcher::rank(uint32_t qmin, uint32_t qmax) {
     candidates_.push_back(cand);
   }
   if (skew) {
+    if (mp_.flat_slope > 0) straight_.assign(candidates_.begin(), candidates_.end());
     for (Candidate& c : candidates_) rescore_skewed(c, qmin, qmax, log_votes);
     std::stable_sort(candidates_.begin(), candidates_.end(),
                      [](const Candidate& a, const Candidate& b) {
@@ -450,9 +451,17 @@ void Matcher::rescore_skewed(Candidate& c, uint32_t qmin, uint32_t qmax, double 
   c.speed = static_cast<float>(1.0 + slope);
   if (anchors < c.anchors + std::max(2u, c.anchors / 16)) return;
   const double slopes_tried = std::log(2.0 * k_max + 1);
-  if (std::abs(slope) < mp_.flat_slope &&
-      mp_.chance_b * (anchors - static_cast<double>(c.anchors)) <= slopes_tried)
-    return;
+  if (std::abs(slope) < mp_.flat_slope) {
+    // Against the straight cell the line runs through: its own, or another candidate's of the
+    // track where the line lies at the query's middle (a line searched from a weak cell nearby
+    // can settle on another cell's alignment).
+    uint32_t straight = c.anchors;
+    for (const Candidate& s : straight_) {
+      if (s.track == c.track && std::abs(s.exact_offset() - a) <= 1.0)
+        straight = std::max(straight, s.anchors);
+    }
+    if (anchors < straight || mp_.chance_b * (anchors - straight) <= slopes_tried) return;
+  }
   const bool drifts = std::abs(slope) * span >= 1.0;
   const double log_p = log_votes + slopes_tried + mp_.chance_a - mp_.chance_b * anchors;
   const float confidence = log_p >= 0 ? 0.0f : static_cast<float>(-std::expm1(log_p));

@@ -69,11 +69,13 @@ struct MatchParams {
   /// offset lines of every slope up to this (the speed estimate). 0 turns this off.
   double max_skew = 0.035;
   /// Where most audio plays at normal speed: a line whose slope is under this (a speed within
-  /// this of the pass's) replaces the straight cell only when chance explains it less well,
-  /// counting the 2K + 1 slopes it was chosen from (its confidence above the cell's). In heavy
-  /// noise the best of those slopes holds a few more anchors than the straight cell by chance,
-  /// and its offset at the query's start, extrapolated along that slope, lies a frame or two
-  /// off. 0 turns this off (every slope is weighed alike).
+  /// this of the pass's) replaces a cell only when chance explains it less well than the
+  /// straight cell it runs through (its own, or another candidate's of the track within a frame
+  /// of the line at the query's middle), counting the 2K + 1 slopes it was chosen from. In
+  /// heavy noise the best of those slopes holds a few more anchors than the straight cell by
+  /// chance, and its offset at the query's start, extrapolated along that slope, lies a frame
+  /// or two off; a weak cell nearby, whose search reaches the true alignment's votes, then
+  /// outranks the true straight cell. 0 turns this off (every slope is weighed alike).
   double flat_slope = 0;
 };
 
@@ -150,6 +152,7 @@ class Matcher {
   std::vector<uint32_t> order_;
   std::vector<uint32_t> qts_;
   std::vector<Candidate> candidates_;
+  std::vector<Candidate> straight_;  // the candidates as their straight cells, before rescoring
   std::vector<uint32_t> hist_;
   std::vector<double> at_zero_;
   struct SlopeScore {

@@ -204,6 +204,30 @@ TEST(Matcher, ASlightSlopeFromAFewChanceVotesKeepsTheStraightOffset) {
   EXPECT_EQ(straight[0].anchors, 60u);
   EXPECT_NEAR(straight[0].exact_offset(), 1000.0, 0.1);
 
+  // A line searched from a weak cell nearby can settle on the same alignment: it is weighed
+  // against that alignment's straight cell, not against the weak cell's own few anchors.
+  MapIndex idx1;
+  ref.clear();
+  q.clear();
+  for (uint32_t i = 0; i < 40; ++i) vote(30 + i * 14, 1000);
+  vote(frames - 3, 1002);                                    // one chance vote on a slight slope
+  for (uint32_t i = 0; i < 8; ++i) vote(50 + i * 70, 1011);  // a weak cell 11 frames off
+  std::sort(ref.begin(), ref.end(), [](const auto& a, const auto& b) { return a.t < b.t; });
+  idx1.add(3, ref);
+  mp.flat_slope = 0;
+  mp.top_k = 2;
+  matcher::Matcher any_slope2(p, mp);
+  const auto from_weak = any_slope2.match(q, idx1);
+  ASSERT_FALSE(from_weak.empty());
+  EXPECT_EQ(from_weak[0].anchors, 41u);  // the weak cell's line, through the true alignment
+  EXPECT_GT(std::abs(from_weak[0].exact_offset() - 1000.0), 0.4);
+  mp.flat_slope = 0.007;
+  matcher::Matcher flat2(p, mp);
+  const auto kept = flat2.match(q, idx1);
+  ASSERT_FALSE(kept.empty());
+  EXPECT_EQ(kept[0].anchors, 40u);
+  EXPECT_NEAR(kept[0].exact_offset(), 1000.0, 0.1);
+
   // A real slope of 0.5 % (three frames across the query) with twice the votes: the line holds
   // many more than any straight cell and stays, its offset at frame 0 right.
   MapIndex idx2;
