@@ -173,75 +173,67 @@ TEST(Matcher, LinesPerTrackLeavePlacesForTheNextItem) {
 // with many more votes than the cell still does.
 TEST(Matcher, ASlightSlopeFromAFewChanceVotesKeepsTheStraightOffset) {
   const uint32_t frames = 625;  // a 10-s query
+  const dsp::Params p;
   // Every vote its own hash, posted once: one anchor per vote.
   uint32_t next_hash = 1;
-  MapIndex idx;
   std::vector<dsp::TimedHash> ref, q;
   const auto vote = [&](uint32_t qt, int32_t offset) {
     ref.push_back({next_hash, static_cast<uint32_t>(static_cast<int32_t>(qt) + offset)});
     q.push_back({next_hash++, qt});
   };
-  // The true alignment: 60 anchors at offset 1000 over the query's middle 90 %.
-  for (uint32_t i = 0; i < 60; ++i) vote(30 + i * 9, 1000);
-  // Chance: six votes two frames above it at the query's end.
-  for (uint32_t i = 0; i < 6; ++i) vote(frames - 3 - 4 * i, 1002);
-  std::sort(ref.begin(), ref.end(), [](const auto& a, const auto& b) { return a.t < b.t; });
-  idx.add(3, ref);
-  const dsp::Params p;
-  matcher::MatchParams mp;
-  mp.top_k = 1;
-  matcher::Matcher any_slope(p, mp);
-  const auto sloped = any_slope.match(q, idx);
-  ASSERT_FALSE(sloped.empty());
-  EXPECT_EQ(sloped[0].track, 3u);
-  EXPECT_GT(sloped[0].anchors, 60u);  // the line took the chance votes ...
-  EXPECT_GT(std::abs(sloped[0].exact_offset() - 1000.0), 0.4);  // ... and moved the offset
+  // The best candidate of the votes cast since the last call, with the rule at `flat_slope`.
+  const auto best = [&](double flat_slope, uint32_t top_k) {
+    std::vector<dsp::TimedHash> sorted = ref;
+    std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.t < b.t; });
+    MapIndex idx;
+    idx.add(3, sorted);
+    matcher::MatchParams mp;
+    mp.top_k = top_k;
+    mp.flat_slope = flat_slope;
+    matcher::Matcher m(p, mp);
+    const auto c = m.match(q, idx);
+    EXPECT_FALSE(c.empty());
+    EXPECT_EQ(c.empty() ? 0u : c[0].track, 3u);
+    return c.empty() ? matcher::Candidate{} : c[0];
+  };
+  const auto restart = [&] {
+    ref.clear();
+    q.clear();
+  };
 
-  mp.flat_slope = 0.007;
-  matcher::Matcher flat(p, mp);
-  const auto straight = flat.match(q, idx);
-  ASSERT_FALSE(straight.empty());
-  EXPECT_EQ(straight[0].anchors, 60u);
-  EXPECT_NEAR(straight[0].exact_offset(), 1000.0, 0.1);
+  // The true alignment: 60 anchors at offset 1000 over the query's middle 90 %; chance: six
+  // votes two frames above it at the query's end.
+  for (uint32_t i = 0; i < 60; ++i) vote(30 + i * 9, 1000);
+  for (uint32_t i = 0; i < 6; ++i) vote(frames - 3 - 4 * i, 1002);
+  const auto sloped = best(0, 1);
+  EXPECT_GT(sloped.anchors, 60u);                            // the line took the chance votes ...
+  EXPECT_GT(std::abs(sloped.exact_offset() - 1000.0), 0.4);  // ... and moved the offset
+  const auto straight = best(0.007, 1);
+  EXPECT_EQ(straight.anchors, 60u);
+  EXPECT_NEAR(straight.exact_offset(), 1000.0, 0.1);
 
   // A line searched from a weak cell nearby can settle on the same alignment: it is weighed
   // against that alignment's straight cell, not against the weak cell's own few anchors.
-  MapIndex idx1;
-  ref.clear();
-  q.clear();
+  restart();
   for (uint32_t i = 0; i < 40; ++i) vote(30 + i * 14, 1000);
   vote(frames - 3, 1002);                                    // one chance vote on a slight slope
   for (uint32_t i = 0; i < 8; ++i) vote(50 + i * 70, 1011);  // a weak cell 11 frames off
-  std::sort(ref.begin(), ref.end(), [](const auto& a, const auto& b) { return a.t < b.t; });
-  idx1.add(3, ref);
-  mp.flat_slope = 0;
-  mp.top_k = 2;
-  matcher::Matcher any_slope2(p, mp);
-  const auto from_weak = any_slope2.match(q, idx1);
-  ASSERT_FALSE(from_weak.empty());
-  EXPECT_EQ(from_weak[0].anchors, 41u);  // the weak cell's line, through the true alignment
-  EXPECT_GT(std::abs(from_weak[0].exact_offset() - 1000.0), 0.4);
-  mp.flat_slope = 0.007;
-  matcher::Matcher flat2(p, mp);
-  const auto kept = flat2.match(q, idx1);
-  ASSERT_FALSE(kept.empty());
-  EXPECT_EQ(kept[0].anchors, 40u);
-  EXPECT_NEAR(kept[0].exact_offset(), 1000.0, 0.1);
+  const auto from_weak = best(0, 2);
+  EXPECT_EQ(from_weak.anchors, 41u);  // the weak cell's line, through the true alignment
+  EXPECT_GT(std::abs(from_weak.exact_offset() - 1000.0), 0.4);
+  const auto kept = best(0.007, 2);
+  EXPECT_EQ(kept.anchors, 40u);
+  EXPECT_NEAR(kept.exact_offset(), 1000.0, 0.1);
 
   // A real slope of 0.5 % (three frames across the query) with twice the votes: the line holds
   // many more than any straight cell and stays, its offset at frame 0 right.
-  MapIndex idx2;
-  ref.clear();
-  q.clear();
+  restart();
   for (uint32_t i = 0; i < 120; ++i) {
     const uint32_t t = 2 + i * 5;
     vote(t, 1000 + static_cast<int32_t>(std::lround(0.005 * t)));
   }
-  std::sort(ref.begin(), ref.end(), [](const auto& a, const auto& b) { return a.t < b.t; });
-  idx2.add(3, ref);
-  const auto real = flat.match(q, idx2);
-  ASSERT_FALSE(real.empty());
-  EXPECT_GT(real[0].anchors, 110u);
-  EXPECT_NEAR(real[0].speed, 1.005, 0.001);
-  EXPECT_NEAR(real[0].exact_offset(), 1000.0, 0.6);
+  const auto real = best(0.007, 1);
+  EXPECT_GT(real.anchors, 110u);
+  EXPECT_NEAR(real.speed, 1.005, 0.001);
+  EXPECT_NEAR(real.exact_offset(), 1000.0, 0.6);
 }
