@@ -49,11 +49,6 @@ std::span<const float> Identifier::at_speed(std::span<const float> pcm, double s
   return stretched_;
 }
 
-MatchParams Identifier::at_pass(MatchParams mp, double speed) const {
-  if (speed == 1.0) mp.flat_slope = opt_.flat_slope;
-  return mp;
-}
-
 void Identifier::hash(std::span<const float> x, std::vector<dsp::TimedHash>& out) {
   const auto t0 = Clock::now();
   out.clear();
@@ -73,8 +68,11 @@ std::span<const Candidate> Identifier::pass(std::span<const float> pcm, double s
   hash(x, out);
   const auto t0 = Clock::now();
   ++match_gen_;
+  // At normal speed, where most audio plays, with the slope rule (IdentifyOptions::flat_slope).
   const MatchParams mp = matcher_.match_params();
-  matcher_.set_match_params(at_pass(mp, speed));
+  MatchParams here = mp;
+  if (speed == 1.0) here.flat_slope = opt_.flat_slope;
+  matcher_.set_match_params(here);
   const auto cands = matcher_.match(out, index);
   matcher_.set_match_params(mp);
   result_.match_ms += ms_since(t0);
@@ -327,12 +325,7 @@ const Identification& Identifier::identify(std::span<const float> pcm,
         const double floor = opt_.repeat_share * static_cast<double>(cands.front().anchors);
         const uint32_t track = cands.front().track;
         wide_.assign(cands.begin(), cands.end());
-        // Ranked again as the pass ranked them (its slope rule).
-        const MatchParams mp = matcher_.match_params();
-        matcher_.set_match_params(at_pass(mp, speed));
-        const auto more = matcher_.rerank(opt_.repeat_candidates);
-        matcher_.set_match_params(mp);
-        for (const Candidate& w : more) {
+        for (const Candidate& w : matcher_.rerank(opt_.repeat_candidates)) {
           if (w.track != track || w.anchors < floor) continue;
           // The ranking again from more cells can place a line a frame or two from one of
           // the first places: that one stays as it was.

@@ -202,9 +202,6 @@ class Identifier {
   std::span<const Candidate> pass(std::span<const float> pcm, double speed,
                                   std::vector<dsp::TimedHash>& out, store::PostingLookup& index,
                                   double& ratio);
-  /// The matcher's parameters `mp` for a pass at `speed`: at normal speed with the slope rule
-  /// (IdentifyOptions::flat_slope).
-  [[nodiscard]] MatchParams at_pass(MatchParams mp, double speed) const;
   /// Fingerprints `x` (query side) into `out`, replacing its contents; timed as fingerprinting.
   void hash(std::span<const float> x, std::vector<dsp::TimedHash>& out);
   /// `pcm` stretched to undo `speed` (pcm itself at normal speed; else in stretched_).

@@ -180,16 +180,19 @@ void Matcher::tally_support(std::span<uint32_t> anchors) {
 std::span<const Candidate> Matcher::rerank(uint32_t top_k) {
   candidates_.clear();
   if (cur_.empty()) return {};
-  const uint32_t keep = mp_.top_k;
+  // As the last match() ranked them, but for the places kept.
+  const MatchParams keep = mp_;
   mp_.top_k = top_k;
+  mp_.flat_slope = ranked_flat_slope_;
   rank(qmin_, qmax_);
-  mp_.top_k = keep;
+  mp_ = keep;
   return candidates_;
 }
 
 std::span<const Candidate> Matcher::rank(uint32_t qmin, uint32_t qmax) {
   qmin_ = qmin;
   qmax_ = qmax;
+  ranked_flat_slope_ = mp_.flat_slope;
   // Histogram cells (track, offset) with their counts, in key order, scored with the votes
   // within +-1 frame of their offset. Most cells hold one chance vote and can only matter when
   // fewer than `want` cells score more: they are counted, and kept only then (a second pass).

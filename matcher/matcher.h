@@ -102,8 +102,9 @@ class Matcher {
   /// ranking is the same. `votes` must stay unchanged while candidates are used.
   std::span<const Candidate> match(const StreamVotes& votes);
 
-  /// Ranks the votes of the last match() again, keeping up to `top_k` candidates (valid until
-  /// the next call): more places for a track that matches along many repeats of its own audio.
+  /// Ranks the votes of the last match() again, as it ranked them (its flat_slope), keeping up
+  /// to `top_k` candidates (valid until the next call): more places for a track that matches
+  /// along many repeats of its own audio.
   std::span<const Candidate> rerank(uint32_t top_k);
 
   /// The hashes of the last match() that agree with `c` (votes for c.track within +-1 frame of
@@ -164,6 +165,7 @@ class Matcher {
   std::vector<const Vote*> band_, band_keep_;
   std::vector<uint64_t> support_;  // (candidate << 40 | query frame << 8 | bin) of agreeing hashes
   uint32_t qmin_ = 0, qmax_ = 0;   // first / last query frame of the last match()
+  double ranked_flat_slope_ = 0;   // MatchParams::flat_slope the last match() ranked with
   void add_support(std::size_t c, uint32_t qt, double offset, const Candidate& cand, double u);
   void tally_support(std::span<uint32_t> anchors);
 
