@@ -101,6 +101,7 @@ struct Prepared {
   store::TrackInfo info;
   std::vector<dsp::TimedHash> hashes;
   std::vector<uint32_t> subband;
+  std::vector<uint64_t> fine;
 };
 
 Prepared prepare(const fs::path& file) {
@@ -117,7 +118,7 @@ Prepared prepare(const fs::path& file) {
       return r;
     }
     r.damage = dsp::decode::describe_damage(file.string(), meta.decode_errors, meta.filled_s);
-    r.hashes = dsp::fingerprint(params(), dsp::Side::index, pcm, &r.subband);
+    r.hashes = dsp::fingerprint(params(), dsp::Side::index, pcm, &r.subband, &r.fine);
     r.info.title = meta.title.empty() ? file.stem().string() : meta.title;
     r.info.artist = meta.artist;
     r.info.external_id = meta.isrc;
@@ -221,7 +222,7 @@ int index_add(const fs::path& dir, const AddOptions& o) {
       if (!o.external_id.empty()) p.info.external_id = o.external_id;
       p.info.added_unix = static_cast<int64_t>(std::time(nullptr));
       try {
-        index->add_track(p.info, p.hashes, p.subband);
+        index->add_track(p.info, p.hashes, p.subband, p.fine);
       } catch (const store::StoreError& e) {
         for (auto& t : pool) t.detach();
         throw CliError(kIndexError, e.what());

@@ -127,6 +127,12 @@ struct Fingerprinter::Impl {
   std::vector<float> sub_ring;  // subband_frames x kSubbandBands: band energies of recent frames
   std::vector<double> sub_cur, sub_prev;
 
+  // --- fine words (when collected) ---
+  std::vector<uint64_t>* fine_out = nullptr;
+  std::vector<int> fine_lo;      // first FFT bin of each fine band, and the end of the last
+  std::vector<float> fine_prev;  // the frame before's band energies
+  bool fine_have_prev = false;
+
   Impl(const Params& params, Side s)
       : p(params), side(s), in(static_cast<std::size_t>(params.fft_size)) {
     p.validate();
@@ -184,6 +190,17 @@ struct Fingerprinter::Impl {
     sub_ring.assign(static_cast<std::size_t>(p.subband_frames * kBands), 0.0f);
     sub_cur.assign(kBands, 0.0);
     sub_prev.assign(kBands, 0.0);
+    // Fine bands, log-spaced, each at least one bin: the lowest ones are a bin wide.
+    constexpr int kFine = Params::kFineBands;
+    fine_lo.resize(kFine + 1);
+    for (int k = 0; k <= kFine; ++k) {
+      const double hz = Params::kFineLowHz *
+                        std::pow(Params::kFineHighHz / Params::kFineLowHz, k / double(kFine));
+      int b = static_cast<int>(std::lround(hz / bin_hz));
+      if (k > 0) b = std::max(b, fine_lo[static_cast<std::size_t>(k) - 1] + 1);
+      fine_lo[static_cast<std::size_t>(k)] = std::min(b, p.fft_size / 2 + 1);
+    }
+    fine_prev.assign(kFine, 0.0f);
   }
 
   ~Impl() {
@@ -230,6 +247,7 @@ struct Fingerprinter::Impl {
   void reset() {
     std::fill(sub_ring.begin(), sub_ring.end(), 0.0f);
     std::fill(sub_cur.begin(), sub_cur.end(), 0.0);
+    fine_have_prev = false;
     pending_len = 0;
     samples = frames = tested = 0;
     means_init = false;
@@ -248,6 +266,7 @@ struct Fingerprinter::Impl {
     const std::size_t n = static_cast<std::size_t>(p.fft_size);
     for (std::size_t k = 0; k < n; ++k) in.p[k] = pending[k] * window[k];
     fftwf_execute(plan);
+    if (fine_out != nullptr) fine_word();
     if (words_only) {
       if (sub_out != nullptr) subband_word();
       ++frames;
@@ -311,6 +330,23 @@ struct Fingerprinter::Impl {
     }
     sub_out->push_back(word);
     std::copy(sub_cur.begin(), sub_cur.end(), sub_prev.begin());
+  }
+
+  // The current frame's fine-band energies against the frame before's: bit k set where band k
+  // grew.
+  void fine_word() {
+    uint64_t word = 0;
+    for (std::size_t k = 0; k < fine_prev.size(); ++k) {
+      float e = 0;
+      for (int bin = fine_lo[k]; bin < fine_lo[k + 1]; ++bin) {
+        const auto& c = out[bin];
+        e += c[0] * c[0] + c[1] * c[1];
+      }
+      if (fine_have_prev && e > fine_prev[k]) word |= uint64_t{1} << k;
+      fine_prev[k] = e;
+    }
+    fine_have_prev = true;
+    fine_out->push_back(word);
   }
 
   // out[b] = max(in[b-r .. b+r]) clipped to the row (van Herk / Gil-Werman).
@@ -485,12 +521,14 @@ const Params& Fingerprinter::params() const { return impl_->p; }
 Side Fingerprinter::side() const { return impl_->side; }
 
 void Fingerprinter::collect_subband(std::vector<uint32_t>* out) { impl_->sub_out = out; }
+void Fingerprinter::collect_fine(std::vector<uint64_t>* out) { impl_->fine_out = out; }
 void Fingerprinter::set_words_only(bool on) { impl_->words_only = on; }
 
 std::vector<TimedHash> fingerprint(const Params& params, Side side, std::span<const float> pcm,
-                                   std::vector<uint32_t>* subband) {
+                                   std::vector<uint32_t>* subband, std::vector<uint64_t>* fine) {
   Fingerprinter fp(params, side);
   fp.collect_subband(subband);
+  fp.collect_fine(fine);
   std::vector<TimedHash> out;
   out.reserve(pcm.size() / static_cast<std::size_t>(params.hop) * 4 + 64);
   fp.feed(pcm, out);

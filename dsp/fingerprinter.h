@@ -45,9 +45,14 @@ class Fingerprinter {
   /// after reset()): a run needs all its frames. nullptr stops. Allocation-free when `out`
   /// has spare capacity (one word per hop of input). Kept across reset().
   void collect_subband(std::vector<uint32_t>* out);
-  /// Only the sub-band words (collect_subband): no peaks are picked and feed()/flush() append
-  /// no hashes. For reading a query's words at another frame phase. Set it between streams
-  /// (before the first feed() or after reset()); kept across reset().
+  /// Also appends, from now on, one fine word per analysed frame to `*out` (Params::kFineBands
+  /// bits: word u says which bands grew from frame u - 1 to frame u; word 0 of a stream is 0).
+  /// Call before a stream's first feed() (or after reset()). nullptr stops. Allocation-free
+  /// when `out` has spare capacity. Kept across reset().
+  void collect_fine(std::vector<uint64_t>* out);
+  /// Only the sub-band and fine words (collect_subband, collect_fine): no peaks are picked and
+  /// feed()/flush() append no hashes. For reading a query's words at another frame phase. Set it
+  /// between streams (before the first feed() or after reset()); kept across reset().
   void set_words_only(bool on);
 
   /// Starts a new stream at frame 0. Keeps plans and buffers.
@@ -72,7 +77,9 @@ class Fingerprinter {
 
 /// Convenience for whole buffers (tests, CLI): same code path as feed()+flush().
 /// `subband`: when given, receives the stream's sub-band energy words (collect_subband).
+/// `fine`: when given, receives the stream's fine words (collect_fine).
 std::vector<TimedHash> fingerprint(const Params& params, Side side, std::span<const float> pcm,
-                                   std::vector<uint32_t>* subband = nullptr);
+                                   std::vector<uint32_t>* subband = nullptr,
+                                   std::vector<uint64_t>* fine = nullptr);
 
 }  // namespace aircheck::dsp

@@ -67,6 +67,20 @@ struct Params {
   static constexpr double kSubbandLowHz = 300;
   static constexpr double kSubbandHighHz = 3000;
 
+  // --- fine words (telling near copies apart, see matcher/identify.h) ---
+  /// One fine word per frame: bit k says whether the energy of band k grew since the frame
+  /// before (frame 0's word is 0). kFineBands log-spaced bands from kFineLowHz to kFineHighHz,
+  /// each at least one FFT bin wide. Unlike the sub-band words (13-frame sums), each frame's
+  /// spectrum counts on its own: two passages alike but for a few dB in some bands of some
+  /// frames (a loop's repeats, each with its own coding noise or a quiet part of its own)
+  /// differ in a few bits of many words. Stored in kFineBytes bytes per frame.
+  static constexpr int kFineBands = 48;
+  static constexpr double kFineLowHz = 200;
+  static constexpr double kFineHighHz = 3800;
+  static constexpr int kFineBytes = kFineBands / 8;
+  /// The fine words' layout, as the index records it (they are read only where it matches).
+  static constexpr const char* kFineFormat = "fine/v1 48x200-3800 grew";
+
   /// Hash bit layout (32 bits): [31:24] 0 (reserved for later methods),
   /// [23:16] anchor bin f1, [15:8] (f2 - f1) as int8, [7:0] dt in frames.
   static constexpr uint32_t pack(unsigned f1, int df, unsigned dt) {

@@ -37,6 +37,7 @@ Identifier::Identifier(const dsp::Params& params, const MatchParams& mp, const I
     : params_(params), opt_(opt), fp_(params, dsp::Side::query), matcher_(params, mp) {
   if (opt_.speeds.empty()) opt_.speeds = {1.0};
   fp_.collect_subband(&words_);
+  fp_.collect_fine(&fine_);
 }
 
 // A query played `speed` times fast is `speed` times too short: stretching it by that much
@@ -53,6 +54,7 @@ void Identifier::hash(std::span<const float> x, std::vector<dsp::TimedHash>& out
   const auto t0 = Clock::now();
   out.clear();
   words_.clear();
+  fine_.clear();
   fp_.reset();
   fp_.feed(x, out);
   fp_.flush(out);
@@ -167,6 +169,7 @@ void Identifier::keep_phase_words(double phase) {
   auto& reading = phase_words_[phase_words_used_++];
   reading.phase = phase;
   reading.words = words_;
+  reading.fine = fine_;
 }
 
 void Identifier::read_word_phases(std::span<const float> x) {
@@ -182,6 +185,7 @@ void Identifier::read_word_phases(std::span<const float> x) {
     const auto skip = static_cast<std::size_t>(std::lround(phase * params_.hop));
     if (skip >= x.size()) break;
     words_.clear();
+    fine_.clear();
     fp_.reset();
     fp_.feed(x.subspan(skip), scratch_);
     fp_.flush(scratch_);
@@ -201,66 +205,94 @@ std::size_t Identifier::compare_words(std::size_t leader, double slope,
   // can lie far apart).
   const auto span = static_cast<int64_t>(
       std::ceil(static_cast<double>(best_words_.size()) * std::max(1.0, slope)) + 5);
-  int64_t lo = 0;
-  std::size_t have = 0;
-  const auto error_rate = [&](const std::vector<uint32_t>& q, double at, uint64_t& bits) {
-    double best = 1.0;
-    bits = 0;
-    for (int k = -1; k <= 1; ++k) {
-      uint64_t errors = 0, n = 0;
-      for (std::size_t u = 1; u < q.size(); ++u) {  // word 0 has no run before it
-        const auto r = static_cast<int64_t>(std::lround(at + k + static_cast<double>(u) * slope));
-        // A frame the line places before the track's start or after its end is explained by
-        // nothing: half its bits disagree by chance. A repeat whose line runs off the track
-        // explains less of the query than one along which all of it lies.
-        if (r < 0 || (r - lo >= static_cast<int64_t>(have) && have < ref_words_.size())) {
-          errors += 16;
-          n += 32;
-          continue;
-        }
-        if (r < std::max<int64_t>(lo, 1) || r - lo >= static_cast<int64_t>(have)) continue;
-        errors += static_cast<uint64_t>(
-            std::popcount(q[u] ^ ref_words_[static_cast<std::size_t>(r - lo)]));
+  const std::size_t readings = 1 + phase_words_used_;
+  const auto reading_words = [&](std::size_t j) -> const std::vector<uint32_t>& {
+    return j == 0 ? best_words_ : phase_words_[j - 1].words;
+  };
+  const auto reading_fine = [&](std::size_t j) -> const std::vector<uint64_t>& {
+    return j == 0 ? best_fine_ : phase_words_[j - 1].fine;
+  };
+  const auto reading_phase = [&](std::size_t j) {
+    return j == 0 ? 0.0 : phase_words_[j - 1].phase;
+  };
+  // Reference frame of query word u along tie i's line at reading j, shifted by k frames.
+  const auto ref_frame = [&](std::size_t i, std::size_t j, int k, std::size_t u) {
+    return static_cast<int64_t>(std::lround(static_cast<double>(ties_[i].offset) +
+                                            reading_phase(j) * slope + k +
+                                            static_cast<double>(u) * slope));
+  };
+  tie_words_.resize(std::max(tie_words_.size(), ties_.size()));
+  // Bit error rate of tie i's line at reading j and shift k; `bits`: bits compared.
+  const auto error_rate = [&](std::size_t i, std::size_t j, int k, uint64_t& bits) {
+    const TieWords& t = tie_words_[i];
+    const auto& q = reading_words(j);
+    uint64_t errors = 0, n = 0;
+    for (std::size_t u = 1; u < q.size(); ++u) {  // word 0 has no run before it
+      const int64_t r = ref_frame(i, j, k, u);
+      // A frame the line places before the track's start or after its end is explained by
+      // nothing: half its bits disagree by chance. A repeat whose line runs off the track
+      // explains less of the query than one along which all of it lies.
+      if (r < 0 || (r - t.lo >= static_cast<int64_t>(t.words.size()) && t.ended)) {
+        errors += 16;
         n += 32;
+        continue;
       }
-      if (n > 0 && static_cast<double>(errors) / static_cast<double>(n) < best) {
-        best = static_cast<double>(errors) / static_cast<double>(n);
-        bits = n;
-      }
+      if (r < std::max<int64_t>(t.lo, 1) || r - t.lo >= static_cast<int64_t>(t.words.size()))
+        continue;
+      errors +=
+          static_cast<uint64_t>(std::popcount(q[u] ^ t.words[static_cast<std::size_t>(r - t.lo)]));
+      n += 32;
     }
-    return best;
+    bits = n;
+    return n > 0 ? static_cast<double>(errors) / static_cast<double>(n) : 1.0;
   };
   constexpr uint64_t kMinBits = 32 * 32;  // half a second of words
-  // Each repeat's error rate at every reading; the best reading and the mean over all.
+  // Each repeat's error rate at every reading (at its best shift); the best reading and the
+  // mean over all.
   word_rates_.assign(ties_.size(), WordRates{});
   for (std::size_t i = 0; i < ties_.size(); ++i) {
-    lo = std::max<int64_t>(0, ties_[i].offset - 2);
+    TieWords& t = tie_words_[i];
+    t.shift.assign(readings, 0);
+    t.best_reading = 0;
+    t.lo = std::max<int64_t>(0, ties_[i].offset - 2);
     const int64_t hi = ties_[i].offset + span;
-    if (hi <= lo) continue;
-    ref_words_.resize(static_cast<std::size_t>(hi - lo));
-    have = index.subband(ties_[i].track, static_cast<uint64_t>(lo), ref_words_.size(),
-                         ref_words_.data());
+    t.words.clear();
+    if (hi <= t.lo) continue;
+    t.words.resize(static_cast<std::size_t>(hi - t.lo));
+    const std::size_t have =
+        index.subband(ties_[i].track, static_cast<uint64_t>(t.lo), t.words.size(), t.words.data());
+    t.ended = have < t.words.size();
+    t.words.resize(have);
+    t.fine.resize(static_cast<std::size_t>(hi - t.lo));
+    t.fine.resize(
+        index.fine(ties_[i].track, static_cast<uint64_t>(t.lo), t.fine.size(), t.fine.data()));
     if (have == 0) continue;
-    const double at = static_cast<double>(ties_[i].offset);
     WordRates& r = word_rates_[i];
     double sum = 0;
-    int readings = 0;
-    const auto reading = [&](const std::vector<uint32_t>& q, double phase) {
-      uint64_t bits = 0;
-      const double e = error_rate(q, at + phase * slope, bits);
-      if (bits == 0) return;
-      sum += e;
-      ++readings;
-      r.mean_bits += bits;
-      if (e < r.best_rate) {
-        r.best_rate = e;
-        r.best_bits = bits;
+    int counted = 0;
+    for (std::size_t j = 0; j < readings; ++j) {
+      double best = 1.0;
+      uint64_t best_bits = 0;
+      for (int k = -1; k <= 1; ++k) {
+        uint64_t bits = 0;
+        const double e = error_rate(i, j, k, bits);
+        if (bits > 0 && e < best) {
+          best = e;
+          best_bits = bits;
+          t.shift[j] = k;
+        }
       }
-    };
-    reading(best_words_, 0.0);
-    for (std::size_t j = 0; j < phase_words_used_; ++j)
-      reading(phase_words_[j].words, phase_words_[j].phase);
-    if (readings > 0) r.mean_rate = sum / readings;
+      if (best_bits == 0) continue;
+      sum += best;
+      ++counted;
+      r.mean_bits += best_bits;
+      if (best < r.best_rate) {
+        r.best_rate = best;
+        r.best_bits = best_bits;
+        t.best_reading = j;
+      }
+    }
+    if (counted > 0) r.mean_rate = sum / counted;
   }
   // Clean words: the reading nearest the reference's frame grid is the one to trust. Noisy
   // words (the leader's best reading still disagrees in word_mean_above of its bits): which
@@ -285,9 +317,77 @@ std::size_t Identifier::compare_words(std::size_t leader, double slope,
       best = i;
     }
   }
-  if (best == leader || leader_bits == 0) return leader;
-  const double se = 0.5 / std::sqrt(static_cast<double>(std::min(best_bits, leader_bits)));
-  return best_rate < leader_rate - opt_.verify_word_sigmas * se ? best : leader;
+  if (leader_bits == 0) return leader;
+  if (best != leader) {
+    const double se = 0.5 / std::sqrt(static_cast<double>(std::min(best_bits, leader_bits)));
+    if (best_rate < leader_rate - opt_.verify_word_sigmas * se) return best;
+  }
+  if (opt_.word_pair_z <= 0) return leader;
+  // The paired test: where the leader's and a repeat's references hold the same bit, the query
+  // agrees with both or neither; only the bits where one agrees and the other does not tell
+  // them apart, and without a difference between them each such bit favours either by
+  // chance. A near copy (a loop's repeats, alike but for a few bits a frame) differs from the
+  // true passage in few bits, and the test weighs only those, where the rates above drown
+  // them in all the bits both explain alike. The fine words (one frame each, where the
+  // sub-band words sum 13) add the most such bits. Clean words: each at its best reading;
+  // noisy words: summed over the readings, both at the same one.
+  double best_z = opt_.word_pair_z;
+  // The fine words count where the query's pitch is the reference's (IdentifyOptions::
+  // fine_max_pitch).
+  const bool fine = std::abs(slope - 1.0) <= opt_.fine_max_pitch;
+  std::size_t pick = leader;
+  const auto discord = [&](std::size_t a, std::size_t ja, std::size_t b, std::size_t jb,
+                           uint64_t& for_a, uint64_t& for_b) {
+    const TieWords& ta = tie_words_[a];
+    const TieWords& tb = tie_words_[b];
+    const auto& qa = reading_words(ja);
+    const auto& qb = reading_words(jb);
+    const auto& fa = reading_fine(ja);
+    const auto& fb = reading_fine(jb);
+    // Whether index r (from lo) falls within a tie's `size` words; a track's word 0 has
+    // nothing before it.
+    const auto valid = [](int64_t r, int64_t lo, std::size_t size) {
+      return r >= 0 && r + lo >= 1 && r < static_cast<int64_t>(size);
+    };
+    const std::size_t n = std::max(std::min(qa.size(), qb.size()), std::min(fa.size(), fb.size()));
+    for (std::size_t u = 1; u < n; ++u) {
+      const int64_t ra = ref_frame(a, ja, ta.shift[ja], u) - ta.lo;
+      const int64_t rb = ref_frame(b, jb, tb.shift[jb], u) - tb.lo;
+      if (u < qa.size() && u < qb.size() && valid(ra, ta.lo, ta.words.size()) &&
+          valid(rb, tb.lo, tb.words.size())) {
+        const uint32_t agree_a = ~(qa[u] ^ ta.words[static_cast<std::size_t>(ra)]);
+        const uint32_t agree_b = ~(qb[u] ^ tb.words[static_cast<std::size_t>(rb)]);
+        for_a += static_cast<uint64_t>(std::popcount(agree_a & ~agree_b));
+        for_b += static_cast<uint64_t>(std::popcount(agree_b & ~agree_a));
+      }
+      if (fine && u < fa.size() && u < fb.size() && valid(ra, ta.lo, ta.fine.size()) &&
+          valid(rb, tb.lo, tb.fine.size())) {
+        constexpr uint64_t kMask = (uint64_t{1} << dsp::Params::kFineBands) - 1;
+        const uint64_t agree_a = ~(fa[u] ^ ta.fine[static_cast<std::size_t>(ra)]) & kMask;
+        const uint64_t agree_b = ~(fb[u] ^ tb.fine[static_cast<std::size_t>(rb)]) & kMask;
+        for_a += static_cast<uint64_t>(std::popcount(agree_a & ~agree_b));
+        for_b += static_cast<uint64_t>(std::popcount(agree_b & ~agree_a));
+      }
+    }
+  };
+  for (std::size_t i = 0; i < ties_.size(); ++i) {
+    if (i == leader || word_rates_[i].best_bits < kMinBits) continue;
+    uint64_t for_leader = 0, for_i = 0;
+    if (noisy) {
+      for (std::size_t j = 0; j < readings; ++j) discord(leader, j, i, j, for_leader, for_i);
+    } else {
+      discord(leader, tie_words_[leader].best_reading, i, tie_words_[i].best_reading, for_leader,
+              for_i);
+    }
+    if (for_i + for_leader == 0) continue;
+    const double z = (static_cast<double>(for_i) - static_cast<double>(for_leader)) /
+                     std::sqrt(static_cast<double>(for_i + for_leader));
+    if (z > best_z) {
+      best_z = z;
+      pick = i;
+    }
+  }
+  return pick;
 }
 
 const Identification& Identifier::identify(std::span<const float> pcm,
@@ -339,7 +439,8 @@ const Identification& Identifier::identify(std::span<const float> pcm,
       best_score = score;
       best_speed = speed;
       best_gen_ = match_gen_;
-      best_words_ = words_;  // the pass just fingerprinted
+      best_words_ = words_;
+      best_fine_ = fine_;  // the pass just fingerprinted
       best_.clear();
       for (Candidate c : cands) {
         c.confidence = penalised(c);

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <utility>
 
+#include "dsp/params.h"
 #include "store/index_testing.h"
 #include "store/lmdb_raii.h"
 #include "store/posting_layout.h"
@@ -39,6 +40,7 @@ constexpr const char* kMetaDigest = "format_digest";
 constexpr const char* kMetaNextId = "next_id";
 constexpr const char* kMetaDistinct = "distinct_hashes";
 constexpr const char* kMetaFrames = "frames";
+constexpr const char* kMetaFine = "fine_format";
 
 std::atomic<std::size_t> g_initial_map_size{kDefaultMapSize};
 
@@ -342,6 +344,8 @@ struct Index::Impl {
   MDB_dbi tracks = 0;
   MDB_dbi hashes = 0;
   MDB_dbi subband = 0;
+  MDB_dbi fine = 0;
+  bool fine_usable = false;  // "fine" exists and holds words of this build's layout
   MDB_dbi content = 0;
   MDB_dbi meta = 0;
   mutable Gate gate;
@@ -573,6 +577,7 @@ void Index::Impl::write_meta(MDB_txn* txn) {
   put_meta(txn, kMetaFormat, format.text);
   put_meta(txn, kMetaDigest, hex64(format.digest));
   put_meta(txn, kMetaNextId, "1");
+  put_meta(txn, kMetaFine, dsp::Params::kFineFormat);
   put_meta(txn, kMetaDistinct, "0");
   put_meta(txn, kMetaFrames, "0");
 }
@@ -587,6 +592,15 @@ void Index::Impl::open_databases() {
     check(mdb_dbi_open(txn, "hashes", kById | create, &hashes), "cannot open \"hashes\"");
     check(mdb_dbi_open(txn, "subband", kById | create, &subband), "cannot open \"subband\"");
     check(mdb_dbi_open(txn, "content", kContent | create, &content), "cannot open \"content\"");
+    // "fine" came later than the others: an index written before has none (its tracks are
+    // compared without fine words; a writer adds the database, below).
+    const int rc = mdb_dbi_open(txn, "fine", kById | create, &fine);
+    if (rc != MDB_NOTFOUND) check(rc, "cannot open \"fine\"");
+    fine_usable = rc == MDB_SUCCESS;
+  };
+  const auto check_fine_format = [&](MDB_txn* txn) {
+    // Fine words of another layout are not read (nor written beside).
+    if (fine_usable) fine_usable = get_meta(txn, kMetaFine) == dsp::Params::kFineFormat;
   };
   const NoIndexError no_index("no index in " + shown(dir) +
                               ": create one with `aircheck index add --index " + shown(dir) +
@@ -601,7 +615,21 @@ void Index::Impl::open_databases() {
       check(rc, "cannot open \"meta\"");
       if (verify_meta(raw)) {
         open_all(raw, 0);
+        check_fine_format(raw);
+        const bool add_fine =
+            !fine_usable && mode != OpenMode::read_only && !get_meta(raw, kMetaFine).has_value();
         check(txn.commit(), "cannot open the databases");
+        if (add_fine) {
+          // An index written before fine words: its writer adds the database, and the tracks
+          // added from now on have them.
+          MDB_txn* w = nullptr;
+          check(mdb_txn_begin(env.get(), nullptr, 0, &w), "cannot begin a write transaction");
+          lmdb::Txn wtxn(w);
+          check(mdb_dbi_open(w, "fine", kById | MDB_CREATE, &fine), "cannot create \"fine\"");
+          put_meta(w, kMetaFine, dsp::Params::kFineFormat);
+          check(wtxn.commit(), "cannot add the fine words' database");
+          fine_usable = true;
+        }
         return;
       }
     }
@@ -614,6 +642,7 @@ void Index::Impl::open_databases() {
   open_all(raw, MDB_CREATE);
   try {
     if (!verify_meta(raw)) write_meta(raw);  // another process may have created it meanwhile
+    check_fine_format(raw);
   } catch (const MapFull&) {
     fail(MDB_MAP_FULL, "cannot create the index");
   }
@@ -716,6 +745,30 @@ class IndexReader final : public Reader {
 
   uint64_t indexed_frames() override {
     return in_snapshot([&] { return impl_.get_meta_u64(txn_.get(), kMetaFrames); });
+  }
+
+  std::size_t fine(uint32_t track, uint64_t from, std::size_t count, uint64_t* out) override {
+    if (!impl_.fine_usable) return 0;
+    return in_snapshot([&]() -> std::size_t {
+      MDB_val k = val(&track, sizeof track);
+      MDB_val v;
+      const int rc = mdb_get(txn_.get(), impl_.fine, &k, &v);
+      if (rc == MDB_NOTFOUND) return 0;
+      impl_.check(rc, "cannot read the fine words of track " + std::to_string(track));
+      constexpr std::size_t kBytes = dsp::Params::kFineBytes;
+      if (v.mv_size % kBytes != 0)
+        impl_.damaged("the fine words of track " + std::to_string(track) + " are truncated");
+      const std::size_t words = v.mv_size / kBytes;
+      if (from >= words) return 0;
+      const std::size_t n = std::min<std::size_t>(count, words - from);
+      const auto* b = static_cast<const unsigned char*>(v.mv_data) + from * kBytes;
+      for (std::size_t i = 0; i < n; ++i, b += kBytes) {  // little-endian
+        uint64_t w = 0;
+        for (std::size_t j = 0; j < kBytes; ++j) w |= uint64_t{b[j]} << (8 * j);
+        out[i] = w;
+      }
+      return n;
+    });
   }
 
   std::size_t subband(uint32_t track, uint64_t from, std::size_t count, uint32_t* out) override {
@@ -931,8 +984,16 @@ bool holds(uint32_t hash, const std::optional<uint64_t>& v) {
 }  // namespace
 
 uint32_t Index::add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashes,
-                          std::span<const uint32_t> subband) {
+                          std::span<const uint32_t> subband, std::span<const uint64_t> fine) {
   Impl& im = *impl_;
+  std::vector<unsigned char> fine_bytes;
+  if (im.fine_usable) {
+    constexpr std::size_t kBytes = dsp::Params::kFineBytes;
+    fine_bytes.resize(fine.size() * kBytes);
+    for (std::size_t i = 0; i < fine.size(); ++i)
+      for (std::size_t j = 0; j < kBytes; ++j)
+        fine_bytes[i * kBytes + j] = static_cast<unsigned char>(fine[i] >> (8 * j));
+  }
   std::vector<dsp::TimedHash> sorted(hashes.begin(), hashes.end());
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
     return a.hash != b.hash ? a.hash < b.hash : a.t < b.t;
@@ -1018,6 +1079,12 @@ uint32_t Index::add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashe
       if (rc == MDB_KEYEXIST) im.damaged("track id " + std::to_string(id) + " is already taken");
       im.check_w(rc, what);
     }
+    if (!fine_bytes.empty()) {
+      d = val(fine_bytes.data(), fine_bytes.size());
+      rc = mdb_put(txn, im.fine, &k, &d, MDB_APPEND);
+      if (rc == MDB_KEYEXIST) im.damaged("track id " + std::to_string(id) + " is already taken");
+      im.check_w(rc, what);
+    }
     if (!stored.content_hash.empty()) {
       MDB_val ck = val(stored.content_hash);
       MDB_val cv = val(&id, sizeof id);
@@ -1076,6 +1143,10 @@ bool Index::remove_track(uint32_t id) {
 
     for (MDB_dbi dbi : {im.tracks, im.hashes, im.subband}) {
       rc = mdb_del(txn, dbi, &k, nullptr);
+      if (rc != MDB_NOTFOUND) im.check_w(rc, what);
+    }
+    if (im.fine_usable) {
+      rc = mdb_del(txn, im.fine, &k, nullptr);
       if (rc != MDB_NOTFOUND) im.check_w(rc, what);
     }
     if (info && !info->content_hash.empty()) {

@@ -11,10 +11,14 @@
 //              hashes as deltas
 //   "subband"  MDB_INTEGERKEY  key uint32 track id -> the track's sub-band energy words
 //              (dsp::Fingerprinter::collect_subband), one uint32 per frame, little-endian
+//   "fine"     MDB_INTEGERKEY  key uint32 track id -> the track's fine words
+//              (dsp::Fingerprinter::collect_fine), dsp::Params::kFineBytes bytes per frame,
+//              little-endian; layout named by meta "fine_format". An index written before
+//              has no "fine" (its writer adds it; its earlier tracks have no fine words).
 //   "content"  MDB_DUPSORT|MDB_DUPFIXED|MDB_INTEGERDUP
 //              key content digest text -> uint32 track ids (duplicate detection)
 //   "meta"     key text -> value text: "schema", "format", "format_digest" (16 hex digits),
-//              "next_id", "distinct_hashes", "frames" (decimal)
+//              "next_id", "distinct_hashes", "frames" (decimal), "fine_format"
 //
 // One writer process at a time (LMDB's writer lock); any number of readers, in this and other
 // processes, at the same time. Every track is added or removed in a single write transaction,
@@ -135,9 +139,10 @@ class Index {
   /// snapshot). Calls from several threads are serialized; another process that writes waits
   /// for LMDB's writer lock.
   /// `subband`: the track's sub-band energy words (one per frame; may be empty), which
-  /// verification of repeats reads (PostingLookup::subband).
+  /// verification of repeats reads (PostingLookup::subband); `fine`: its fine words (one per
+  /// frame; may be empty; PostingLookup::fine).
   uint32_t add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashes,
-                     std::span<const uint32_t> subband = {});
+                     std::span<const uint32_t> subband = {}, std::span<const uint64_t> fine = {});
   /// Removes a track and all its postings in one transaction. Returns false if absent.
   /// Its id is never given out again. Throws StoreError as add_track.
   bool remove_track(uint32_t id);

@@ -52,6 +52,13 @@ class PostingLookup {
                               uint32_t* /*out*/) {
     return 0;
   }
+  /// Copies the fine words of `track` (dsp::Fingerprinter::collect_fine) for frames from ..
+  /// from + count - 1 (as far as the track has them) to `out`; returns how many. 0: none
+  /// stored (or past its end, or an index without them).
+  virtual std::size_t fine(uint32_t /*track*/, uint64_t /*from*/, std::size_t /*count*/,
+                           uint64_t* /*out*/) {
+    return 0;
+  }
 };
 
 }  // namespace aircheck::store

@@ -77,6 +77,7 @@ IndexedRefs ensure_indexed(const fs::path& dir, const std::vector<RefTrack>& ref
     bool ready = false;
     std::vector<dsp::TimedHash> hashes;
     std::vector<uint32_t> subband;
+    std::vector<uint64_t> fine;
     store::TrackInfo info;
     std::string error;
   };
@@ -97,7 +98,7 @@ IndexedRefs ensure_indexed(const fs::path& dir, const std::vector<RefTrack>& ref
       try {
         dsp::decode::Metadata meta;
         const auto pcm = dsp::decode::decode_all(ref.path.string(), opts, &meta);
-        s.hashes = dsp::fingerprint(params, dsp::Side::index, pcm, &s.subband);
+        s.hashes = dsp::fingerprint(params, dsp::Side::index, pcm, &s.subband, &s.fine);
         s.info.title = meta.title.empty() ? ref.id : meta.title;
         s.info.artist = meta.artist;
         s.info.external_id = ref.id;
@@ -134,7 +135,7 @@ IndexedRefs ensure_indexed(const fs::path& dir, const std::vector<RefTrack>& ref
       slots[j] = Slot{};
     }
     if (!s.error.empty()) throw std::runtime_error("indexing: " + s.error);
-    r.ids[missing[j]] = r.index->add_track(s.info, s.hashes, s.subband);
+    r.ids[missing[j]] = r.index->add_track(s.info, s.hashes, s.subband, s.fine);
     ++r.added;
     if (verbose && (j + 1) % 20 == 0) std::cerr << "  " << (j + 1) << "/" << missing.size() << "\n";
   }

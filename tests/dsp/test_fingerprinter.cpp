@@ -379,6 +379,90 @@ TEST(Fingerprinter, SubbandWordsTellTheSamePassageFromOthers) {
   EXPECT_GT(beat_away, same + 0.1);
 }
 
+// Fine words: one per frame (word 0 is 0), the same however the audio is chunked, on either
+// side, and in words-only readings; music sets and clears every band's bit.
+TEST(Fingerprinter, FineWordsOnePerFrameIndependentOfChunking) {
+  const auto pcm = music(23, 10);
+  const dsp::Params p;
+  std::vector<uint64_t> whole;
+  dsp::fingerprint(p, dsp::Side::index, pcm, nullptr, &whole);
+  dsp::Fingerprinter probe(p, dsp::Side::index);
+  std::vector<dsp::TimedHash> ignored;
+  probe.feed(pcm, ignored);
+  ASSERT_EQ(whole.size(), probe.frames());
+  EXPECT_EQ(whole.front(), 0u);
+  std::vector<uint64_t> query;
+  dsp::fingerprint(p, dsp::Side::query, pcm, nullptr, &query);
+  EXPECT_EQ(query, whole);
+  dsp::Fingerprinter fp(p, dsp::Side::query);
+  std::vector<uint64_t> chunked;
+  fp.collect_fine(&chunked);
+  std::vector<dsp::TimedHash> out;
+  for (int words_only = 0; words_only < 2; ++words_only) {
+    fp.set_words_only(words_only == 1);
+    chunked.clear();
+    fp.reset();
+    for (std::size_t i = 0; i < pcm.size(); i += 517)
+      fp.feed(std::span(pcm).subspan(i, std::min<std::size_t>(517, pcm.size() - i)), out);
+    fp.flush(out);
+    EXPECT_EQ(chunked, whole) << "words only " << words_only;
+  }
+  constexpr uint64_t kAll = (uint64_t{1} << dsp::Params::kFineBands) - 1;
+  uint64_t any = 0, all = kAll;
+  for (std::size_t u = 1; u < whole.size(); ++u) {
+    any |= whole[u];
+    all &= whole[u];
+  }
+  EXPECT_EQ(any, kAll);
+  EXPECT_EQ(all, 0u);
+}
+
+// What the fine words are for: two copies of a passage that differ only by a quiet part
+// (another instrument 25 dB below the music), each read under white noise at 20 dB. Where the
+// copies' words differ, a reading agrees with its own copy in clearly more than half of the
+// bits, and the fine words hold more than twice as many such bits as the sub-band words.
+TEST(Fingerprinter, FineWordsTellNearCopiesApart) {
+  const dsp::Params p;
+  const std::size_t n = 6 * 8000;
+  const auto base = music(41, 6);
+  const auto extra = music(42, 6);
+  const auto power = [](const std::vector<float>& x) {
+    double e = 0;
+    for (float v : x) e += static_cast<double>(v) * v;
+    return e / static_cast<double>(x.size());
+  };
+  const double g = std::sqrt(power(base) / power(extra) / std::pow(10.0, 2.5));
+  std::vector<float> copy_a = base, copy_b = base;
+  for (std::size_t i = 0; i < n; ++i) copy_b[i] += static_cast<float>(g * extra[i]);
+  std::vector<uint64_t> fa, fb;
+  std::vector<uint32_t> wa, wb;
+  dsp::fingerprint(p, dsp::Side::index, copy_a, &wa, &fa);
+  dsp::fingerprint(p, dsp::Side::index, copy_b, &wb, &fb);
+  uint64_t fine_differ = 0, words_differ = 0;
+  for (std::size_t u = 1; u < fa.size(); ++u) fine_differ += std::popcount(fa[u] ^ fb[u]);
+  for (std::size_t u = 1; u < wa.size(); ++u) words_differ += std::popcount(wa[u] ^ wb[u]);
+  EXPECT_GT(fine_differ, 2 * words_differ);
+  for (int which = 0; which < 2; ++which) {
+    std::vector<float> q = which == 0 ? copy_a : copy_b;
+    const auto noise = eval::white_noise(7 + static_cast<uint64_t>(which), q.size());
+    const double gn = std::sqrt(power(q) / power(std::vector<float>(noise)) / 100.0);
+    for (std::size_t i = 0; i < q.size(); ++i) q[i] += static_cast<float>(gn * noise[i]);
+    std::vector<uint64_t> fq;
+    dsp::fingerprint(p, dsp::Side::query, q, nullptr, &fq);
+    const auto& own = which == 0 ? fa : fb;
+    const auto& other = which == 0 ? fb : fa;
+    uint64_t for_own = 0, for_other = 0;
+    for (std::size_t u = 1; u < fq.size(); ++u) {
+      const uint64_t differ = own[u] ^ other[u];
+      for_own += std::popcount(~(fq[u] ^ own[u]) & differ);
+      for_other += std::popcount(~(fq[u] ^ other[u]) & differ);
+    }
+    const double z = (static_cast<double>(for_own) - static_cast<double>(for_other)) /
+                     std::sqrt(static_cast<double>(for_own + for_other));
+    EXPECT_GT(z, 4.0) << "copy " << which << ": " << for_own << " against " << for_other;
+  }
+}
+
 TEST(RescaleHashes, UndoAPlaysSpeedChange) {
   // The same music played 2.5 % fast: its hashes' bins sit 2.5 % higher and its frames 2.5 %
   // closer, so few of the index's landmarks reappear as they are. Rescaled by 1.025, most of

@@ -637,6 +637,98 @@ TEST(Index, SubbandWordsAreReadByFrameRange) {
   EXPECT_EQ(reader->subband(with, 0, 10, out.data()), 0u);
 }
 
+std::vector<uint64_t> random_fine(std::size_t n, unsigned seed) {
+  std::vector<uint64_t> fine(n);
+  std::mt19937_64 rng(seed);
+  constexpr uint64_t kMask = (uint64_t{1} << dsp::Params::kFineBands) - 1;
+  for (auto& w : fine) w = rng() & kMask;
+  return fine;
+}
+
+/// Removes the "fine" database and its meta entry with plain LMDB, as an index written before
+/// fine words has neither (the Index of `dir` must not be open).
+void raw_drop_fine(const fs::path& dir) {
+  MDB_env* env = nullptr;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 8);
+  ASSERT_EQ(mdb_env_open(env, dir.c_str(), 0, 0664), 0);
+  MDB_txn* txn = nullptr;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+  MDB_dbi dbi = 0;
+  ASSERT_EQ(mdb_dbi_open(txn, "fine", 0, &dbi), 0);
+  ASSERT_EQ(mdb_drop(txn, dbi, 1), 0);
+  ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+  std::string key = "fine_format";
+  MDB_val k{key.size(), key.data()};
+  ASSERT_EQ(mdb_del(txn, dbi, &k, nullptr), 0);
+  ASSERT_EQ(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+}
+
+// The fine words of a track (6 bytes a frame on disk) are read back as given, by frame range
+// clipped to the track; a track added without them has none; removing a track removes them.
+TEST(Index, FineWordsAreReadByFrameRange) {
+  TempDir tmp;
+  auto index = Index::open(tmp / "idx", kFormat, OpenMode::create);
+  const auto fine = random_fine(1000, 5);
+  auto a = info_for(1, 16);
+  const uint32_t with = index->add_track(a, make_hashes(1, 16), {}, fine);
+  auto b = info_for(2, 16);
+  const uint32_t without = index->add_track(b, make_hashes(2, 16));
+  auto reader = index->reader();
+  std::vector<uint64_t> out(300, 0);
+  EXPECT_EQ(reader->fine(with, 100, 300, out.data()), 300u);
+  EXPECT_TRUE(std::equal(out.begin(), out.end(), fine.begin() + 100));
+  reader->begin();
+  EXPECT_EQ(reader->fine(with, 900, 300, out.data()), 100u);  // clipped at the end
+  EXPECT_TRUE(std::equal(out.begin(), out.begin() + 100, fine.begin() + 900));
+  EXPECT_EQ(reader->fine(with, 1000, 10, out.data()), 0u);
+  EXPECT_EQ(reader->fine(without, 0, 10, out.data()), 0u);
+  reader->end();
+  ASSERT_TRUE(index->remove_track(with));
+  EXPECT_EQ(reader->fine(with, 0, 10, out.data()), 0u);
+}
+
+// An index written before fine words (no "fine" database) opens read-only as it is, its
+// tracks without fine words; the first writer adds the database, and the tracks added from
+// then on have them. Fine words of another layout are not read.
+TEST(Index, AnIndexWithoutFineWordsOpensAndGainsThem) {
+  TempDir tmp;
+  const fs::path dir = tmp / "idx";
+  const auto fine = random_fine(500, 6);
+  uint32_t old_id = 0;
+  {
+    auto index = Index::open(dir, kFormat, OpenMode::create);
+    auto a = info_for(1, 16);
+    old_id = index->add_track(a, make_hashes(1, 16), {}, fine);
+  }
+  raw_drop_fine(dir);
+  std::vector<uint64_t> out(100, 0);
+  {
+    auto index = Index::open(dir, kFormat, OpenMode::read_only);
+    auto reader = index->reader();
+    EXPECT_EQ(reader->fine(old_id, 0, 100, out.data()), 0u);
+    std::vector<Posting> postings;
+    EXPECT_GT(reader->lookup(make_hashes(1, 16).front().hash, postings), 0u);
+  }
+  uint32_t new_id = 0;
+  {
+    auto index = Index::open(dir, kFormat, OpenMode::read_write);
+    auto b = info_for(2, 16);
+    new_id = index->add_track(b, make_hashes(2, 16), {}, fine);
+    auto reader = index->reader();
+    EXPECT_EQ(reader->fine(new_id, 0, 100, out.data()), 100u);
+    EXPECT_TRUE(std::equal(out.begin(), out.end(), fine.begin()));
+    EXPECT_EQ(reader->fine(old_id, 0, 100, out.data()), 0u);
+  }
+  raw_put_meta(dir, "fine_format", "fine/v0 another layout");
+  {
+    auto index = Index::open(dir, kFormat, OpenMode::read_write);
+    auto reader = index->reader();
+    EXPECT_EQ(reader->fine(new_id, 0, 100, out.data()), 0u);
+  }
+}
+
 TEST(Index, DuplicateContentIsFound) {
   TempDir tmp;
   auto index = Index::open(tmp / "idx", kFormat, OpenMode::create);
