@@ -107,6 +107,7 @@ struct Fingerprinter::Impl {
   std::vector<float> levels;  // ring: ring_frames x nbins, level above reference
   std::vector<float> fmax;    // ring: same shape, max over +-peak_bins in frequency
   std::vector<float> scratch_a, scratch_b;
+  std::vector<float> power;  // the current frame's bin powers, min_bin .. max_bin
 
   // --- peaks ---
   uint64_t tested = 0;         // frames whose peak test is done
@@ -165,6 +166,7 @@ struct Fingerprinter::Impl {
     levels.assign(static_cast<std::size_t>(ring_frames * nbins), 0.0f);
     fmax.assign(levels.size(), 0.0f);
     scratch_a.resize(static_cast<std::size_t>(nbins));
+    power.resize(static_cast<std::size_t>(nbins));
     scratch_b.resize(static_cast<std::size_t>(nbins));
     // Candidates: at most one per (peak_bins+1) bins per frame, kept for a density window on
     // both sides plus the pairing horizon.
@@ -198,7 +200,7 @@ struct Fingerprinter::Impl {
                         std::pow(Params::kFineHighHz / Params::kFineLowHz, k / double(kFine));
       int b = static_cast<int>(std::lround(hz / bin_hz));
       if (k > 0) b = std::max(b, fine_lo[static_cast<std::size_t>(k) - 1] + 1);
-      fine_lo[static_cast<std::size_t>(k)] = std::min(b, p.fft_size / 2 + 1);
+      fine_lo[static_cast<std::size_t>(k)] = std::clamp(b, p.min_bin, p.max_bin + 1);
     }
     fine_prev.assign(kFine, 0.0f);
   }
@@ -266,6 +268,11 @@ struct Fingerprinter::Impl {
     const std::size_t n = static_cast<std::size_t>(p.fft_size);
     for (std::size_t k = 0; k < n; ++k) in.p[k] = pending[k] * window[k];
     fftwf_execute(plan);
+    // Power of the bins used, once: the levels and both kinds of words read it.
+    for (int b = 0; b < nbins; ++b) {
+      const auto& c = out[p.min_bin + b];
+      power[static_cast<std::size_t>(b)] = c[0] * c[0] + c[1] * c[1];
+    }
     if (fine_out != nullptr) fine_word();
     if (words_only) {
       if (sub_out != nullptr) subband_word();
@@ -275,8 +282,7 @@ struct Fingerprinter::Impl {
     float* lv = level_row(frames);
     float sum = 0;
     for (int b = 0; b < nbins; ++b) {
-      const auto& c = out[p.min_bin + b];
-      const float pw = c[0] * c[0] + c[1] * c[1];
+      const float pw = power[static_cast<std::size_t>(b)];
       const float ln = 0.5f * std::log(pw + 1e-10f);
       scratch_a[static_cast<std::size_t>(b)] = ln;
       sum += ln;
@@ -312,10 +318,8 @@ struct Fingerprinter::Impl {
     for (int k = 0; k < kBands; ++k) {
       float e = 0;
       for (int bin = band_lo[static_cast<std::size_t>(k)];
-           bin < band_lo[static_cast<std::size_t>(k) + 1]; ++bin) {
-        const auto& c = out[bin];
-        e += c[0] * c[0] + c[1] * c[1];
-      }
+           bin < band_lo[static_cast<std::size_t>(k) + 1]; ++bin)
+        e += power[static_cast<std::size_t>(bin - p.min_bin)];
       // The frame leaving the run (frames - w) held this slot: its energies leave the sums.
       sub_cur[static_cast<std::size_t>(k)] += static_cast<double>(e) - row[k];
       row[k] = e;
@@ -338,10 +342,8 @@ struct Fingerprinter::Impl {
     uint64_t word = 0;
     for (std::size_t k = 0; k < fine_prev.size(); ++k) {
       float e = 0;
-      for (int bin = fine_lo[k]; bin < fine_lo[k + 1]; ++bin) {
-        const auto& c = out[bin];
-        e += c[0] * c[0] + c[1] * c[1];
-      }
+      for (int bin = fine_lo[k]; bin < fine_lo[k + 1]; ++bin)
+        e += power[static_cast<std::size_t>(bin - p.min_bin)];
       if (fine_have_prev && e > fine_prev[k]) word |= uint64_t{1} << k;
       fine_prev[k] = e;
     }
