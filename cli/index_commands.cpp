@@ -315,6 +315,7 @@ int index_stats(const fs::path& dir, bool as_json) {
                       {"bytes_on_disk", s.bytes_on_disk},
                       {"bytes_used", s.bytes_used},
                       {"bytes_per_hour", per_hour},
+                      {"fine_tracks", s.fine_tracks},
                       {"format", index->format().text}}
                      .dump()
               << '\n';
@@ -330,6 +331,12 @@ int index_stats(const fs::path& dir, bool as_json) {
                 static_cast<double>(s.bytes_used) / 1e6);
     std::printf("per hour     %.2f MB of index per hour of audio\n", per_hour / 1e6);
     std::printf("format       %s\n", index->format().text.c_str());
+    // Tracks indexed before fine words have none: their near copies are told apart by the
+    // sub-band words alone until they are indexed again.
+    std::printf("fine words   %llu of %llu tracks%s\n",
+                static_cast<unsigned long long>(s.fine_tracks),
+                static_cast<unsigned long long>(s.tracks),
+                s.fine_tracks < s.tracks ? " (index the others again to have them)" : "");
   }
   return kOk;
 }

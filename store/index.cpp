@@ -1217,6 +1217,10 @@ Stats Index::stats() const {
     im.check(mdb_stat(txn, im.postings, &st), what);
     s.postings = st.ms_entries;
     s.distinct_hashes = im.get_meta_u64(txn, kMetaDistinct);
+    if (im.fine_usable) {
+      im.check(mdb_stat(txn, im.fine, &st), what);
+      s.fine_tracks = st.ms_entries;
+    }
     {
       MDB_cursor* raw = nullptr;
       im.check(mdb_cursor_open(txn, im.tracks, &raw), what);

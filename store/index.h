@@ -100,6 +100,7 @@ struct Stats {
   uint64_t distinct_hashes = 0;
   uint64_t bytes_on_disk = 0;  ///< size of data.mdb
   uint64_t bytes_used = 0;     ///< pages in use * page size
+  uint64_t fine_tracks = 0;    ///< tracks with fine words (of this build's layout)
 };
 
 /// How many postings an index holds, of how many distinct hashes.

@@ -206,6 +206,7 @@ TEST_F(Cli, TableOutputAndListing) {
   EXPECT_EQ(s["tracks"].get<int>(), kSongs);
   EXPECT_NEAR(s["hours"].get<double>(), kSongs * 45.0 / 3600, 0.001);
   EXPECT_GT(s["postings"].get<int>(), kSongs * 45 * 20);
+  EXPECT_EQ(s["fine_tracks"].get<int>(), kSongs);  // every track with its fine words
 }
 
 TEST_F(Cli, AddRemoveReopenAndDuplicates) {
@@ -345,6 +346,7 @@ TEST_F(Cli, KilledIngestLeavesAConsistentIndex) {
       sum += json::parse(line)["hashes"].get<uint64_t>();
     EXPECT_EQ(tracks, stats["tracks"].get<int>());
     EXPECT_EQ(sum, stats["postings"].get<uint64_t>());
+    EXPECT_EQ(tracks, stats["fine_tracks"].get<int>());  // and its fine words
     EXPECT_LT(tracks, 24);
     // Ingest resumes: duplicates of what made it in are skipped, the rest is added.
     r = run("--index " + kidx.string() + " index add -q " + in.string(), dir);
