@@ -336,7 +336,7 @@ int index_stats(const fs::path& dir, bool as_json) {
     std::printf("fine words   %llu of %llu tracks%s\n",
                 static_cast<unsigned long long>(s.fine_tracks),
                 static_cast<unsigned long long>(s.tracks),
-                s.fine_tracks < s.tracks ? " (index the others again to have them)" : "");
+                s.fine_tracks < s.tracks ? " (`index rm` and `index add` the others to have them)" : "");
   }
   return kOk;
 }
