@@ -333,10 +333,10 @@ int index_stats(const fs::path& dir, bool as_json) {
     std::printf("format       %s\n", index->format().text.c_str());
     // Tracks indexed before fine words have none: their near copies are told apart by the
     // sub-band words alone until they are indexed again.
-    std::printf("fine words   %llu of %llu tracks%s\n",
-                static_cast<unsigned long long>(s.fine_tracks),
-                static_cast<unsigned long long>(s.tracks),
-                s.fine_tracks < s.tracks ? " (`index rm` and `index add` the others to have them)" : "");
+    std::printf(
+        "fine words   %llu of %llu tracks%s\n", static_cast<unsigned long long>(s.fine_tracks),
+        static_cast<unsigned long long>(s.tracks),
+        s.fine_tracks < s.tracks ? " (`index rm` and `index add` the others to have them)" : "");
   }
   return kOk;
 }
