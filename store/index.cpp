@@ -749,48 +749,49 @@ class IndexReader final : public Reader {
 
   std::size_t fine(uint32_t track, uint64_t from, std::size_t count, uint64_t* out) override {
     if (!impl_.fine_usable) return 0;
-    return in_snapshot([&]() -> std::size_t {
-      MDB_val k = val(&track, sizeof track);
-      MDB_val v;
-      const int rc = mdb_get(txn_.get(), impl_.fine, &k, &v);
-      if (rc == MDB_NOTFOUND) return 0;
-      impl_.check(rc, "cannot read the fine words of track " + std::to_string(track));
-      constexpr std::size_t kBytes = dsp::Params::kFineBytes;
-      if (v.mv_size % kBytes != 0)
-        impl_.damaged("the fine words of track " + std::to_string(track) + " are truncated");
-      const std::size_t words = v.mv_size / kBytes;
-      if (from >= words) return 0;
-      const std::size_t n = std::min<std::size_t>(count, words - from);
-      const auto* b = static_cast<const unsigned char*>(v.mv_data) + from * kBytes;
-      for (std::size_t i = 0; i < n; ++i, b += kBytes) {  // little-endian
-        uint64_t w = 0;
-        for (std::size_t j = 0; j < kBytes; ++j) w |= uint64_t{b[j]} << (8 * j);
-        out[i] = w;
-      }
-      return n;
-    });
+    constexpr std::size_t kBytes = dsp::Params::kFineBytes;
+    return per_frame(impl_.fine, "fine words", kBytes, track, from, count,
+                     [&](const unsigned char* b, std::size_t n) {
+                       for (std::size_t i = 0; i < n; ++i, b += kBytes) {  // little-endian
+                         uint64_t w = 0;
+                         for (std::size_t j = 0; j < kBytes; ++j) w |= uint64_t{b[j]} << (8 * j);
+                         out[i] = w;
+                       }
+                     });
   }
 
   std::size_t subband(uint32_t track, uint64_t from, std::size_t count, uint32_t* out) override {
+    return per_frame(impl_.subband, "sub-band words", sizeof(uint32_t), track, from, count,
+                     [&](const unsigned char* b, std::size_t n) {
+                       // LMDB keeps values 2-byte aligned only: copied bytewise.
+                       std::memcpy(out, b, n * sizeof(uint32_t));
+                     });
+  }
+
+ private:
+  /// A track's value in `dbi` holding `bytes` per frame: copy(first byte of frame `from`, n)
+  /// for frames from .. from + count - 1 as far as it has them; returns n.
+  template <class Copy>
+  std::size_t per_frame(MDB_dbi dbi, const char* what, std::size_t bytes, uint32_t track,
+                        uint64_t from, std::size_t count, Copy&& copy) {
     return in_snapshot([&]() -> std::size_t {
       MDB_val k = val(&track, sizeof track);
       MDB_val v;
-      const int rc = mdb_get(txn_.get(), impl_.subband, &k, &v);
+      const int rc = mdb_get(txn_.get(), dbi, &k, &v);
       if (rc == MDB_NOTFOUND) return 0;
-      impl_.check(rc, "cannot read the sub-band words of track " + std::to_string(track));
-      if (v.mv_size % sizeof(uint32_t) != 0)
-        impl_.damaged("the sub-band words of track " + std::to_string(track) + " are truncated");
-      const std::size_t words = v.mv_size / sizeof(uint32_t);
-      if (from >= words) return 0;
-      const std::size_t n = std::min<std::size_t>(count, words - from);
-      // LMDB keeps values 2-byte aligned only: copied bytewise.
-      std::memcpy(out, static_cast<const char*>(v.mv_data) + from * sizeof(uint32_t),
-                  n * sizeof(uint32_t));
+      impl_.check(rc,
+                  std::string("cannot read the ") + what + " of track " + std::to_string(track));
+      if (v.mv_size % bytes != 0)
+        impl_.damaged(std::string("the ") + what + " of track " + std::to_string(track) +
+                      " are truncated");
+      const std::size_t frames = v.mv_size / bytes;
+      if (from >= frames) return 0;
+      const std::size_t n = std::min<std::size_t>(count, frames - from);
+      copy(static_cast<const unsigned char*>(v.mv_data) + from * bytes, n);
       return n;
     });
   }
 
- private:
   template <class F>
   auto in_snapshot(F&& f) -> decltype(f()) {
     if (active_) return f();

@@ -187,21 +187,30 @@ RawCounts raw_counts(const fs::path& dir) {
   return rc;
 }
 
-/// Writes one meta value with plain LMDB (the Index of `dir` must not be open).
-void raw_put_meta(const fs::path& dir, const std::string& key, const std::string& value) {
+/// Runs `change` in a write transaction of `dir` with plain LMDB (the Index of `dir` must not
+/// be open).
+template <class Change>
+void raw_write(const fs::path& dir, Change&& change) {
   MDB_env* env = nullptr;
   ASSERT_EQ(mdb_env_create(&env), 0);
   mdb_env_set_maxdbs(env, 8);
   ASSERT_EQ(mdb_env_open(env, dir.c_str(), 0, 0664), 0);
   MDB_txn* txn = nullptr;
   ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
-  MDB_dbi dbi = 0;
-  ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-  MDB_val k{key.size(), const_cast<char*>(key.data())};
-  MDB_val v{value.size(), const_cast<char*>(value.data())};
-  ASSERT_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
+  change(txn);
   ASSERT_EQ(mdb_txn_commit(txn), 0);
   mdb_env_close(env);
+}
+
+/// Writes one meta value with plain LMDB (the Index of `dir` must not be open).
+void raw_put_meta(const fs::path& dir, const std::string& key, const std::string& value) {
+  raw_write(dir, [&](MDB_txn* txn) {
+    MDB_dbi dbi = 0;
+    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    MDB_val k{key.size(), const_cast<char*>(key.data())};
+    MDB_val v{value.size(), const_cast<char*>(value.data())};
+    ASSERT_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
+  });
 }
 
 // ---- opening ----------------------------------------------------------------------------------
@@ -648,21 +657,15 @@ std::vector<uint64_t> random_fine(std::size_t n, unsigned seed) {
 /// Removes the "fine" database and its meta entry with plain LMDB, as an index written before
 /// fine words has neither (the Index of `dir` must not be open).
 void raw_drop_fine(const fs::path& dir) {
-  MDB_env* env = nullptr;
-  ASSERT_EQ(mdb_env_create(&env), 0);
-  mdb_env_set_maxdbs(env, 8);
-  ASSERT_EQ(mdb_env_open(env, dir.c_str(), 0, 0664), 0);
-  MDB_txn* txn = nullptr;
-  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
-  MDB_dbi dbi = 0;
-  ASSERT_EQ(mdb_dbi_open(txn, "fine", 0, &dbi), 0);
-  ASSERT_EQ(mdb_drop(txn, dbi, 1), 0);
-  ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-  std::string key = "fine_format";
-  MDB_val k{key.size(), key.data()};
-  ASSERT_EQ(mdb_del(txn, dbi, &k, nullptr), 0);
-  ASSERT_EQ(mdb_txn_commit(txn), 0);
-  mdb_env_close(env);
+  raw_write(dir, [&](MDB_txn* txn) {
+    MDB_dbi dbi = 0;
+    ASSERT_EQ(mdb_dbi_open(txn, "fine", 0, &dbi), 0);
+    ASSERT_EQ(mdb_drop(txn, dbi, 1), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    std::string key = "fine_format";
+    MDB_val k{key.size(), key.data()};
+    ASSERT_EQ(mdb_del(txn, dbi, &k, nullptr), 0);
+  });
 }
 
 // The fine words of a track (6 bytes a frame on disk) are read back as given, by frame range
