@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <ctime>
@@ -282,6 +283,65 @@ int index_rm(const fs::path& dir, const std::vector<uint32_t>& ids) {
   return rc;
 }
 
+int index_upgrade(const fs::path& dir, bool quiet) {
+  auto index = open_index(dir, store::OpenMode::read_write);
+  auto reader = index->reader();
+  int upgraded = 0, failed = 0, had = 0;
+  try {
+    for (const auto& t : index->tracks()) {
+      uint64_t first = 0;
+      if (reader->fine(t.id, 0, 1, &first) > 0) {
+        ++had;
+        continue;
+      }
+      const std::string name = "track " + std::to_string(t.id) + " (" + t.title + ")";
+      const auto skip = [&](const std::string& why) {
+        std::cerr << "aircheck: " << name << ": " << why << "; `aircheck index rm " << t.id
+                  << "` and `aircheck index add` it again to have its fine words\n";
+        ++failed;
+      };
+      std::error_code ec;
+      if (t.source.empty() || !fs::is_regular_file(t.source, ec)) {
+        skip("its source " + (t.source.empty() ? std::string("is not recorded") : t.source) +
+             " is gone");
+        continue;
+      }
+      std::vector<float> pcm;
+      try {
+        dsp::decode::OpenOptions opts;
+        opts.sample_rate = params().sample_rate;
+        pcm = dsp::decode::decode_all(t.source, opts, nullptr);
+      } catch (const std::exception& e) {
+        skip(e.what());
+        continue;
+      }
+      // The same audio as indexed, or its fine words would describe another recording: the
+      // fingerprint is deterministic, so the same audio gives the postings the track holds.
+      std::vector<uint64_t> fine;
+      auto hashes = dsp::fingerprint(params(), dsp::Side::index, pcm, nullptr, &fine);
+      std::sort(hashes.begin(), hashes.end(), [](const auto& a, const auto& b) {
+        return a.hash != b.hash ? a.hash < b.hash : a.t < b.t;
+      });
+      hashes.erase(std::unique(hashes.begin(), hashes.end()), hashes.end());
+      const double secs = static_cast<double>(pcm.size()) / params().sample_rate;
+      if (hashes.size() != t.hashes || std::abs(secs - t.duration_s) > 0.01) {
+        skip("its source " + t.source + " has changed since it was indexed");
+        continue;
+      }
+      if (!index->set_fine(t.id, fine)) continue;  // removed meanwhile
+      ++upgraded;
+      if (!quiet) std::cout << "upgraded " << t.id << "  " << t.title << '\n';
+    }
+  } catch (const store::StoreError& e) {
+    throw CliError(kIndexError, e.what());
+  }
+  if (!quiet) {
+    std::cout << upgraded << " track(s) given fine words, " << had << " had them, " << failed
+              << " skipped\n";
+  }
+  return failed > 0 ? kSomeFailed : kOk;
+}
+
 static json track_json(const store::TrackInfo& t) {
   return json{{"track_id", t.id},           {"title", t.title},
               {"artist", t.artist},         {"external_id", t.external_id},
@@ -336,7 +396,7 @@ int index_stats(const fs::path& dir, bool as_json) {
     std::printf(
         "fine words   %llu of %llu tracks%s\n", static_cast<unsigned long long>(s.fine_tracks),
         static_cast<unsigned long long>(s.tracks),
-        s.fine_tracks < s.tracks ? " (`index rm` and `index add` the others to have them)" : "");
+        s.fine_tracks < s.tracks ? " (`aircheck index upgrade` adds them to the others)" : "");
   }
   return kOk;
 }

@@ -1,4 +1,4 @@
-// `aircheck index add|rm|ls|stats` and `aircheck query`.
+// `aircheck index add|rm|ls|stats|upgrade` and `aircheck query`.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +21,9 @@ int index_add(const std::filesystem::path& dir, const AddOptions& opts);
 int index_rm(const std::filesystem::path& dir, const std::vector<uint32_t>& ids);
 int index_ls(const std::filesystem::path& dir, bool as_json);
 int index_stats(const std::filesystem::path& dir, bool as_json);
+/// Adds what this build stores to the tracks indexed before it (their fine words), reading
+/// each track's source file again; a track whose file is gone or changed is named and skipped.
+int index_upgrade(const std::filesystem::path& dir, bool quiet);
 
 struct QueryOptions {
   std::vector<std::string> files;

@@ -50,6 +50,11 @@ int main(int argc, char** argv) {
       idx->add_subcommand("stats", "tracks, hours, postings, bytes on disk, bytes per hour");
   st_cmd->add_flag("--json", stats_json, "JSON output");
   st_cmd->callback([&] { rc = index_stats(dir(), stats_json); });
+  bool upgrade_quiet = false;
+  auto* up_cmd = idx->add_subcommand(
+      "upgrade", "add the fine words to tracks indexed before them, from their source files");
+  up_cmd->add_flag("-q,--quiet", upgrade_quiet, "print errors only");
+  up_cmd->callback([&] { rc = index_upgrade(dir(), upgrade_quiet); });
 
   QueryOptions q;
   auto* q_cmd = app.add_subcommand("query", "identify audio files against the index");

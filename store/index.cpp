@@ -978,6 +978,16 @@ std::optional<uint64_t> seek_value(const Index::Impl& im, MDB_cursor* cur, uint3
   return v;
 }
 
+/// Fine words as stored: dsp::Params::kFineBytes bytes each, little-endian.
+std::vector<unsigned char> pack_fine(std::span<const uint64_t> fine) {
+  constexpr std::size_t kBytes = dsp::Params::kFineBytes;
+  std::vector<unsigned char> bytes(fine.size() * kBytes);
+  for (std::size_t i = 0; i < fine.size(); ++i)
+    for (std::size_t j = 0; j < kBytes; ++j)
+      bytes[i * kBytes + j] = static_cast<unsigned char>(fine[i] >> (8 * j));
+  return bytes;
+}
+
 bool holds(uint32_t hash, const std::optional<uint64_t>& v) {
   return v && layout::value_low(*v) == layout::low_of(hash);
 }
@@ -988,13 +998,7 @@ uint32_t Index::add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashe
                           std::span<const uint32_t> subband, std::span<const uint64_t> fine) {
   Impl& im = *impl_;
   std::vector<unsigned char> fine_bytes;
-  if (im.fine_usable) {
-    constexpr std::size_t kBytes = dsp::Params::kFineBytes;
-    fine_bytes.resize(fine.size() * kBytes);
-    for (std::size_t i = 0; i < fine.size(); ++i)
-      for (std::size_t j = 0; j < kBytes; ++j)
-        fine_bytes[i * kBytes + j] = static_cast<unsigned char>(fine[i] >> (8 * j));
-  }
+  if (im.fine_usable) fine_bytes = pack_fine(fine);
   std::vector<dsp::TimedHash> sorted(hashes.begin(), hashes.end());
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
     return a.hash != b.hash ? a.hash < b.hash : a.t < b.t;
@@ -1099,6 +1103,25 @@ uint32_t Index::add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashe
   });
   info = stored;
   return info.id;
+}
+
+bool Index::set_fine(uint32_t id, std::span<const uint64_t> fine) {
+  Impl& im = *impl_;
+  const std::string what = "cannot store the fine words of track " + std::to_string(id);
+  if (!im.fine_usable) {
+    throw StoreError(
+        "index " + shown(im.dir) + ": " + what + ": its fine words are of another layout (" +
+        im.read(what, [&](MDB_txn* txn) { return im.get_meta(txn, kMetaFine).value_or("none"); }) +
+        "); rebuild it with `aircheck index add` into a new folder");
+  }
+  const std::vector<unsigned char> bytes = pack_fine(fine);
+  return im.write(what, [&](MDB_txn* txn) {
+    if (!im.track_in(txn, id)) return false;
+    MDB_val k = val(&id, sizeof id);
+    MDB_val d = val(bytes.data(), bytes.size());
+    im.check_w(mdb_put(txn, im.fine, &k, &d, 0), what);
+    return true;
+  });
 }
 
 bool Index::remove_track(uint32_t id) {

@@ -144,6 +144,11 @@ class Index {
   /// frame; may be empty; PostingLookup::fine).
   uint32_t add_track(TrackInfo& info, std::span<const dsp::TimedHash> hashes,
                      std::span<const uint32_t> subband = {}, std::span<const uint64_t> fine = {});
+  /// Stores the fine words of track `id` (one per frame), replacing any, in one transaction:
+  /// for a track indexed before fine words (`aircheck index upgrade`). Returns false if the
+  /// track is absent. Throws StoreError as add_track, and when the index keeps no fine words
+  /// of this build's layout (`fine_format` of another build).
+  bool set_fine(uint32_t id, std::span<const uint64_t> fine);
   /// Removes a track and all its postings in one transaction. Returns false if absent.
   /// Its id is never given out again. Throws StoreError as add_track.
   bool remove_track(uint32_t id);

@@ -1,6 +1,7 @@
 // End-to-end tests of the `aircheck` command on generated music: the real binary, real FFmpeg
 // decoding, real LMDB index.
 #include <gtest/gtest.h>
+#include <lmdb.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -236,6 +237,57 @@ TEST_F(Cli, AddRemoveReopenAndDuplicates) {
   // Re-adding gets a new id; ids are never reused.
   ASSERT_EQ(run(oi + " index add " + (dir / "songs/song0.flac").string(), dir).rc, 0);
   EXPECT_EQ(top(q0), 3u);
+}
+
+// An index written before fine words (the database dropped with plain LMDB): `index upgrade`
+// reads each track's source again and adds its fine words; a track whose source has changed
+// since (other audio under its name) or is gone is named and skipped, exit code 1; a second
+// run finds the rest done.
+TEST_F(Cli, UpgradeAddsFineWordsFromTheSourcesAndNamesWhatItCannot) {
+  const fs::path own = dir / "upgrade-index";
+  const fs::path in = dir / "upgrade-songs";
+  fs::create_directories(in);
+  const char* files[] = {"song0.flac", "song1.mp3", "song2.ogg"};
+  for (int k = 0; k < 3; ++k)
+    fs::copy_file(dir / "songs" / files[k], in / files[k], fs::copy_options::overwrite_existing);
+  const std::string oi = "--index " + own.string();
+  ASSERT_EQ(run(oi + " index add -q " + in.string(), dir).rc, 0);
+  const auto fine_tracks = [&] {
+    const Result r = run(oi + " index stats --json", dir);
+    return json::parse(r.out)["fine_tracks"].get<int>();
+  };
+  ASSERT_EQ(fine_tracks(), 3);
+  {
+    MDB_env* env = nullptr;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 8);
+    ASSERT_EQ(mdb_env_open(env, own.c_str(), 0, 0664), 0);
+    MDB_txn* txn = nullptr;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    MDB_dbi dbi = 0;
+    ASSERT_EQ(mdb_dbi_open(txn, "fine", 0, &dbi), 0);
+    ASSERT_EQ(mdb_drop(txn, dbi, 1), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    std::string key = "fine_format";
+    MDB_val k{key.size(), key.data()};
+    ASSERT_EQ(mdb_del(txn, dbi, &k, nullptr), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+  }
+  ASSERT_EQ(fine_tracks(), 0);
+  // song1.mp3 now holds other audio; song2.ogg is gone.
+  fs::copy_file(dir / "songs/song4.wav", in / "song1.mp3", fs::copy_options::overwrite_existing);
+  fs::remove(in / "song2.ogg");
+  Result r = run(oi + " index upgrade", dir);
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_NE(r.err.find((in / "song1.mp3").string() + " has changed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find((in / "song2.ogg").string() + " is gone"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("1 track(s) given fine words, 0 had them, 2 skipped"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(fine_tracks(), 1);
+  r = run(oi + " index upgrade", dir);
+  EXPECT_NE(r.out.find("0 track(s) given fine words, 1 had them, 2 skipped"), std::string::npos)
+      << r.out;
 }
 
 TEST_F(Cli, CorruptAndTruncatedFilesAreNamedAndSkipped) {
