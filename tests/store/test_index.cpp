@@ -723,12 +723,21 @@ TEST(Index, AnIndexWithoutFineWordsOpensAndGainsThem) {
     EXPECT_EQ(reader->fine(new_id, 0, 100, out.data()), 100u);
     EXPECT_TRUE(std::equal(out.begin(), out.end(), fine.begin()));
     EXPECT_EQ(reader->fine(old_id, 0, 100, out.data()), 0u);
+    // The earlier track gets them afterwards (`aircheck index upgrade`); an absent one not.
+    const auto later = random_fine(400, 7);
+    EXPECT_TRUE(index->set_fine(old_id, later));
+    EXPECT_EQ(reader->fine(old_id, 350, 100, out.data()), 50u);  // clipped at its 400 frames
+    EXPECT_TRUE(std::equal(out.begin(), out.begin() + 50, later.begin() + 350));
+    EXPECT_EQ(reader->fine(old_id, 300, 100, out.data()), 100u);
+    EXPECT_TRUE(std::equal(out.begin(), out.end(), later.begin() + 300));
+    EXPECT_FALSE(index->set_fine(9999, later));
   }
   raw_put_meta(dir, "fine_format", "fine/v0 another layout");
   {
     auto index = Index::open(dir, kFormat, OpenMode::read_write);
     auto reader = index->reader();
     EXPECT_EQ(reader->fine(new_id, 0, 100, out.data()), 0u);
+    EXPECT_THROW(index->set_fine(new_id, fine), StoreError);
   }
 }
 
