@@ -1,7 +1,6 @@
 // End-to-end tests of the `aircheck` command on generated music: the real binary, real FFmpeg
 // decoding, real LMDB index.
 #include <gtest/gtest.h>
-#include <lmdb.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 #include "store/index.h"
 #include "tests/support/files.h"
 #include "tests/support/loops.h"
+#include "tests/support/raw_lmdb.h"
 
 using namespace aircheck;
 namespace fs = std::filesystem;
@@ -257,23 +257,7 @@ TEST_F(Cli, UpgradeAddsFineWordsFromTheSourcesAndNamesWhatItCannot) {
     return json::parse(r.out)["fine_tracks"].get<int>();
   };
   ASSERT_EQ(fine_tracks(), 3);
-  {
-    MDB_env* env = nullptr;
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 8);
-    ASSERT_EQ(mdb_env_open(env, own.c_str(), 0, 0664), 0);
-    MDB_txn* txn = nullptr;
-    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
-    MDB_dbi dbi = 0;
-    ASSERT_EQ(mdb_dbi_open(txn, "fine", 0, &dbi), 0);
-    ASSERT_EQ(mdb_drop(txn, dbi, 1), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-    std::string key = "fine_format";
-    MDB_val k{key.size(), key.data()};
-    ASSERT_EQ(mdb_del(txn, dbi, &k, nullptr), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-  }
+  test::raw_drop_fine(own);
   ASSERT_EQ(fine_tracks(), 0);
   // song1.mp3 now holds other audio; song2.ogg is gone.
   fs::copy_file(dir / "songs/song4.wav", in / "song1.mp3", fs::copy_options::overwrite_existing);

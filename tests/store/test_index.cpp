@@ -26,6 +26,7 @@
 #include "dsp/params.h"
 #include "store/index_testing.h"
 #include "store/posting_layout.h"
+#include "tests/support/raw_lmdb.h"
 
 namespace aircheck::store {
 namespace {
@@ -187,24 +188,9 @@ RawCounts raw_counts(const fs::path& dir) {
   return rc;
 }
 
-/// Runs `change` in a write transaction of `dir` with plain LMDB (the Index of `dir` must not
-/// be open).
-template <class Change>
-void raw_write(const fs::path& dir, Change&& change) {
-  MDB_env* env = nullptr;
-  ASSERT_EQ(mdb_env_create(&env), 0);
-  mdb_env_set_maxdbs(env, 8);
-  ASSERT_EQ(mdb_env_open(env, dir.c_str(), 0, 0664), 0);
-  MDB_txn* txn = nullptr;
-  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
-  change(txn);
-  ASSERT_EQ(mdb_txn_commit(txn), 0);
-  mdb_env_close(env);
-}
-
 /// Writes one meta value with plain LMDB (the Index of `dir` must not be open).
 void raw_put_meta(const fs::path& dir, const std::string& key, const std::string& value) {
-  raw_write(dir, [&](MDB_txn* txn) {
+  test::raw_write(dir, [&](MDB_txn* txn) {
     MDB_dbi dbi = 0;
     ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
     MDB_val k{key.size(), const_cast<char*>(key.data())};
@@ -654,20 +640,6 @@ std::vector<uint64_t> random_fine(std::size_t n, unsigned seed) {
   return fine;
 }
 
-/// Removes the "fine" database and its meta entry with plain LMDB, as an index written before
-/// fine words has neither (the Index of `dir` must not be open).
-void raw_drop_fine(const fs::path& dir) {
-  raw_write(dir, [&](MDB_txn* txn) {
-    MDB_dbi dbi = 0;
-    ASSERT_EQ(mdb_dbi_open(txn, "fine", 0, &dbi), 0);
-    ASSERT_EQ(mdb_drop(txn, dbi, 1), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-    std::string key = "fine_format";
-    MDB_val k{key.size(), key.data()};
-    ASSERT_EQ(mdb_del(txn, dbi, &k, nullptr), 0);
-  });
-}
-
 // The fine words of a track (6 bytes a frame on disk) are read back as given, by frame range
 // clipped to the track; a track added without them has none; removing a track removes them.
 TEST(Index, FineWordsAreReadByFrameRange) {
@@ -705,7 +677,7 @@ TEST(Index, AnIndexWithoutFineWordsOpensAndGainsThem) {
     auto a = info_for(1, 16);
     old_id = index->add_track(a, make_hashes(1, 16), {}, fine);
   }
-  raw_drop_fine(dir);
+  test::raw_drop_fine(dir);
   std::vector<uint64_t> out(100, 0);
   {
     auto index = Index::open(dir, kFormat, OpenMode::read_only);
