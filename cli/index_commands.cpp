@@ -392,7 +392,7 @@ int index_stats(const fs::path& dir, bool as_json) {
     std::printf("per hour     %.2f MB of index per hour of audio\n", per_hour / 1e6);
     std::printf("format       %s\n", index->format().text.c_str());
     // Tracks indexed before fine words have none: their near copies are told apart by the
-    // sub-band words alone until they are indexed again.
+    // sub-band words alone until `aircheck index upgrade` reads their sources again.
     std::printf(
         "fine words   %llu of %llu tracks%s\n", static_cast<unsigned long long>(s.fine_tracks),
         static_cast<unsigned long long>(s.tracks),

@@ -130,8 +130,8 @@ struct IdentifyOptions {
   /// where near copies differ (a loop's repeats 30 dB alike differ in a few bits a frame,
   /// drowned in the rates of all bits). It counts the sub-band words and the fine words
   /// (dsp::Params::kFineBands bits a frame, each frame on its own; PostingLookup::fine).
-  /// Chosen on the tuning draw from 2, 2.5, 3, 4 (3 and 2.5 alike; 4 gained half as much);
-  /// 0 turns it off.
+  /// Chosen on the tuning draw: with the fine words 2.5, 3 and 4 (2.5 and 3 alike, 4 gained
+  /// half as much); with the sub-band words alone 2 and 3. 0 turns it off.
   double word_pair_z = 3.0;
   /// The fine words count only where the query's residual speed (its pitch against the
   /// reference's) is within this of 1: a 1 % pitch shift moves the upper bands by a sixth
