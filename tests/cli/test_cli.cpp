@@ -460,3 +460,37 @@ TEST_F(Cli, EvalQueriesWithOtherParametersBuildsItsOwnIndexAndRefusesAnotherForm
   EXPECT_NE(r.err.find("band_weight takes a decimal number"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "eval-set4"));
 }
+
+TEST_F(Cli, EvalQueriesCountsAnAnswerAtALoopsCopyOfTheSamplesApart) {
+  // A track that loops: one 3-s phrase four times, the very samples each time, so every 5-s
+  // excerpt has another offset with the same audio; beside it a song that does not loop.
+  const fs::path refs = dir / "loopset";
+  fs::create_directories(refs);
+  const auto phrase = eval::synth_music(611, {3.0, kRate, 0.3});
+  std::vector<float> loop;
+  for (int k = 0; k < 4; ++k) loop.insert(loop.end(), phrase.begin(), phrase.end());
+  dsp::decode::encode_file((refs / "loop.wav").string(), loop, kRate, 0);
+  dsp::decode::encode_file((refs / "song.flac").string(), songs[0], kRate, 0);
+  const fs::path out = dir / "eval-loop";
+  const Result r = run("eval queries --refs " + refs.string() + " --index " +
+                           (dir / "eval-index-loop").string() + " --out " + out.string() +
+                           " --n 16 --lengths 5 --conditions clean --speeds 1 "
+                           "--speech-negatives 0 --no-plots -q -j 1",
+                       dir);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json rep = json::parse(slurp(out / "report.json"));
+  ASSERT_EQ(rep["cells"].size(), 1u);
+  const auto& c = rep["cells"][0];
+  const double n = c["n"].get<double>();
+  const double same = c["same_sample_misses"].get<double>();
+  // Every answer names the right track at an offset holding the excerpt's samples; those at
+  // another copy are misses of the strict top-1 and counted apart.
+  EXPECT_EQ(c["top1_track"].get<double>(), 1.0) << c.dump();
+  EXPECT_EQ(c["top1_same_samples"].get<double>(), 1.0) << c.dump();
+  EXPECT_NEAR(c["top1"].get<double>() + same / n, 1.0, 1e-9) << c.dump();
+  EXPECT_GE(same, 1.0) << "no fingerprint tells the copies apart: some answers land at another";
+  EXPECT_LE(same, c["near_copy_misses"].get<double>());
+  EXPECT_LE(c["near_copy_misses"].get<double>(), c["repeat_misses"].get<double>());
+  const std::string md = slurp(out / "report.md");
+  EXPECT_NE(md.find("very samples counted as right"), std::string::npos) << md;
+}
