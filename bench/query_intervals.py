@@ -8,7 +8,9 @@ rank 1), top-1 of the track alone (best candidate names the right track, any off
 (rank 1 and accepted), speed-estimate error p50 / p95 of the correct answers, and full passes
 per query (the `hypotheses` column; reports without these columns read as none measured and
 one pass), and the misses answered at another offset of the right track at normal speed, with
-how many of them are near copies of the true passage (`repeat_similarity_db` >= 20). Negatives (non-indexed music, generated speech): false
+how many of them are near copies of the true passage (`repeat_similarity_db` >= 20) and
+how many hold its very samples (>= 60; a loop's copies), with top-1 counting those as right.
+Negatives (non-indexed music, generated speech): false
 matches (accepted) per length with their interval.
 
 The Wilson score interval is used because the rates sit near 0 or 1, where the normal
@@ -27,6 +29,9 @@ Z = 1.96
 # `repeat_similarity_db` column: the two differ by 1 % of their energy or less) is counted as
 # a near copy: under the noise a query carries, no fingerprint tells them apart.
 NEAR_COPY_DB = 20.0
+# ... and at this many dB or more, the same samples (a loop's copies measure 99, the cap):
+# the audio at the answer is the audio at the label, so the answer counts as right.
+SAME_SAMPLES_DB = 60.0
 
 
 def wilson(k, n):
@@ -67,7 +72,8 @@ def main():
     a = ap.parse_args()
 
     cells = defaultdict(lambda: {"n": 0, "top1": 0, "track": 0, "detected": 0, "speed": [],
-                                 "passes": [], "repeat": 0, "near_copy": 0})
+                                 "passes": [], "repeat": 0, "near_copy": 0,
+                                 "same": 0})
     negs = defaultdict(lambda: {"n": 0, "false": 0})
     with open(a.queries_tsv, newline="") as f:
         for row in csv.DictReader(f, delimiter="\t"):
@@ -93,10 +99,12 @@ def main():
             if not math.isnan(similarity):
                 c["repeat"] += 1
                 c["near_copy"] += similarity >= NEAR_COPY_DB
+                c["same"] += similarity >= SAME_SAMPLES_DB and row["best_track"] == row["track"]
 
     sep = " | " if a.markdown else "  "
-    head = ["length s", "condition", "n", "top-1 % [95 % CI]", "track only % [95 % CI]",
-            "detected %", "speed err p50 / p95 %", "passes", "misses at a repeat (near copies)"]
+    head = ["length s", "condition", "n", "top-1 % [95 % CI]", "same samples counted %",
+            "track only % [95 % CI]", "detected %", "speed err p50 / p95 %", "passes",
+            "misses at a repeat (near copies, same samples)"]
     out = sys.stdout
     if a.markdown:
         out.write("| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n")
@@ -104,10 +112,11 @@ def main():
         out.write(sep.join(head) + "\n")
     for (length, cond), c in sorted(cells.items()):
         n = c["n"]
-        row = [f"{length:g}", cond, str(n), pct(c["top1"], n), pct(c["track"], n),
+        row = [f"{length:g}", cond, str(n), pct(c["top1"], n),
+               f"{100 * (c['top1'] + c['same']) / n:.1f}", pct(c["track"], n),
                f"{100 * c['detected'] / n:.1f}",
                f"{percentile(c['speed'], 0.5):.3f} / {percentile(c['speed'], 0.95):.3f}",
-               f"{sum(c['passes']) / n:.2f}", f"{c['repeat']} ({c['near_copy']})"]
+               f"{sum(c['passes']) / n:.2f}", f"{c['repeat']} ({c['near_copy']}, {c['same']})"]
         out.write(("| " + " | ".join(row) + " |" if a.markdown else sep.join(row)) + "\n")
     out.write("\n")
     head = ["length s", "negatives", "n", "false matches", "rate % [95 % CI]"]
