@@ -195,9 +195,15 @@ void Identifier::read_word_phases(std::span<const float> x) {
   result_.fingerprint_ms += ms_since(t0);
 }
 
-std::size_t Identifier::compare_words(std::size_t leader, double slope,
+std::size_t Identifier::compare_words(std::size_t leader, double residual,
                                       store::PostingLookup& index) {
   if (opt_.verify_word_sigmas <= 0 || best_words_.size() < 2) return leader;
+  // The line the repeats are read along: the residual slope, or the straight line where that
+  // slope drifts the query by less than IdentifyOptions::word_straight_frames.
+  const double slope =
+      std::abs(residual - 1.0) * static_cast<double>(best_words_.size()) < opt_.word_straight_frames
+          ? 1.0
+          : residual;
   // Words of the query (frame u of the deciding pass, and u + 1/2 for the half-hop reading)
   // against the reference's along each repeat's line: reference frame offset + u * speed.
   // The query frame may fall between two reference frames: the nearest three are tried.
@@ -334,7 +340,7 @@ std::size_t Identifier::compare_words(std::size_t leader, double slope,
   double best_z = opt_.word_pair_z;
   // The fine words count where the query's pitch is the reference's (IdentifyOptions::
   // fine_max_pitch).
-  const bool fine = std::abs(slope - 1.0) <= opt_.fine_max_pitch;
+  const bool fine = std::abs(residual - 1.0) <= opt_.fine_max_pitch;
   std::size_t pick = leader;
   const auto discord = [&](std::size_t a, std::size_t ja, std::size_t b, std::size_t jb,
                            uint64_t& for_a, uint64_t& for_b) {

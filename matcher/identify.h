@@ -138,6 +138,16 @@ struct IdentifyOptions {
   /// of their width, and the bits then mostly disagree by chance (5-s queries at 0.99 / 1.01
   /// lost 6 / 5 of 1000 with them counted at any speed).
   double fine_max_pitch = 0.003;
+  /// Repeats are compared along the top candidate's residual slope, unless it drifts the
+  /// query by fewer than this many frames over its length (the bound for a stretched reading
+  /// too): such a slope is mostly the fit's chance (a clean 5-s query read at 0.9986), and
+  /// along it a query whose frames fall a quarter of a frame from the reference's crosses to
+  /// the next reference frame halfway through, so that its true position agrees worse than a
+  /// near copy whose frames happen to fall the other way (A-0025: repeats 21 dB alike, 0.047
+  /// against 0.029 of the bits). Those repeats are compared along the straight line. Chosen on
+  /// the tuning draw against keeping the slope and against reading each repeat along both
+  /// and keeping the better (+5 / -2 and +1 / -1 queries over its 5- and 10-s cells).
+  double word_straight_frames = 2.0;
   /// Each repeat is compared at its best-agreeing phase while the words are clean; when the
   /// leader's best phase still disagrees in this share of the bits (noisy words), by its mean
   /// over the phases instead: which phase agrees best is then mostly chance, and the mean of
@@ -244,8 +254,9 @@ class Identifier {
   void read_word_phases(std::span<const float> x);
   /// Index of the repeat in ties_ whose sub-band words best explain the query's, or `leader`
   /// when none does by verify_word_sigmas nor by the paired test (word_pair_z), or the index
-  /// keeps no words. `slope`: reference frames per frame of the deciding pass.
-  std::size_t compare_words(std::size_t leader, double slope, store::PostingLookup& index);
+  /// keeps no words. `residual`: the top candidate's reference frames per frame of the deciding
+  /// pass (its pitch too; word_straight_frames says when the repeats are read along it).
+  std::size_t compare_words(std::size_t leader, double residual, store::PostingLookup& index);
 };
 
 }  // namespace aircheck::matcher
