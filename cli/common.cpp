@@ -6,7 +6,6 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <set>
 
 #include "matcher/identify.h"
@@ -67,23 +66,6 @@ std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs,
     }
   }
   return out;
-}
-
-std::string content_hash(const std::vector<float>& pcm) {
-  uint64_t a = 0xcbf29ce484222325ull, b = 0x84222325cbf29ce4ull;
-  for (float f : pcm) {
-    uint32_t v;
-    std::memcpy(&v, &f, sizeof v);
-    for (int k = 0; k < 4; ++k) {
-      const uint8_t byte = static_cast<uint8_t>(v >> (8 * k));
-      a = (a ^ byte) * 0x100000001b3ull;
-      b = (b ^ byte ^ 0x5a) * 0x100000001b3ull;
-    }
-  }
-  char buf[33];
-  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(a),
-                static_cast<unsigned long long>(b));
-  return buf;
 }
 
 bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }

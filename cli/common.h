@@ -46,9 +46,6 @@ std::shared_ptr<store::Index> open_index(const std::filesystem::path& dir, store
 std::vector<std::filesystem::path> expand_inputs(const std::vector<std::string>& inputs,
                                                  std::vector<std::string>& missing);
 
-/// Hex digest (128 bits, two FNV-1a lanes) of decoded PCM, for duplicate detection.
-std::string content_hash(const std::vector<float>& pcm);
-
 bool stderr_is_terminal();
 
 /// Default speed hypotheses of a query ("1,0.98,1.02,0.96,1.04,0.94,1.06,0.99,1.01").

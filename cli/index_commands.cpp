@@ -125,7 +125,7 @@ Prepared prepare(const fs::path& file) {
     r.info.external_id = meta.isrc;
     r.info.source = file.string();
     r.info.duration_s = secs;
-    r.info.content_hash = content_hash(pcm);
+    r.info.content_hash = store::content_hash(pcm);
     r.ok = true;
   } catch (const std::exception& e) {
     r.error = e.what();

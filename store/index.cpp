@@ -10,6 +10,7 @@
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -1288,6 +1289,23 @@ Stats Index::stats() const {
 std::unique_ptr<Reader> Index::reader() {
   auto owner = impl_->self.lock();
   return std::make_unique<IndexReader>(std::move(owner), *impl_);
+}
+
+std::string content_hash(std::span<const float> pcm) {
+  uint64_t a = 0xcbf29ce484222325ull, b = 0x84222325cbf29ce4ull;
+  for (const float f : pcm) {
+    uint32_t v = 0;
+    std::memcpy(&v, &f, sizeof v);
+    for (int k = 0; k < 4; ++k) {
+      const auto byte = static_cast<uint8_t>(v >> (8 * k));
+      a = (a ^ byte) * 0x100000001b3ull;
+      b = (b ^ byte ^ 0x5a) * 0x100000001b3ull;
+    }
+  }
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(a),
+                static_cast<unsigned long long>(b));
+  return buf;
 }
 
 }  // namespace aircheck::store

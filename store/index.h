@@ -75,13 +75,18 @@ struct Format {
   std::string text;
 };
 
+/// The key TrackInfo::content_hash holds: a hex digest (128 bits, two FNV-1a lanes) of the
+/// decoded PCM at the fingerprint rate. Every writer of an index (`aircheck index add`,
+/// `aircheck eval`) uses it, so one finds the other's tracks as duplicates.
+std::string content_hash(std::span<const float> pcm);
+
 struct TrackInfo {
   uint32_t id = 0;  ///< assigned by add_track(); never reused
   std::string title;
   std::string artist;
   std::string external_id;   ///< ISRC, ad-spot code, ... as the user gave it
   std::string source;        ///< path of the indexed file as given
-  std::string content_hash;  ///< hex digest of the decoded audio, for duplicate detection
+  std::string content_hash;  ///< content_hash() of the decoded audio, for duplicate detection
   double duration_s = 0;     ///< in seconds
   int64_t added_unix = 0;    ///< seconds since the epoch
   uint64_t hashes = 0;       ///< postings stored for this track

@@ -21,23 +21,6 @@ store::Format format_of(const dsp::Params& params) {
   return store::Format{params.digest(), params.describe()};
 }
 
-std::string content_digest(std::span<const float> pcm) {
-  std::string out;
-  const auto* bytes = reinterpret_cast<const unsigned char*>(pcm.data());
-  const std::size_t n = pcm.size_bytes();
-  for (uint64_t lane = 0; lane < 4; ++lane) {
-    uint64_t h = 0xcbf29ce484222325ULL ^ (lane * 0x9e3779b97f4a7c15ULL);
-    for (std::size_t i = 0; i < n; ++i) {
-      h ^= bytes[i];
-      h *= 0x100000001b3ULL;
-    }
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-    out += buf;
-  }
-  return out;
-}
-
 IndexedRefs ensure_indexed(const fs::path& dir, const std::vector<RefTrack>& refs,
                            const dsp::Params& params, int threads, bool verbose) {
   IndexedRefs r;
@@ -103,7 +86,7 @@ IndexedRefs ensure_indexed(const fs::path& dir, const std::vector<RefTrack>& ref
         s.info.artist = meta.artist;
         s.info.external_id = ref.id;
         s.info.source = ref.path.string();
-        s.info.content_hash = content_digest(pcm);
+        s.info.content_hash = store::content_hash(pcm);
         s.info.duration_s = static_cast<double>(pcm.size()) / params.sample_rate;
         s.info.added_unix = static_cast<int64_t>(std::time(nullptr));
       } catch (const std::exception& e) {

@@ -30,8 +30,4 @@ IndexedRefs ensure_indexed(const std::filesystem::path& dir, const std::vector<R
 /// store::Format of `params`.
 store::Format format_of(const dsp::Params& params);
 
-/// A 64-hex-digit content digest of decoded PCM (four seeded FNV-1a-64 passes), for the
-/// index's duplicate detection.
-std::string content_digest(std::span<const float> pcm);
-
 }  // namespace aircheck::eval

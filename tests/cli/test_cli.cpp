@@ -493,4 +493,13 @@ TEST_F(Cli, EvalQueriesCountsAnAnswerAtALoopsCopyOfTheSamplesApart) {
   EXPECT_LE(c["near_copy_misses"].get<double>(), c["repeat_misses"].get<double>());
   const std::string md = slurp(out / "report.md");
   EXPECT_NE(md.find("very samples counted as right"), std::string::npos) << md;
+  // The eval's index keys its tracks by the same content hash as `aircheck index add`: adding
+  // the same files there finds them as duplicates and adds nothing.
+  const std::string eidx = "--index " + (dir / "eval-index-loop").string();
+  Result a = run(eidx + " index add " + refs.string(), dir);
+  ASSERT_EQ(a.rc, 0) << a.err;
+  EXPECT_NE(a.err.find("(same audio as track"), std::string::npos) << a.err;
+  a = run(eidx + " index stats --json", dir);
+  ASSERT_EQ(a.rc, 0) << a.err;
+  EXPECT_EQ(json::parse(a.out)["tracks"].get<int>(), 2);
 }

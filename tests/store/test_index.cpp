@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -732,6 +733,21 @@ TEST(Index, DuplicateContentIsFound) {
   EXPECT_EQ(index->find_content(a.content_hash), b.id);
   EXPECT_TRUE(index->remove_track(b.id));
   EXPECT_FALSE(index->find_content(a.content_hash));
+}
+
+TEST(Index, ContentHashTellsAudioApartBySample) {
+  std::vector<float> pcm(8000);
+  for (std::size_t i = 0; i < pcm.size(); ++i)
+    pcm[i] = 0.3f * std::sin(0.01f * static_cast<float>(i * i % 977));
+  const std::string h = content_hash(pcm);
+  EXPECT_EQ(h.size(), 32u);
+  EXPECT_EQ(h.find_first_not_of("0123456789abcdef"), std::string::npos) << h;
+  EXPECT_EQ(content_hash(std::vector<float>(pcm)), h);
+  auto other = pcm;
+  other[4321] = std::nextafter(other[4321], 1.0f);  // one sample, one bit
+  EXPECT_NE(content_hash(other), h);
+  EXPECT_NE(content_hash(std::span<const float>(pcm).first(7999)), h);
+  EXPECT_NE(content_hash({}), h);
 }
 
 TEST(Index, MapGrowsWhenFull) {
