@@ -99,7 +99,7 @@ def main():
             if not math.isnan(similarity):
                 c["repeat"] += 1
                 c["near_copy"] += similarity >= NEAR_COPY_DB
-                c["same"] += similarity >= SAME_SAMPLES_DB and row["best_track"] == row["track"]
+                c["same"] += similarity >= SAME_SAMPLES_DB
 
     sep = " | " if a.markdown else "  "
     head = ["length s", "condition", "n", "top-1 % [95 % CI]", "same samples counted %",
