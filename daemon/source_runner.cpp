@@ -329,11 +329,15 @@ void SourceRunner::drain_health(WorkerContext& ctx) {
       case HealthEvent::Type::down:
         e.type = EventType::source_down;
         e.reason = h.reason;
-        // Nothing more will match until it is back: close what is open.
+        // Nothing more will match until it is back: close what is open. The hashes before the
+        // outage belong to those airings: windows after it hold only what came after (a
+        // window reaching back across it put a play resumed after a short outage at the
+        // start of the evidence before it, over the airing already closed).
         run_windows(ctx, true);
         ctx.airings.clear();
         decision_.finish(ctx.airings, pos_seconds(next_pos_));
         emit_airings(ctx);
+        for (auto& lane : lanes_) lane->votes.clear();
         break;
       case HealthEvent::Type::overflow:
         e.type = EventType::overflow;
@@ -351,6 +355,7 @@ void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
   if (!have_pos_ || b.pos != next_pos_) {
     // A gap in the sample clock: end the segment and start a new one at the gap's end.
     if (have_pos_) end_segment();
+    segment_start_s_ = pos_seconds(b.pos);
     // The follow lane starts from the audio of the current segment only.
     if (follow_ != nullptr) stop_follow();
     history_len_ = 0;
@@ -1058,11 +1063,13 @@ double SourceRunner::start_from_words(const AiringEvent& a, WorkerContext& ctx) 
   // line runs at a.speed / lane->speed reference frames per lane frame.
   const double frame_s = params_.frame_seconds() / lane->speed;
   const WordChangeRule rule;
-  const int64_t at =
-      words_change(a.track, a.start_s / frame_s, a.ref_start_s / params_.frame_seconds(),
-                   a.speed / lane->speed, std::llround((a.start_s - rule.start_back_s) / frame_s),
-                   std::llround((a.start_s + rule.start_ahead_s) / frame_s),
-                   /*forward=*/false, ctx, lane);
+  // Not before the current segment: the words before a gap in the clock (an outage) are of
+  // another airing.
+  const int64_t at = words_change(
+      a.track, a.start_s / frame_s, a.ref_start_s / params_.frame_seconds(), a.speed / lane->speed,
+      std::llround(std::max(a.start_s - rule.start_back_s, segment_start_s_) / frame_s),
+      std::llround((a.start_s + rule.start_ahead_s) / frame_s),
+      /*forward=*/false, ctx, lane);
   if (at < 0) return a.start_s;
   const double begun = static_cast<double>(at + rule.lead_frames) * frame_s;
   if (a.ref_start_s < 1e-3) return start_after_cut(a, begun, ctx);

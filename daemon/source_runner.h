@@ -302,6 +302,8 @@ class SourceRunner {
   /// candidate of it at the follow lane's speed.
   uint32_t follow_track_ = 0;
   int64_t follow_used_ = 0;
+  /// Source time where the current segment began (after the last gap in the clock).
+  double segment_start_s_ = 0;
   /// The source's last audio (the current segment's), a ring: the follow lane starts from it.
   std::vector<float> history_;
   std::size_t history_len_ = 0;

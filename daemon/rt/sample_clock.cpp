@@ -79,10 +79,18 @@ void SampleClock::observe(uint64_t pos) noexcept {
   publish(base_mono_ + offset, base_pos_local_, rate_hat_);
 }
 
-uint64_t SampleClock::expected_pos() const noexcept {
+uint64_t SampleClock::expected_pos_at(double mono) const noexcept {
   if (!live_ || !have_first_) return 0;
-  const double ahead = (mono_now() - base_mono_) * rate_hat_;
+  const double ahead = (mono - base_mono_) * rate_hat_;
   return ahead <= 0 ? base_pos_local_ : base_pos_local_ + static_cast<uint64_t>(ahead);
+}
+
+void SampleClock::resume(uint64_t pos, double mono) noexcept {
+  if (!live_) return;
+  have_first_ = true;
+  first_mono_ = last_update_ = base_mono_ = mono;
+  first_pos_ = base_pos_local_ = pos;
+  publish(base_mono_ + (real_now() - mono_now()), base_pos_local_, rate_hat_);
 }
 
 double SampleClock::utc_of(uint64_t pos) const noexcept {

@@ -40,7 +40,13 @@ class SampleClock {
   void observe(uint64_t pos) noexcept;
   /// Producer: the position the clock expects now, for skipping an outage; 0 before the first
   /// observe().
-  uint64_t expected_pos() const noexcept;
+  uint64_t expected_pos() const noexcept { return expected_pos_at(mono_now()); }
+  /// ... at CLOCK_MONOTONIC second `mono`.
+  uint64_t expected_pos_at(double mono) const noexcept;
+  /// Producer, live mode: the sample at `pos` was live at CLOCK_MONOTONIC second `mono` (a
+  /// stream (re)connected then; its first audio comes out of the decoder later, at once with
+  /// what arrived meanwhile). Anchors the phase there, keeping the rate estimate.
+  void resume(uint64_t pos, double mono) noexcept;
 
   /// Wall time of `pos`, in Unix seconds. Any thread.
   double utc_of(uint64_t pos) const noexcept;

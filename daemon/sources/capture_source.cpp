@@ -62,4 +62,11 @@ void CaptureSource::resync() noexcept {
   if (expected > pos + static_cast<uint64_t>(rate_ / 4)) ring_.skip(expected - pos);
 }
 
+void CaptureSource::resync_at(double mono) noexcept {
+  const uint64_t expected = clock_.expected_pos_at(mono);
+  const uint64_t pos = ring_.produced();
+  if (expected > pos + static_cast<uint64_t>(rate_ / 4)) ring_.skip(expected - pos);
+  clock_.resume(ring_.produced(), mono);
+}
+
 }  // namespace aircheck::daemon::sources

@@ -56,6 +56,9 @@ class CaptureSource : public Source {
   /// After an outage on a live source: skips the sample clock forward to where the clock
   /// says it should be, if it fell behind by more than a quarter second.
   void resync() noexcept;
+  /// The same for a source whose next sample was live at CLOCK_MONOTONIC second `mono` (a
+  /// stream connected then), also before its first audio: the clock is anchored there.
+  void resync_at(double mono) noexcept;
   /// Derived destructors call this first, so run() never outlives the derived object.
   void join() noexcept;
 

@@ -6,11 +6,15 @@
 // callback and io_timeout_s) ends the connection. The source then reports `down` once per
 // outage (the reason names the URL, with any user:password removed, and the error), waits
 // 1 s doubling to 60 s with +-20 % jitter, and reconnects. The first decoded audio after a
-// (re)connect reports `up`, resets the backoff, and skips the sample clock over the outage.
+// (re)connect reports `up`, resets the backoff, and skips the sample clock over the outage: the
+// stream's first sample is placed where the clock was when the connection was made (the
+// server sends from its live point then; FFmpeg holds that audio back while it learns the
+// stream, kProbeS), and the clock is anchored there.
 //
 // stop() makes the interrupt callback return true, so a blocking open or read returns
 // promptly (FFmpeg polls the callback during network waits).
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -31,6 +35,8 @@ namespace decode = aircheck::dsp::decode;
 
 constexpr std::size_t kDecodeChunk = 2048;
 constexpr double kBackoffFirst = 1, kBackoffMax = 60, kJitter = 0.2;
+/// Seconds of a stream read to learn its streams before decoding (FFmpeg's analyzeduration).
+constexpr double kProbeS = 0.5;
 
 /// The URL with any user:password@ replaced by ***@.
 std::string redact(const std::string& url) {
@@ -51,6 +57,10 @@ class StreamSource final : public CaptureSource {
     opts_.sample_rate = rate_;
     opts_.program_id = static_cast<int>(option_int(spec_, "program", -1, -1, 65535));
     opts_.io_timeout_s = stall_s_;
+    // FFmpeg reads up to 5 s of a stream before its first packet to learn its streams: on a
+    // live stream, seconds of waiting at every (re)connect, and a stall_s below that
+    // interrupted the connection before any audio came out.
+    opts_.format_options["analyzeduration"] = std::to_string(std::llround(kProbeS * 1e6));
     // A live stream's timestamps are the sender's, and may jump (an encoder restarted, a
     // playlist discontinuity): its samples keep the system clock's time instead (rt::SampleClock),
     // so the decoder fills no gaps from them.
@@ -71,7 +81,8 @@ class StreamSource final : public CaptureSource {
     std::uniform_real_distribution<double> jitter(1 - kJitter, 1 + kJitter);
     while (!stopping()) {
       std::string reason;
-      last_data_.store(rt::SampleClock::mono_now(), std::memory_order_relaxed);
+      const double connected = rt::SampleClock::mono_now();
+      last_data_.store(connected, std::memory_order_relaxed);
       try {
         decode::Decoder dec(spec_.address, opts_);
         for (;;) {
@@ -81,7 +92,9 @@ class StreamSource final : public CaptureSource {
           if (!buf_.empty()) {
             last_data_.store(rt::SampleClock::mono_now(), std::memory_order_relaxed);
             if (!up) {
-              resync();
+              // The first audio is what was live when the connection was made: FFmpeg read
+              // it while it learnt the stream.
+              resync_at(connected);
               ring_.post(HealthEvent::Type::up);
               up = true;
               down_reported = false;

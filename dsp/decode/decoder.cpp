@@ -377,24 +377,26 @@ std::vector<float> decode_all(const std::string& url, const OpenOptions& opts, M
   return out;
 }
 
-void encode_file(const std::string& path, std::span<const float> pcm, int sample_rate,
-                 int64_t bitrate, const std::string& format) {
-  quiet_ffmpeg_logs();
-  AVFormatContext* raw = nullptr;
-  const AVOutputFormat* guessed =
-      format.empty() ? nullptr : av_guess_format(nullptr, ("x." + format).c_str(), nullptr);
-  int rc = format.empty() || guessed
-               ? avformat_alloc_output_context2(&raw, guessed, nullptr, path.c_str())
-               : AVERROR_MUXER_NOT_FOUND;
-  if (rc < 0 || !raw)
-    fail(path, "unknown output format (use .wav, .flac, .ogg, .opus, .mp3, .m4a)", rc);
-  auto free_out = [](AVFormatContext* f) {
-    if (f->pb) avio_closep(&f->pb);
-    avformat_free_context(f);
-  };
-  std::unique_ptr<AVFormatContext, decltype(free_out)> out(raw, free_out);
-  AVCodecID id = out->oformat->audio_codec;
-  const std::string ext = format.empty() ? path.substr(path.find_last_of('.') + 1) : format;
+namespace {
+
+/// One audio stream of encode_streams(): its encoder and its audio converted for it.
+struct StreamEncoder {
+  std::unique_ptr<AVCodecContext, CodecCtxDeleter> codec;
+  AVStream* stream = nullptr;
+  AVSampleFormat format = AV_SAMPLE_FMT_FLT;
+  int bytes_per_sample = 0;
+  int frame_size = 0;  // samples per frame sent to the encoder
+  bool fixed = false;  // every frame but none shorter: pad the last one
+  std::vector<uint8_t> converted;
+  int samples = 0;  // in `converted`
+};
+
+/// Opens an encoder for mono audio at (about) `sample_rate` for the format of `out`.
+std::unique_ptr<AVCodecContext, CodecCtxDeleter> open_encoder(const std::string& path,
+                                                              AVFormatContext& out,
+                                                              const std::string& ext,
+                                                              int sample_rate, int64_t bitrate) {
+  AVCodecID id = out.oformat->audio_codec;
   if (ext == "ogg" || ext == "oga") id = AV_CODEC_ID_VORBIS;
   if (ext == "opus") id = AV_CODEC_ID_OPUS;
   if (ext == "wav") id = AV_CODEC_ID_PCM_S16LE;
@@ -433,14 +435,90 @@ void encode_file(const std::string& path, std::span<const float> pcm, int sample
   c->ch_layout = AV_CHANNEL_LAYOUT_MONO;
   c->time_base = AVRational{1, rate};
   if (bitrate > 0) c->bit_rate = bitrate;
-  if (out->oformat->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-  rc = avcodec_open2(c.get(), enc, nullptr);
+  if (out.oformat->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  const int rc = avcodec_open2(c.get(), enc, nullptr);
   if (rc < 0) fail(path, std::string("cannot open encoder ") + enc->name, rc);
-  AVStream* st = avformat_new_stream(out.get(), nullptr);
-  if (!st) throw std::bad_alloc();
-  st->time_base = c->time_base;
-  rc = avcodec_parameters_from_context(st->codecpar, c.get());
-  if (rc < 0) fail(path, "bad encoder parameters", rc);
+  return c;
+}
+
+/// Converts `pcm` (mono float at `sample_rate`) to the encoder's format and rate, at once.
+void convert_for(const std::string& path, StreamEncoder& e, std::span<const float> pcm,
+                 int sample_rate) {
+  const int rate = e.codec->sample_rate;
+  SwrContext* s = nullptr;
+  AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
+  int rc = swr_alloc_set_opts2(&s, &mono, e.format, rate, &mono, AV_SAMPLE_FMT_FLT, sample_rate, 0,
+                               nullptr);
+  if (rc < 0 || swr_init(s) < 0) {
+    swr_free(&s);
+    fail(path, "cannot set up the resampler");
+  }
+  std::unique_ptr<SwrContext, SwrDeleter> swr(s);
+  const int cap = static_cast<int>(av_rescale_rnd(static_cast<int64_t>(pcm.size()), rate,
+                                                  sample_rate, AV_ROUND_UP)) +
+                  4096;
+  e.converted.resize(static_cast<std::size_t>(cap) * static_cast<std::size_t>(e.bytes_per_sample));
+  uint8_t* dst = e.converted.data();
+  const uint8_t* src = reinterpret_cast<const uint8_t*>(pcm.data());
+  int n = swr_convert(swr.get(), &dst, cap, &src, static_cast<int>(pcm.size()));
+  if (n < 0) fail(path, "resampling failed", n);
+  uint8_t* dst2 = e.converted.data() +
+                  static_cast<std::size_t>(n) * static_cast<std::size_t>(e.bytes_per_sample);
+  const int n2 = swr_convert(swr.get(), &dst2, cap - n, nullptr, 0);
+  if (n2 > 0) n += n2;
+  e.samples = n;
+}
+
+}  // namespace
+
+void encode_file(const std::string& path, std::span<const float> pcm, int sample_rate,
+                 int64_t bitrate, const std::string& format) {
+  const std::span<const float> one[] = {pcm};
+  encode_streams(path, one, sample_rate, bitrate, format);
+}
+
+void encode_streams(const std::string& path, std::span<const std::span<const float>> streams,
+                    int sample_rate, int64_t bitrate, const std::string& format) {
+  quiet_ffmpeg_logs();
+  AVFormatContext* raw = nullptr;
+  const AVOutputFormat* guessed =
+      format.empty() ? nullptr : av_guess_format(nullptr, ("x." + format).c_str(), nullptr);
+  int rc = format.empty() || guessed
+               ? avformat_alloc_output_context2(&raw, guessed, nullptr, path.c_str())
+               : AVERROR_MUXER_NOT_FOUND;
+  if (rc < 0 || !raw)
+    fail(path, "unknown output format (use .wav, .flac, .ogg, .opus, .mp3, .m4a, .ts)", rc);
+  auto free_out = [](AVFormatContext* f) {
+    if (f->pb) avio_closep(&f->pb);
+    avformat_free_context(f);
+  };
+  std::unique_ptr<AVFormatContext, decltype(free_out)> out(raw, free_out);
+  const std::string ext = format.empty() ? path.substr(path.find_last_of('.') + 1) : format;
+  const bool programs = std::string(out->oformat->name) == "mpegts";
+  std::vector<StreamEncoder> enc(streams.size());
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    StreamEncoder& e = enc[i];
+    e.codec = open_encoder(path, *out, ext, sample_rate, bitrate);
+    e.format = e.codec->sample_fmt;
+    e.bytes_per_sample = av_get_bytes_per_sample(e.format);
+    const AVCodecContext& c = *e.codec;
+    e.frame_size = (c.codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE) || c.frame_size <= 0
+                       ? 4096
+                       : c.frame_size;
+    e.fixed = !(c.codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE) && c.frame_size > 0 &&
+              !(c.codec->capabilities & AV_CODEC_CAP_SMALL_LAST_FRAME);
+    e.stream = avformat_new_stream(out.get(), nullptr);
+    if (!e.stream) throw std::bad_alloc();
+    e.stream->time_base = c.time_base;
+    rc = avcodec_parameters_from_context(e.stream->codecpar, &c);
+    if (rc < 0) fail(path, "bad encoder parameters", rc);
+    if (programs) {  // a multiplex: each stream a service (program number i + 1) of its own
+      const int id = static_cast<int>(i) + 1;
+      if (!av_new_program(out.get(), id)) throw std::bad_alloc();
+      av_program_add_stream_index(out.get(), id, static_cast<unsigned>(e.stream->index));
+    }
+    convert_for(path, e, streams[i], sample_rate);
+  }
   if (!(out->oformat->flags & AVFMT_NOFILE)) {
     rc = avio_open(&out->pb, path.c_str(), AVIO_FLAG_WRITE);
     if (rc < 0) fail(path, "cannot create file", rc);
@@ -448,68 +526,49 @@ void encode_file(const std::string& path, std::span<const float> pcm, int sample
   rc = avformat_write_header(out.get(), nullptr);
   if (rc < 0) fail(path, "cannot write header", rc);
 
-  // Convert everything to the encoder's format and rate at once (mono: one plane).
-  SwrContext* s = nullptr;
-  AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
-  rc =
-      swr_alloc_set_opts2(&s, &mono, sfmt, rate, &mono, AV_SAMPLE_FMT_FLT, sample_rate, 0, nullptr);
-  if (rc < 0 || swr_init(s) < 0) {
-    swr_free(&s);
-    fail(path, "cannot set up the resampler");
-  }
-  std::unique_ptr<SwrContext, SwrDeleter> swr(s);
-  const int bps = av_get_bytes_per_sample(sfmt);
-  const int cap = static_cast<int>(av_rescale_rnd(static_cast<int64_t>(pcm.size()), rate,
-                                                  sample_rate, AV_ROUND_UP)) +
-                  4096;
-  std::vector<uint8_t> conv(static_cast<std::size_t>(cap) * static_cast<std::size_t>(bps));
-  uint8_t* dst = conv.data();
-  const uint8_t* src = reinterpret_cast<const uint8_t*>(pcm.data());
-  int n = swr_convert(swr.get(), &dst, cap, &src, static_cast<int>(pcm.size()));
-  if (n < 0) fail(path, "resampling failed", n);
-  uint8_t* dst2 = conv.data() + static_cast<std::size_t>(n) * static_cast<std::size_t>(bps);
-  const int n2 = swr_convert(swr.get(), &dst2, cap - n, nullptr, 0);
-  if (n2 > 0) n += n2;
-
   std::unique_ptr<AVFrame, FrameDeleter> fr(av_frame_alloc());
   std::unique_ptr<AVPacket, PacketDeleter> pk(av_packet_alloc());
-  const int fs = (c->codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE) || c->frame_size <= 0
-                     ? 4096
-                     : c->frame_size;
-  auto drain = [&]() {
+  auto drain = [&](StreamEncoder& e) {
     for (;;) {
-      int r = avcodec_receive_packet(c.get(), pk.get());
+      int r = avcodec_receive_packet(e.codec.get(), pk.get());
       if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return;
       if (r < 0) fail(path, "encoding failed", r);
-      av_packet_rescale_ts(pk.get(), c->time_base, st->time_base);
-      pk->stream_index = st->index;
+      av_packet_rescale_ts(pk.get(), e.codec->time_base, e.stream->time_base);
+      pk->stream_index = e.stream->index;
       r = av_interleaved_write_frame(out.get(), pk.get());
       if (r < 0) fail(path, "write failed", r);
     }
   };
-  for (int pos = 0; pos < n; pos += fs) {
-    const int len = std::min(fs, n - pos);
-    const bool fixed = !(c->codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE) &&
-                       c->frame_size > 0 &&
-                       !(c->codec->capabilities & AV_CODEC_CAP_SMALL_LAST_FRAME);
-    fr->nb_samples = fixed ? fs : len;
-    fr->format = sfmt;
-    fr->sample_rate = rate;
-    av_channel_layout_copy(&fr->ch_layout, &c->ch_layout);
-    rc = av_frame_get_buffer(fr.get(), 0);
-    if (rc < 0) fail(path, "out of memory", rc);
-    av_samples_set_silence(fr->data, 0, fr->nb_samples, 1, sfmt);
-    std::memcpy(fr->data[0],
-                conv.data() + static_cast<std::size_t>(pos) * static_cast<std::size_t>(bps),
-                static_cast<std::size_t>(len) * static_cast<std::size_t>(bps));
-    fr->pts = pos;
-    rc = avcodec_send_frame(c.get(), fr.get());
-    av_frame_unref(fr.get());
-    if (rc < 0) fail(path, "encoding failed", rc);
-    drain();
+  // The streams frame by frame, side by side: the muxer interleaves them as they come.
+  for (int pos = 0;;) {
+    bool any = false;
+    for (StreamEncoder& e : enc) {
+      if (pos >= e.samples) continue;
+      any = true;
+      const int len = std::min(e.frame_size, e.samples - pos);
+      fr->nb_samples = e.fixed ? e.frame_size : len;
+      fr->format = e.format;
+      fr->sample_rate = e.codec->sample_rate;
+      av_channel_layout_copy(&fr->ch_layout, &e.codec->ch_layout);
+      rc = av_frame_get_buffer(fr.get(), 0);
+      if (rc < 0) fail(path, "out of memory", rc);
+      av_samples_set_silence(fr->data, 0, fr->nb_samples, 1, e.format);
+      const auto bps = static_cast<std::size_t>(e.bytes_per_sample);
+      std::memcpy(fr->data[0], e.converted.data() + static_cast<std::size_t>(pos) * bps,
+                  static_cast<std::size_t>(len) * bps);
+      fr->pts = pos;
+      rc = avcodec_send_frame(e.codec.get(), fr.get());
+      av_frame_unref(fr.get());
+      if (rc < 0) fail(path, "encoding failed", rc);
+      drain(e);
+    }
+    if (!any) break;
+    pos += enc.empty() ? 0 : enc.front().frame_size;
   }
-  avcodec_send_frame(c.get(), nullptr);
-  drain();
+  for (StreamEncoder& e : enc) {
+    avcodec_send_frame(e.codec.get(), nullptr);
+    drain(e);
+  }
   rc = av_write_trailer(out.get());
   if (rc < 0) fail(path, "cannot finish file", rc);
 }

@@ -92,5 +92,9 @@ std::vector<float> decode_all(const std::string& url, const OpenOptions& opts = 
 /// Throws DecodeError; a partly written file is left in place (the caller removes it).
 void encode_file(const std::string& path, std::span<const float> pcm, int sample_rate,
                  int64_t bitrate = 0, const std::string& format = "");
+/// The same with several audio streams in one file (test media: a multiplex of stations). In
+/// an MPEG-TS (.ts) each stream is a program of its own, numbered from 1 in order.
+void encode_streams(const std::string& path, std::span<const std::span<const float>> streams,
+                    int sample_rate, int64_t bitrate = 0, const std::string& format = "");
 
 }  // namespace aircheck::dsp::decode

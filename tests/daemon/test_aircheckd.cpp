@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -27,6 +28,7 @@
 #include "store/index.h"
 #include "tests/daemon/aircheckd_harness.h"
 #include "tests/support/files.h"
+#include "tests/support/http_server.h"
 
 namespace {
 
@@ -790,6 +792,155 @@ TEST_F(Aircheckd, SighupAddsAndRemovesSourcesAndSigtermFlushes) {
   ASSERT_EQ(new_end.size(), 1u);
   EXPECT_EQ(new_end[0]["title"], "song3");
   EXPECT_NEAR(new_end[0]["start_pos_s"].get<double>(), 2.0, kTolerance);
+}
+
+/// A live Icecast-like station over loopback HTTP: `audio` (a constant-bitrate MP3 of
+/// `seconds`) sent at its byte rate from the first connection on. Connection 1 is cut at `cut_s`;
+/// a later connection gets the stream from where it is live by then (what aired during the
+/// outage is lost, as on a real station; the decoder finds the next frame) to its end, then
+/// closes; connections after that get 404.
+class LiveStation {
+ public:
+  LiveStation(std::string audio, double seconds, double cut_s)
+      : audio_(std::move(audio)),
+        byte_rate_(static_cast<double>(audio_.size()) / seconds),
+        cut_(static_cast<std::size_t>(cut_s * byte_rate_)),
+        server_([this](int fd, int connection, const std::string&) {
+          stream(fd, connection);
+          return aircheck::test::LoopbackHttpServer::After::close;
+        }) {}
+  std::string url() const { return server_.url("/live.mp3"); }
+  int connections() const { return server_.connections(); }
+  /// Programme seconds where connection 2 began (0 before it).
+  double resumed_s() const { return resumed_.load(); }
+
+ private:
+  using Server = aircheck::test::LoopbackHttpServer;
+  void stream(int fd, int connection) {
+    if (connection > 2) {
+      Server::send_all(fd, "HTTP/1.0 404 Not Found\r\n\r\n");
+      return;
+    }
+    if (connection == 1) t0_ = std::chrono::steady_clock::now();
+    const auto live_s = [&] {
+      const std::chrono::duration<double> d = std::chrono::steady_clock::now() - t0_;
+      return d.count();
+    };
+    std::size_t from = 0, to = audio_.size();
+    if (connection == 1) {
+      to = cut_;
+    } else {
+      from = next_frame(static_cast<std::size_t>(live_s() * byte_rate_));
+      resumed_ = static_cast<double>(from) / byte_rate_;
+    }
+    if (!Server::send_all(fd, "HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n")) return;
+    while (from < to && !server_.stopping()) {
+      const auto want = std::min(to, static_cast<std::size_t>((live_s() + kLeadS) * byte_rate_));
+      if (want > from && !Server::send_all(fd, std::string_view(audio_).substr(from, want - from)))
+        return;
+      from = std::max(from, want);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  /// The first MP3 frame at or after byte `at` (the end if none), as a server starts a client:
+  /// the frame headers of a constant-bitrate stream differ only in the padding bit.
+  std::size_t next_frame(std::size_t at) const {
+    std::size_t first = 0;  // the first frame, after an ID3v2 tag
+    if (audio_.compare(0, 3, "ID3") == 0 && audio_.size() > 10) {
+      first = 10;
+      for (int i = 6; i < 10; ++i)
+        first += static_cast<std::size_t>(audio_[i] & 0x7f) << (7 * (9 - i));
+    }
+    const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(audio_[i]); };
+    for (std::size_t i = std::max(at, first); i + 2 < audio_.size(); ++i) {
+      if (byte(i) == byte(first) && byte(i + 1) == byte(first + 1) &&
+          (byte(i + 2) | 0x02) == (byte(first + 2) | 0x02))
+        return i;
+    }
+    return audio_.size();
+  }
+  static constexpr double kLeadS = 0.1;  // how far the sender runs ahead of the live point
+  std::string audio_;
+  double byte_rate_;
+  std::size_t cut_;
+  std::chrono::steady_clock::time_point t0_;
+  std::atomic<double> resumed_{0};
+  Server server_;
+};
+
+TEST_F(Aircheckd, ANetworkStreamCutMidPlayIsReconnectedAndTheAiringsAfterTheCutFound) {
+  // An Icecast-like MP3 stream at real time: song0 from its start, cut by the network 8 s into
+  // it; the daemon reconnects (about a second of backoff) and the stream goes on from where it
+  // is live then: the rest of song0, speech, then song3 from its start. Positions after the
+  // outage stay on the programme's clock: the sample clock skips the outage.
+  std::vector<Truth> truth;
+  Programme p;
+  p.add(unindexed(9300, 2));
+  p.play(songs_[0], 0, 12, truth);  // [2, 14): the cut at 10 s falls inside
+  p.add(babble(30, 4));
+  p.play(songs_[3], 0, 14, truth);  // [18, 32)
+  p.add(unindexed(9301, 4));
+  constexpr double kCutS = 10;
+  // The MP3's bytes up to a time hold the programme to about its encoder delay (0.2 s) less.
+  constexpr double kCodecDelayS = 0.3;
+  const fs::path mp3 = dir_ / "network.mp3";
+  aircheck::dsp::decode::encode_file(mp3.string(), p.pcm, kRate, 64000);
+  LiveStation station(aircheck::test::read_file(mp3), p.now(), kCutS);
+  const fs::path log = dir_ / "network.jsonl";
+  Daemon d({"--foreground", "--index", (dir_ / "index").string(), "--source",
+            "net=" + station.url() + "#stall_s=3", "--jsonl", log.string()});
+  // The stream's end: its second connection closes, the third is refused.
+  ASSERT_TRUE(wait_for([&] { return station.connections() >= 3; },
+                       std::chrono::seconds(static_cast<int>(p.now()) + 30)))
+      << "connections: " << station.connections();
+  d.signal(SIGTERM);
+  ASSERT_EQ(d.wait(std::chrono::seconds(20)), 0);
+
+  const auto events = read_events(log);
+  for (const json& e : events) {
+    if (e["type"] == "source_up" || e["type"] == "source_down")
+      std::printf("  %-11s at %7.3f s %s\n", e["type"].get<std::string>().c_str(),
+                  e["pos_s"].get<double>(), e.value("reason", "").c_str());
+  }
+  const auto ups = of_type(events, "source_up", "net");
+  const auto downs = of_type(events, "source_down", "net");
+  ASSERT_GE(ups.size(), 2u);
+  ASSERT_GE(downs.size(), 2u);
+  // The cut, reported at the last sample before it and naming the stream; the stream back
+  // after the outage (at least the backoff), where it resumed.
+  const double cut = downs[0]["pos_s"].get<double>();
+  EXPECT_NEAR(cut, kCutS, kCodecDelayS);
+  const std::string reason = downs[0]["reason"];
+  EXPECT_NE(reason.find(station.url()), std::string::npos) << reason;
+  const double resumed = station.resumed_s();
+  EXPECT_GT(resumed, kCutS + 0.5);
+  EXPECT_NEAR(ups[1]["pos_s"].get<double>(), resumed, kCodecDelayS);
+  std::printf("  cut at %.2f s, resumed at %.2f s (source_up at %.2f s)\n", kCutS, resumed,
+              ups[1]["pos_s"].get<double>());
+
+  // song0 closed at the cut; the rest of its play after the reconnect, at its own place in
+  // the track (the clock's skip over the outage, to the edge goal) and not before the outage;
+  // song3 at its place. Nothing else.
+  const auto ends = of_type(events, "airing_end", "net");
+  ASSERT_EQ(ends.size(), 3u);
+  for (const json& e : ends) {
+    std::printf("  %-6s %7.3f-%7.3f s, ref %.3f s\n", e["title"].get<std::string>().c_str(),
+                e["start_pos_s"].get<double>(), e["end_pos_s"].get<double>(),
+                e["ref_start_s"].get<double>());
+  }
+  EXPECT_EQ(ends[0]["title"], "song0");
+  EXPECT_NEAR(ends[0]["start_pos_s"].get<double>(), truth[0].start_s, kTolerance);
+  EXPECT_NEAR(ends[0]["end_pos_s"].get<double>(), cut, kTolerance);
+  EXPECT_TRUE(ends[0]["end_cut"].get<bool>());
+  EXPECT_EQ(ends[1]["title"], "song0");
+  const double resumed_at = ends[1]["start_pos_s"].get<double>();
+  EXPECT_GE(resumed_at, ups[1]["pos_s"].get<double>());
+  EXPECT_NEAR(ends[1]["ref_start_s"].get<double>(), resumed_at - truth[0].start_s, kTolerance);
+  EXPECT_NEAR(ends[1]["end_pos_s"].get<double>(), truth[0].end_s, kEndBound);
+  EXPECT_EQ(ends[2]["title"], "song3");
+  EXPECT_NEAR(ends[2]["start_pos_s"].get<double>(), truth[1].start_s, kTolerance);
+  EXPECT_NEAR(ends[2]["ref_start_s"].get<double>(), 0.0, kTolerance);
+  EXPECT_NEAR(ends[2]["end_pos_s"].get<double>(), truth[1].end_s, kEndBound);
 }
 
 TEST_F(Aircheckd, CheckConfigAndExitCodes) {

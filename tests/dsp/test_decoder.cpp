@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <span>
 
 #include "bench/eval/synth.h"
 #include "dsp/decode/decoder.h"
@@ -159,6 +160,44 @@ TEST(Decoder, DamagedPacketsKeepTheTimeline) {
       bb += b * b;
     }
     EXPECT_GT(ab / std::sqrt(aa * bb + 1e-20), 0.95) << "the audio after the damage moved";
+  }
+}
+
+TEST(Decoder, DecodesTheProgramAskedForOfAMultiplex) {
+  // An MPEG-TS of two programs (a TV or DAB multiplex carries several stations), each with
+  // its own music: the decoder reads the audio of the program asked for.
+  TempDir dir;
+  const auto a = eval::synth_music(21, {6.0, 44100, 0.3});
+  const auto b = eval::synth_music(22, {6.0, 44100, 0.3});
+  const fs::path mux = dir.path / "mux.ts";
+  const std::span<const float> streams[] = {a, b};
+  dsp::decode::encode_streams(mux.string(), streams, 44100, 128000);
+  const fs::path wa = dir.path / "a.wav", wb = dir.path / "b.wav";
+  dsp::decode::encode_file(wa.string(), a, 44100);
+  dsp::decode::encode_file(wb.string(), b, 44100);
+  const auto want_a = dsp::decode::decode_all(wa.string());
+  const auto want_b = dsp::decode::decode_all(wb.string());
+  for (const int program : {1, 2}) {
+    SCOPED_TRACE(program);
+    dsp::decode::OpenOptions o;
+    o.program_id = program;
+    const auto got = dsp::decode::decode_all(mux.string(), o);
+    EXPECT_NEAR(static_cast<double>(got.size()), 48000.0, 3000.0);
+    const auto& want = program == 1 ? want_a : want_b;
+    const auto& other = program == 1 ? want_b : want_a;
+    EXPECT_GT(best_correlation(want, got, 2200), 0.8);
+    EXPECT_LT(best_correlation(other, got, 2200), 0.3);
+  }
+  // A program the multiplex does not carry: an error naming the input and the program.
+  dsp::decode::OpenOptions o;
+  o.program_id = 7;
+  try {
+    dsp::decode::decode_all(mux.string(), o);
+    FAIL() << "expected DecodeError";
+  } catch (const dsp::decode::DecodeError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(mux.string()), std::string::npos) << what;
+    EXPECT_NE(what.find("no program 7"), std::string::npos) << what;
   }
 }
 

@@ -6,9 +6,16 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 namespace aircheck::test {
+
+/// The whole of `file`, as bytes; empty if it cannot be read.
+inline std::string read_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
 
 /// Regular files under `dir` (recursive) whose path ends with `suffix`; 0 if `dir` is missing.
 inline std::size_t count_files(const std::filesystem::path& dir, const std::string& suffix) {

@@ -164,5 +164,23 @@ TEST(SampleClock, LiveMappingStartsNearNow) {
   EXPECT_NEAR(c.utc_of(0), now - 0.1, 0.5);
 }
 
+TEST(SampleClock, ResumeAnchorsAStreamsFirstSampleAtItsConnection) {
+  // A stream connected 0.6 s ago, its first audio just out of the decoder: that audio was live
+  // at the connection, not now.
+  SampleClock c(8000);
+  c.set_live();
+  const double connected = SampleClock::mono_now() - 0.6;
+  const double real_connected = SampleClock::real_now() - 0.6;
+  c.resume(0, connected);
+  EXPECT_NEAR(c.utc_of(0), real_connected, 0.05);
+  EXPECT_NEAR(static_cast<double>(c.expected_pos()), 0.6 * 8000, 0.05 * 8000);
+  c.observe(2048);  // the first block, within a second of the anchor: no update yet
+  EXPECT_NEAR(c.utc_of(0), real_connected, 0.05);
+  // After an outage, the clock expects the position the connection time maps to.
+  c.resume(40000, connected);
+  EXPECT_EQ(c.expected_pos_at(connected), 40000u);
+  EXPECT_NEAR(static_cast<double>(c.expected_pos_at(connected + 2)), 40000 + 2 * 8000, 1);
+}
+
 }  // namespace
 }  // namespace aircheck::daemon::rt

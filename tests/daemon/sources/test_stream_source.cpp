@@ -1,20 +1,27 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <fstream>
-#include <iterator>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <span>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "bench/eval/synth.h"
 #include "daemon/source.h"
+#include "dsp/decode/decoder.h"
 #include "test_media.h"
+#include "tests/support/files.h"
+#include "tests/support/http_server.h"
 
 namespace aircheck::daemon {
 namespace {
@@ -22,82 +29,46 @@ namespace {
 using testing::wait_for;
 using testing::write_song;
 
-/// A loopback HTTP server for one file. Connection 1 is cut after `cut_bytes`; later
-/// connections get the whole file and are then held open without data until stop.
+/// What a source delivered: its samples in order, and its health events.
+struct Delivered {
+  std::vector<float> samples;
+  std::vector<HealthEvent> events;
+  /// Takes what `src` has for its consumer now.
+  void take(Source& src) {
+    for (Block b = src.read_block(); !b.samples.empty(); b = src.read_block())
+      samples.insert(samples.end(), b.samples.begin(), b.samples.end());
+    HealthEvent ev{};
+    while (src.poll_health(ev)) events.push_back(ev);
+  }
+};
+
+/// One file over loopback HTTP. Connection 1 is cut after `cut_bytes`; later connections get
+/// the whole file and are then held open without data until the server goes.
 class TinyHttpServer {
  public:
   TinyHttpServer(std::string body, std::size_t cut_bytes)
-      : body_(std::move(body)), cut_(cut_bytes) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    EXPECT_EQ(::listen(fd_, 4), 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~TinyHttpServer() {
-    stop_ = true;
-    thread_.join();
-    for (int c : held_) ::close(c);
-    ::close(fd_);
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/live.wav"; }
-  int connections() const { return connections_.load(); }
+      : body_(std::move(body)),
+        cut_(cut_bytes),
+        server_([this](int fd, int connection, const std::string&) {
+          using After = aircheck::test::LoopbackHttpServer::After;
+          const std::string head = "HTTP/1.0 200 OK\r\nContent-Type: audio/wav\r\n\r\n";
+          aircheck::test::LoopbackHttpServer::send_all(fd, head);
+          aircheck::test::LoopbackHttpServer::send_all(
+              fd, connection == 1 ? std::string_view(body_).substr(0, cut_) : body_);
+          return connection == 1 ? After::close : After::hold;
+        }) {}
+  std::string url() const { return server_.url("/live.wav"); }
+  int connections() const { return server_.connections(); }
 
  private:
-  void serve() {
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      const int c = ::accept(fd_, nullptr, nullptr);
-      if (c < 0) continue;
-      std::string req;
-      char buf[1024];
-      while (req.find("\r\n\r\n") == std::string::npos) {
-        pollfd q{c, POLLIN, 0};
-        if (::poll(&q, 1, 2000) <= 0) break;
-        const ssize_t n = ::recv(c, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        req.append(buf, static_cast<std::size_t>(n));
-      }
-      const int k = ++connections_;
-      const std::string head = "HTTP/1.0 200 OK\r\nContent-Type: audio/wav\r\n\r\n";
-      send_all(c, head);
-      send_all(c, k == 1 ? body_.substr(0, cut_) : body_);
-      if (k == 1) {
-        ::close(c);
-      } else {
-        held_.push_back(c);
-      }
-    }
-  }
-  static void send_all(int c, const std::string& s) {
-    std::size_t done = 0;
-    while (done < s.size()) {
-      const ssize_t n = ::send(c, s.data() + done, s.size() - done, MSG_NOSIGNAL);
-      if (n <= 0) return;
-      done += static_cast<std::size_t>(n);
-    }
-  }
-
   std::string body_;
   std::size_t cut_;
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> connections_{0};
-  std::vector<int> held_;
-  std::thread thread_;
+  aircheck::test::LoopbackHttpServer server_;
 };
 
 TEST(StreamSource, ReconnectsAfterACutAndReportsAStall) {
   const std::string path = write_song("stream.wav", 4, 8000, 9);
-  std::ifstream f(path, std::ios::binary);
-  const std::string body{std::istreambuf_iterator<char>(f), {}};
+  const std::string body = aircheck::test::read_file(path);
   TinyHttpServer server(body, body.size() / 2);
 
   auto src = make_source(parse_source_spec("net", server.url() + "#stall_s=1"), 8000);
@@ -158,6 +129,167 @@ TEST(StreamSource, UnreachableUrlReportsDownNamingTheUrlAndStopsPromptly) {
   EXPECT_NE(ev.reason.find(url), std::string::npos) << ev.reason;
   src->stop();
   ::close(fd);
+}
+
+TEST(StreamSource, ReadsAnHlsPlaylistAndItsSegmentsOverHttp) {
+  // A station's HLS: a playlist of 2-s AAC segments over HTTP. The source reads the playlist,
+  // then each segment in turn, and delivers the audio whole and in order; at the playlist's
+  // end it reports the stream down.
+  constexpr int kRate = 16000;
+  eval::SynthOptions o;
+  o.seconds = 7;
+  o.sample_rate = kRate;
+  const std::vector<float> song = eval::synth_music(41, o);
+  const auto dir = testing::temp_dir() / "hls";
+  std::filesystem::create_directories(dir);
+  dsp::decode::encode_file((dir / "live.m3u8").string(), song, kRate, 64000);
+  ASSERT_TRUE(std::filesystem::exists(dir / "live0.ts"));
+  using Server = aircheck::test::LoopbackHttpServer;
+  Server server([&](int fd, int, const std::string& path) {
+    const std::string name = path.substr(path.find_last_of('/') + 1);
+    const auto file = dir / name;
+    if (path.rfind("/hls/", 0) != 0 || name.empty() || !std::filesystem::exists(file)) {
+      Server::send_all(fd, "HTTP/1.0 404 Not Found\r\n\r\n");
+    } else {
+      const std::string body = aircheck::test::read_file(file);
+      Server::send_all(fd, "HTTP/1.0 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+                               "\r\n\r\n" + body);
+    }
+    return Server::After::close;
+  });
+  const std::string url = server.url("/hls/live.m3u8");
+  auto src = make_source(parse_source_spec("hls", url + "#stall_s=5"), 8000);
+  src->start();
+  Delivered d;
+  const bool ok = wait_for([&] {
+    d.take(*src);
+    return d.events.size() >= 2;
+  });
+  src->stop();
+  const std::vector<float>& got = d.samples;
+  const std::vector<HealthEvent>& events = d.events;
+  ASSERT_TRUE(ok) << "got " << events.size() << " events, " << got.size() << " samples";
+  EXPECT_EQ(events[0].type, HealthEvent::Type::up);
+  EXPECT_EQ(events[1].type, HealthEvent::Type::down);
+  EXPECT_NE(events[1].reason.find("end of stream"), std::string::npos) << events[1].reason;
+  EXPECT_GE(server.connections(), 5);  // the playlist and four segments
+  // The same audio as the playlist decoded from disk, sample for sample.
+  const std::vector<float> want = testing::decode_at((dir / "live.m3u8").string(), 8000);
+  EXPECT_NEAR(static_cast<double>(got.size()), 7.0 * 8000, 0.3 * 8000);
+  ASSERT_GE(got.size(), 6 * 8000u);
+  ASSERT_GE(want.size(), 6 * 8000u);
+  std::size_t same = 0;
+  for (std::size_t i = 0; i < 6 * 8000u; ++i) same += std::abs(got[i] - want[i]) < 1e-4f;
+  EXPECT_GE(same, 6 * 8000u * 99 / 100);
+}
+
+/// Sends `ts` (an MPEG-TS) to 127.0.0.1:`port` in datagrams of 7 packets, as a multicast
+/// head-end does, at `speed` times its real-time rate (`seconds` long), over and over until
+/// destroyed.
+class UdpSender {
+ public:
+  UdpSender(std::string ts, double seconds, uint16_t port, double speed)
+      : ts_(std::move(ts)), thread_([this, seconds, port, speed] {
+          const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+          sockaddr_in to{};
+          to.sin_family = AF_INET;
+          to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+          to.sin_port = htons(port);
+          constexpr std::size_t kDatagram = 7 * 188;
+          const double per_s = static_cast<double>(ts_.size()) / seconds * speed;
+          const auto t0 = std::chrono::steady_clock::now();
+          std::size_t sent = 0;
+          while (!stop_) {
+            const std::chrono::duration<double> d = std::chrono::steady_clock::now() - t0;
+            while (static_cast<double>(sent) < d.count() * per_s) {
+              const std::size_t at = sent % ts_.size();
+              const std::size_t n = std::min(kDatagram, ts_.size() - at);
+              ::sendto(fd, ts_.data() + at, n, 0, reinterpret_cast<const sockaddr*>(&to),
+                       sizeof to);
+              sent += n;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+          }
+          ::close(fd);
+        }) {}
+  ~UdpSender() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::string ts_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+/// A UDP port free on 127.0.0.1 right now.
+uint16_t free_udp_port() {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+TEST(StreamSource, ReadsTheProgramAskedForOfAUdpTransportStream) {
+  // Two stations in one MPEG-TS over UDP: program 1 quiet (-30 dB), program 2 at full level.
+  // Each source reads the program its address names; one naming a program the stream lacks
+  // reports down, saying so.
+  constexpr int kRate = 16000;
+  constexpr double kSeconds = 6;
+  eval::SynthOptions o;
+  o.seconds = kSeconds;
+  o.sample_rate = kRate;
+  std::vector<float> quiet = eval::synth_music(31, o);
+  for (float& v : quiet) v *= 0.03f;
+  const std::vector<float> loud = eval::synth_music(32, o);
+  const std::string ts_path = (testing::temp_dir() / "mux.ts").string();
+  const std::span<const float> programs[] = {quiet, loud};
+  dsp::decode::encode_streams(ts_path, programs, kRate, 128000);
+  const std::string ts = aircheck::test::read_file(ts_path);
+
+  const auto level = [&](int program) {
+    const uint16_t port = free_udp_port();
+    auto src = make_source(
+        parse_source_spec("tv", "udp://127.0.0.1:" + std::to_string(port) +
+                                    "#program=" + std::to_string(program) + "&stall_s=5"),
+        8000);
+    src->start();
+    UdpSender sender(ts, kSeconds, port, 4.0);
+    Delivered d;
+    const std::vector<float>& got = d.samples;
+    const std::vector<HealthEvent>& events = d.events;
+    // 3 s of audio, after its first half second.
+    const bool ok = wait_for([&] {
+      d.take(*src);
+      return got.size() >= 28000 ||
+             (!events.empty() && events.back().type == HealthEvent::Type::down);
+    });
+    src->stop();
+    EXPECT_TRUE(ok);
+    if (!events.empty() && events.front().type == HealthEvent::Type::down) {
+      return std::pair(-1.0, events.front().reason);
+    }
+    double sum = 0;
+    for (std::size_t i = 4000; i < got.size(); ++i) sum += static_cast<double>(got[i]) * got[i];
+    return std::pair(
+        got.size() > 4000 ? std::sqrt(sum / static_cast<double>(got.size() - 4000)) : 0.0,
+        std::string());
+  };
+  const auto [rms1, why1] = level(1);
+  const auto [rms2, why2] = level(2);
+  std::printf("  program 1 rms %.4f, program 2 rms %.4f\n", rms1, rms2);
+  EXPECT_GT(rms1, 0.0) << why1;
+  EXPECT_GT(rms2, 0.0) << why2;
+  EXPECT_GT(rms2, 10 * rms1) << "program 2 is the loud one";
+  const auto [rms7, why7] = level(7);
+  EXPECT_LT(rms7, 0.0) << "no program 7 in the stream, yet audio came";
+  EXPECT_NE(why7.find("no program 7"), std::string::npos) << why7;
 }
 
 }  // namespace
