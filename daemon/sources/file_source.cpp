@@ -6,12 +6,15 @@
 // pace=fast: a backfill, not a live capture. The producer waits for ring space instead of
 //   dropping, so every sample arrives and the file is read as fast as the consumer drains it.
 // start=ISO8601: utc_of(pos) = start + pos / rate exactly; without it the origin is the wall
-//   clock at start().
+//   clock at start(), or for a FIFO when its writer connected.
 //
 // A regular file is opened in start() (a missing or undecodable file throws there); a FIFO is
 // opened on the capture thread, since opening blocks until a writer appears. stop() releases a
 // FIFO open by briefly opening the write end; a FIFO whose writer stays connected but silent
-// delays stop() until it writes or closes.
+// delays stop() until it writes or closes. A FIFO is a live feed (a capture program writing
+// into it): FFmpeg reads only half a second of it to learn the stream (as a network stream,
+// instead of up to 5 s), and its first sample is the one written when the writer connected:
+// that is where its clock starts, and pace=realtime releases what arrived meanwhile at once.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -45,7 +48,11 @@ class FileSource final : public CaptureSource {
     opts_.interrupt = [this] { return stopping(); };
     buf_.reserve(kDecodeChunk * 4);
   }
-  ~FileSource() override { join(); }
+  ~FileSource() override {
+    join();
+    decoder_.reset();
+    if (fifo_fd_ >= 0) ::close(fifo_fd_);
+  }
 
  private:
   void prepare() override {
@@ -67,9 +74,22 @@ class FileSource final : public CaptureSource {
 
   void run() noexcept override {
     try {
-      if (!decoder_) decoder_.emplace(spec_.address, opts_);
-      ring_.post(HealthEvent::Type::up);
       t0_ = rt::SampleClock::mono_now();
+      if (!decoder_) {
+        // Blocks until a writer connects (or stop() opens the write end); FFmpeg reads this
+        // descriptor (a writer that wrote little and closed at once would leave a second
+        // open of the FIFO waiting for the next writer).
+        fifo_fd_ = ::open(spec_.address.c_str(), O_RDONLY | O_CLOEXEC);
+        if (stopping()) return;
+        if (fifo_fd_ < 0) throw std::runtime_error(spec_.address + ": " + std::strerror(errno));
+        t0_ = rt::SampleClock::mono_now();
+        if (!start_utc_) clock_.set_fixed(rt::SampleClock::real_now());
+        decode::OpenOptions fifo = opts_;
+        fifo.open_url = "pipe:" + std::to_string(fifo_fd_);
+        fifo.format_options["analyzeduration"] = "500000";
+        decoder_.emplace(spec_.address, fifo);
+      }
+      ring_.post(HealthEvent::Type::up);
       for (;;) {
         buf_.clear();
         const bool more = decoder_->read(buf_, kDecodeChunk);
@@ -116,6 +136,7 @@ class FileSource final : public CaptureSource {
 
   bool fast_ = false;
   bool fifo_ = false;
+  int fifo_fd_ = -1;  // the FIFO's read end, once a writer connected; FFmpeg reads it
   std::optional<double> start_utc_;
   decode::OpenOptions opts_;
   std::optional<decode::Decoder> decoder_;

@@ -106,7 +106,8 @@ struct Decoder::Impl {
     for (const auto& [k, v] : opts.format_options) av_dict_set(&dict, k.c_str(), v.c_str(), 0);
     if (opts.io_timeout_s > 0)
       av_dict_set_int(&dict, "rw_timeout", static_cast<int64_t>(opts.io_timeout_s * 1e6), 0);
-    int rc = avformat_open_input(&f, url.c_str(), nullptr, &dict);  // frees f on failure
+    const std::string& target = opts.open_url.empty() ? url : opts.open_url;
+    int rc = avformat_open_input(&f, target.c_str(), nullptr, &dict);  // frees f on failure
     av_dict_free(&dict);
     if (rc < 0) fail(url, "cannot open", rc);
     fmt.reset(f);

@@ -27,6 +27,9 @@ struct OpenOptions {
   /// Polled by FFmpeg during blocking I/O; return true to abort (stall detection, shutdown).
   std::function<bool()> interrupt;
   std::map<std::string, std::string> format_options;  ///< passed to avformat_open_input
+  /// What FFmpeg opens instead of the url, when not empty (e.g. "pipe:7", a descriptor already
+  /// open); the url still names the input in messages.
+  std::string open_url;
   /// Longest gap in the input's timestamps filled with silence (Decoder::read()), in seconds;
   /// 0: none (live streams, whose timestamps are the sender's).
   double max_gap_s = 60.0;

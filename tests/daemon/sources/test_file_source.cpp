@@ -1,11 +1,18 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <thread>
 #include <vector>
 
+#include "daemon/rt/sample_clock.h"
 #include "daemon/source.h"
 #include "test_media.h"
+#include "tests/support/files.h"
 
 namespace aircheck::daemon {
 namespace {
@@ -145,6 +152,50 @@ TEST(FileSource, StopInterruptsARealtimeFile) {
   src->stop();
   src->stop();  // idempotent
   EXPECT_FALSE(src->finished());
+}
+
+TEST(FileSource, AFifoIsReadFromWhenItsWriterConnectsAndItsClockStartsThere) {
+  // A capture program writing into a FIFO, started a second after the daemon: the source
+  // waits for it, reads every sample it writes, and places the first where the writer
+  // connected (not where the source started). stop() on a FIFO nobody writes returns.
+  const auto fifo = testing::temp_dir() / "feed.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string path = write_song("fifo.flac", 3, kRate, 13);
+  const std::vector<float> ref = decode_at(path, kRate);
+  const std::string bytes = aircheck::test::read_file(path);
+  auto src = make_source(parse_source_spec("p", "file:" + fifo.string() + "?pace=fast"), kRate);
+  src->start();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_TRUE(src->read_block().samples.empty());
+  HealthEvent ev{};
+  EXPECT_FALSE(src->poll_health(ev)) << "up before a writer connected";
+  double connected = 0;
+  std::thread writer([&] {
+    const int fd = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+    connected = rt::SampleClock::real_now();
+    for (std::size_t done = 0; fd >= 0 && done < bytes.size();) {
+      const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    if (fd >= 0) ::close(fd);  // at once: a writer with little to say
+  });
+  const Received r = drain(*src);
+  writer.join();
+  src->stop();
+  ASSERT_EQ(r.samples.size(), ref.size());
+  std::size_t mismatches = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) mismatches += r.samples[i] != ref[i];
+  EXPECT_EQ(mismatches, 0u);
+  EXPECT_EQ(types(r.events),
+            (std::vector<HealthEvent::Type>{HealthEvent::Type::up, HealthEvent::Type::finished}));
+  EXPECT_NEAR(src->utc_of(0), connected, 0.2);
+
+  auto idle = make_source(parse_source_spec("q", "file:" + fifo.string()), kRate);
+  idle->start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  idle->stop();
+  EXPECT_FALSE(idle->finished());
 }
 
 }  // namespace
