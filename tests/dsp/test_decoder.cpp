@@ -9,9 +9,11 @@
 #include "bench/eval/synth.h"
 #include "dsp/decode/decoder.h"
 #include "dsp/decode/resample.h"
+#include "tests/support/correlation.h"
 #include "tests/support/files.h"
 
 using namespace aircheck;
+using aircheck::test::best_correlation;
 namespace fs = std::filesystem;
 
 namespace {
@@ -24,23 +26,6 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
-// Normalised cross-correlation at the best lag within +-max_lag samples.
-double best_correlation(const std::vector<float>& a, const std::vector<float>& b, int max_lag) {
-  double best = -1;
-  const std::size_t n = std::min(a.size(), b.size());
-  for (int lag = -max_lag; lag <= max_lag; ++lag) {
-    double ab = 0, aa = 0, bb = 0;
-    for (std::size_t i = 4000; i + 4000 < n; ++i) {
-      const long j = static_cast<long>(i) + lag;
-      if (j < 0 || j >= static_cast<long>(b.size())) continue;
-      ab += a[i] * b[static_cast<std::size_t>(j)];
-      aa += a[i] * a[i];
-      bb += b[static_cast<std::size_t>(j)] * b[static_cast<std::size_t>(j)];
-    }
-    best = std::max(best, ab / std::sqrt(aa * bb + 1e-20));
-  }
-  return best;
-}
 }  // namespace
 
 class DecoderFormats : public ::testing::TestWithParam<const char*> {};

@@ -5,10 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <span>
 #include <string>
@@ -20,6 +22,7 @@
 #include "daemon/source.h"
 #include "dsp/decode/decoder.h"
 #include "test_media.h"
+#include "tests/support/correlation.h"
 #include "tests/support/files.h"
 #include "tests/support/http_server.h"
 
@@ -183,6 +186,65 @@ TEST(StreamSource, ReadsAnHlsPlaylistAndItsSegmentsOverHttp) {
   EXPECT_GE(same, 6 * 8000u * 99 / 100);
 }
 
+/// Whether the ffmpeg tool is installed with `protocol` (an output URL scheme).
+bool ffmpeg_has(const std::string& protocol) {
+  const std::string cmd =
+      "ffmpeg -hide_banner -protocols 2>/dev/null | grep -qx ' *" + protocol + "'";
+  return std::system(cmd.c_str()) == 0;
+}
+
+/// A TCP (or UDP) port free on 127.0.0.1 right now.
+uint16_t free_port(int type) {
+  const int fd = ::socket(AF_INET, type, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+class ServedByFfmpeg : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ServedByFfmpeg, TheStreamIsReadWholeAndItsEndReported) {
+  // The ffmpeg tool as the server (an RTMP server a player pulls from; an SRT listener with
+  // an MPEG-TS), a song at its real-time pace: the source reads it and reports its end.
+  const std::string kind = GetParam();
+  if (!ffmpeg_has(kind)) GTEST_SKIP() << "the ffmpeg tool is missing or lacks " << kind;
+  const std::string song = write_song("served.flac", 5, 8000, 51);
+  const std::vector<float> want = testing::decode_at(song, 8000);
+  const uint16_t port = free_port(kind == "srt" ? SOCK_DGRAM : SOCK_STREAM);
+  const std::string url = kind == "srt" ? "srt://127.0.0.1:" + std::to_string(port)
+                                        : "rtmp://127.0.0.1:" + std::to_string(port) + "/live/air";
+  const std::string out = kind == "srt" ? "-c:a mp2 -ar 48000 -f mpegts '" + url + "?mode=listener'"
+                                        : "-c:a aac -ar 44100 -f flv -listen 1 '" + url + "'";
+  const std::string cmd = "ffmpeg -loglevel quiet -nostdin -re -i " + song + " " + out;
+  std::thread server([cmd] { (void)std::system(cmd.c_str()); });
+  auto src = make_source(parse_source_spec("s", url + "#stall_s=5"), 8000);
+  src->start();
+  Delivered d;
+  // Until the stream has come and gone: an up, then a down.
+  const bool ok = wait_for([&] {
+    d.take(*src);
+    const auto up = std::find_if(d.events.begin(), d.events.end(), [](const HealthEvent& e) {
+      return e.type == HealthEvent::Type::up;
+    });
+    return up != d.events.end() && std::any_of(up, d.events.end(), [](const HealthEvent& e) {
+             return e.type == HealthEvent::Type::down;
+           });
+  });
+  src->stop();
+  server.join();
+  ASSERT_TRUE(ok) << kind << ": " << d.events.size() << " events, " << d.samples.size()
+                  << " samples";
+  EXPECT_NEAR(static_cast<double>(d.samples.size()), 5.0 * 8000, 0.5 * 8000);
+  EXPECT_GT(aircheck::test::best_correlation(want, d.samples, 2400), 0.8);
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, ServedByFfmpeg, ::testing::Values("rtmp", "srt"));
+
 /// Sends `ts` (an MPEG-TS) to 127.0.0.1:`port` in datagrams of 7 packets, as a multicast
 /// head-end does, at `speed` times its real-time rate (`seconds` long), over and over until
 /// destroyed.
@@ -223,19 +285,6 @@ class UdpSender {
   std::thread thread_;
 };
 
-/// A UDP port free on 127.0.0.1 right now.
-uint16_t free_udp_port() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 TEST(StreamSource, ReadsTheProgramAskedForOfAUdpTransportStream) {
   // Two stations in one MPEG-TS over UDP: program 1 quiet (-30 dB), program 2 at full level.
   // Each source reads the program its address names; one naming a program the stream lacks
@@ -254,7 +303,7 @@ TEST(StreamSource, ReadsTheProgramAskedForOfAUdpTransportStream) {
   const std::string ts = aircheck::test::read_file(ts_path);
 
   const auto level = [&](int program) {
-    const uint16_t port = free_udp_port();
+    const uint16_t port = free_port(SOCK_DGRAM);
     auto src = make_source(
         parse_source_spec("tv", "udp://127.0.0.1:" + std::to_string(port) +
                                     "#program=" + std::to_string(program) + "&stall_s=5"),
