@@ -11,9 +11,10 @@
 //          CLOCK_REALTIME - CLOCK_MONOTONIC offset, so NTP corrections are followed.
 //
 // Threads: configure with set_fixed()/set_live() on the control thread before the producer
-// starts (or on the producer before its first sample); observe(), expected_pos() on the producer only; utc_of() from any thread. The mapping
-// is published through a sequence lock of atomics: observe() never waits, utc_of() retries only
-// while an update is being written. All members but the constructor are noexcept and
+// starts (or on the producer before its first sample); observe(), expected_pos(), resume() on
+// the producer only; utc_of() from any thread. The mapping is published through a sequence
+// lock of atomics: observe() never waits, utc_of() retries only while an update is being
+// written. All members but the constructor are noexcept and
 // allocation-free.
 #pragma once
 

@@ -66,6 +66,16 @@ std::vector<HealthEvent::Type> types(const std::vector<HealthEvent>& evs) {
   return t;
 }
 
+/// Every sample of `ref` arrived, at its place, between an `up` and a `finished`.
+void expect_whole(const Received& r, const std::vector<float>& ref) {
+  ASSERT_EQ(r.samples.size(), ref.size());
+  std::size_t mismatches = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) mismatches += r.samples[i] != ref[i];
+  EXPECT_EQ(mismatches, 0u);
+  EXPECT_EQ(types(r.events),
+            (std::vector<HealthEvent::Type>{HealthEvent::Type::up, HealthEvent::Type::finished}));
+}
+
 TEST(FileSource, FastDeliversEverySampleInOrderWithoutDropping) {
   const std::string path = write_song("fast.wav", 6, 44100);
   const std::vector<float> ref = decode_at(path, kRate);
@@ -80,12 +90,7 @@ TEST(FileSource, FastDeliversEverySampleInOrderWithoutDropping) {
   EXPECT_EQ(src->overflowed(), 0u);
   EXPECT_EQ(r.jumps, 0u);
   EXPECT_TRUE(r.contiguous_or_forward);
-  ASSERT_EQ(r.samples.size(), ref.size());
-  std::size_t mismatches = 0;
-  for (std::size_t i = 0; i < ref.size(); ++i) mismatches += r.samples[i] != ref[i];
-  EXPECT_EQ(mismatches, 0u);
-  EXPECT_EQ(types(r.events),
-            (std::vector<HealthEvent::Type>{HealthEvent::Type::up, HealthEvent::Type::finished}));
+  expect_whole(r, ref);
   EXPECT_EQ(r.events.back().pos, ref.size());
   EXPECT_DOUBLE_EQ(src->utc_of(0), 1767261600.0);
   EXPECT_DOUBLE_EQ(src->utc_of(kRate * 5 / 2), 1767261602.5);
@@ -183,12 +188,7 @@ TEST(FileSource, AFifoIsReadFromWhenItsWriterConnectsAndItsClockStartsThere) {
   const Received r = drain(*src);
   writer.join();
   src->stop();
-  ASSERT_EQ(r.samples.size(), ref.size());
-  std::size_t mismatches = 0;
-  for (std::size_t i = 0; i < ref.size(); ++i) mismatches += r.samples[i] != ref[i];
-  EXPECT_EQ(mismatches, 0u);
-  EXPECT_EQ(types(r.events),
-            (std::vector<HealthEvent::Type>{HealthEvent::Type::up, HealthEvent::Type::finished}));
+  expect_whole(r, ref);
   EXPECT_NEAR(src->utc_of(0), connected, 0.2);
 
   auto idle = make_source(parse_source_spec("q", "file:" + fifo.string()), kRate);
