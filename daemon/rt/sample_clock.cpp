@@ -81,8 +81,8 @@ void SampleClock::observe(uint64_t pos) noexcept {
 
 uint64_t SampleClock::expected_pos_at(double mono) const noexcept {
   if (!live_ || !have_first_) return 0;
-  const double ahead = (mono - base_mono_) * rate_hat_;
-  return ahead <= 0 ? base_pos_local_ : base_pos_local_ + static_cast<uint64_t>(ahead);
+  const double at = static_cast<double>(base_pos_local_) + (mono - base_mono_) * rate_hat_;
+  return at <= 0 ? 0 : static_cast<uint64_t>(at);
 }
 
 void SampleClock::resume(uint64_t pos, double mono) noexcept {

@@ -42,7 +42,7 @@ class SampleClock {
   /// Producer: the position the clock expects now, for skipping an outage; 0 before the first
   /// observe().
   uint64_t expected_pos() const noexcept { return expected_pos_at(mono_now()); }
-  /// ... at CLOCK_MONOTONIC second `mono`.
+  /// ... at CLOCK_MONOTONIC second `mono` (before the last observation too; 0 at the least).
   uint64_t expected_pos_at(double mono) const noexcept;
   /// Producer, live mode: the sample at `pos` was live at CLOCK_MONOTONIC second `mono` (a
   /// stream (re)connected then; its first audio comes out of the decoder later, at once with

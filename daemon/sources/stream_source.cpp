@@ -9,16 +9,20 @@
 // (re)connect reports `up`, resets the backoff, and skips the sample clock over the outage: the
 // stream's first sample is placed where the clock was when the connection was made (the
 // server sends from its live point then; FFmpeg holds that audio back while it learns the
-// stream, kProbeS), and the clock is anchored there.
+// stream, kProbeS), or as much before as the server sent at once on connecting (a burst of its
+// last seconds, measured over the first kSettleS, for which the audio is held back), and the
+// clock is anchored there.
 //
 // stop() makes the interrupt callback return true, so a blocking open or read returns
 // promptly (FFmpeg polls the callback during network waits).
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -37,6 +41,14 @@ constexpr std::size_t kDecodeChunk = 2048;
 constexpr double kBackoffFirst = 1, kBackoffMax = 60, kJitter = 0.2;
 /// Seconds of a stream read to learn its streams before decoding (FFmpeg's analyzeduration).
 constexpr double kProbeS = 0.5;
+/// After a (re)connect the audio is held this long (from the connection) before it goes on,
+/// to measure how much of it the server sent from before the connection: Icecast and SHOUTcast
+/// send a burst of their last seconds at once (Icecast's burst-size, 64 KB by default: 4 s at
+/// 128 kbit/s). A burst arrives within this; what was decoded beyond the time since the
+/// connection is the burst. At most kHoldMaxS of audio is held.
+constexpr double kSettleS = 1.5, kHoldMaxS = 16;
+/// An excess under this is no burst: FFmpeg's buffers and a sender running a little ahead.
+constexpr double kBurstMinS = 0.5;
 
 /// The URL with any user:password@ replaced by ***@.
 std::string redact(const std::string& url) {
@@ -70,6 +82,7 @@ class StreamSource final : public CaptureSource {
              rt::SampleClock::mono_now() - last_data_.load(std::memory_order_relaxed) > stall_s_;
     };
     buf_.reserve(kDecodeChunk * 8);
+    hold_.reserve(static_cast<std::size_t>(kHoldMaxS * rate_) + kDecodeChunk * 8);
     rng_.seed(static_cast<unsigned>(std::hash<std::string>{}(spec_.id + spec_.address)));
   }
   ~StreamSource() override { join(); }
@@ -83,6 +96,21 @@ class StreamSource final : public CaptureSource {
       std::string reason;
       const double connected = rt::SampleClock::mono_now();
       last_data_.store(connected, std::memory_order_relaxed);
+      hold_.clear();
+      bool holding = true;
+      // The held audio goes on: placed, reported up, written.
+      const auto release = [&] {
+        if (!holding) return;
+        holding = false;
+        if (hold_.empty()) return;
+        place_after_connect(connected);
+        ring_.post(HealthEvent::Type::up);
+        up = true;
+        down_reported = false;
+        backoff = kBackoffFirst;
+        ring_.write(std::span<const float>(hold_).subspan(held_from_));
+        clock_.observe(ring_.produced());
+      };
       try {
         decode::Decoder dec(spec_.address, opts_);
         for (;;) {
@@ -90,26 +118,33 @@ class StreamSource final : public CaptureSource {
           const bool more = dec.read(buf_, kDecodeChunk);
           if (stopping()) return;
           if (!buf_.empty()) {
-            last_data_.store(rt::SampleClock::mono_now(), std::memory_order_relaxed);
-            if (!up) {
-              // The first audio is what was live when the connection was made: FFmpeg read
-              // it while it learnt the stream.
-              resync_at(connected);
-              ring_.post(HealthEvent::Type::up);
-              up = true;
-              down_reported = false;
-              backoff = kBackoffFirst;
+            const double now = rt::SampleClock::mono_now();
+            last_data_.store(now, std::memory_order_relaxed);
+            if (holding) {
+              const std::size_t room = hold_.capacity() - hold_.size();
+              hold_.insert(hold_.end(), buf_.begin(),
+                           buf_.begin() + static_cast<std::ptrdiff_t>(std::min(room, buf_.size())));
+              if (now - connected >= kSettleS ||
+                  static_cast<double>(hold_.size()) >= kHoldMaxS * rate_) {
+                held_at_ = now;
+                release();
+              }
+            } else {
+              ring_.write(buf_);
+              clock_.observe(ring_.produced());
             }
-            ring_.write(buf_);
-            clock_.observe(ring_.produced());
           }
           if (!more) {
+            held_at_ = rt::SampleClock::mono_now();
+            release();
             reason = shown_url_ + ": end of stream";
             break;
           }
         }
       } catch (const std::exception& e) {
         if (stopping()) return;
+        held_at_ = rt::SampleClock::mono_now();
+        release();
         reason = e.what();
         if (reason.find(shown_url_) == std::string::npos) reason = shown_url_ + ": " + reason;
         if (reason.find(spec_.address) != std::string::npos && shown_url_ != spec_.address) {
@@ -131,10 +166,32 @@ class StreamSource final : public CaptureSource {
     }
   }
 
+  /// Places the audio held since the connection at `connected` (CLOCK_MONOTONIC) on the
+  /// source's clock. What was decoded by held_at_ beyond the time since the connection came
+  /// from before it (a burst): the first held sample was live that much before the
+  /// connection. Held audio the source already delivered before an outage shorter than the
+  /// burst is left out (held_from_); the rest continues the clock, skipping what the outage
+  /// lost.
+  void place_after_connect(double connected) noexcept {
+    const double excess = static_cast<double>(hold_.size()) / rate_ - (held_at_ - connected);
+    double first_live = connected - (excess >= kBurstMinS ? excess : 0.0);
+    const uint64_t expected = clock_.expected_pos_at(first_live);
+    const uint64_t produced = ring_.produced();
+    held_from_ = 0;
+    if (expected > 0 && expected < produced) {
+      held_from_ = static_cast<std::size_t>(std::min<uint64_t>(produced - expected, hold_.size()));
+      first_live += static_cast<double>(held_from_) / rate_;
+    }
+    resync_at(first_live);
+  }
+
   const std::string shown_url_;
   double stall_s_ = 10;
   decode::OpenOptions opts_;
   std::vector<float> buf_;
+  std::vector<float> hold_;    // the audio since the connection, until placed
+  double held_at_ = 0;         // when the hold ended (CLOCK_MONOTONIC)
+  std::size_t held_from_ = 0;  // held samples delivered before the outage already
   std::atomic<double> last_data_{0};
   std::minstd_rand rng_;
 };

@@ -289,6 +289,9 @@ class Aircheckd : public ::testing::Test {
       EXPECT_LE(latency, max_latency_s);
     }
   }
+  /// A live MP3 stream over HTTP cut mid-play and served again after the reconnect with a
+  /// burst of `burst_s` (LiveStation): its airings before and after the outage.
+  static void expect_network_cut(double burst_s);
   static void expect_found_at_speed(const std::vector<json>& ends, const SpeedTruth& t, double fast,
                                     double slow, double tolerance_s);
 
@@ -796,22 +799,23 @@ TEST_F(Aircheckd, SighupAddsAndRemovesSourcesAndSigtermFlushes) {
 
 /// A live Icecast-like station over loopback HTTP: `audio` (a constant-bitrate MP3 of
 /// `seconds`) sent at its byte rate from the first connection on. Connection 1 is cut at `cut_s`;
-/// a later connection gets the stream from where it is live by then (what aired during the
-/// outage is lost, as on a real station; the decoder finds the next frame) to its end, then
-/// closes; connections after that get 404.
+/// a later connection gets the stream from where it is live by then, less `burst_s` sent at
+/// once (Icecast's burst-on-connect), from a frame's start, to its end, then closes;
+/// connections after that get 404.
 class LiveStation {
  public:
-  LiveStation(std::string audio, double seconds, double cut_s)
+  LiveStation(std::string audio, double seconds, double cut_s, double burst_s)
       : audio_(std::move(audio)),
         byte_rate_(static_cast<double>(audio_.size()) / seconds),
         cut_(static_cast<std::size_t>(cut_s * byte_rate_)),
+        burst_s_(burst_s),
         server_([this](int fd, int connection, const std::string&) {
           stream(fd, connection);
           return aircheck::test::LoopbackHttpServer::After::close;
         }) {}
   std::string url() const { return server_.url("/live.mp3"); }
   int connections() const { return server_.connections(); }
-  /// Programme seconds where connection 2 began (0 before it).
+  /// Programme seconds where connection 2 began to send (0 before it).
   double resumed_s() const { return resumed_.load(); }
 
  private:
@@ -830,7 +834,8 @@ class LiveStation {
     if (connection == 1) {
       to = cut_;
     } else {
-      from = next_frame(static_cast<std::size_t>(live_s() * byte_rate_));
+      // Icecast's burst-on-connect: the last burst_s before the live point, at once.
+      from = next_frame(static_cast<std::size_t>(std::max(0.0, live_s() - burst_s_) * byte_rate_));
       resumed_ = static_cast<double>(from) / byte_rate_;
     }
     if (!Server::send_all(fd, "HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n")) return;
@@ -863,12 +868,13 @@ class LiveStation {
   std::string audio_;
   double byte_rate_;
   std::size_t cut_;
+  double burst_s_;
   std::chrono::steady_clock::time_point t0_;
   std::atomic<double> resumed_{0};
   Server server_;
 };
 
-TEST_F(Aircheckd, ANetworkStreamCutMidPlayIsReconnectedAndTheAiringsAfterTheCutFound) {
+void Aircheckd::expect_network_cut(double burst_s) {
   // An Icecast-like MP3 stream at real time: song0 from its start, cut by the network 8 s into
   // it; the daemon reconnects (about a second of backoff) and the stream goes on from where it
   // is live then: the rest of song0, speech, then song3 from its start. Positions after the
@@ -885,8 +891,8 @@ TEST_F(Aircheckd, ANetworkStreamCutMidPlayIsReconnectedAndTheAiringsAfterTheCutF
   constexpr double kCodecDelayS = 0.3;
   const fs::path mp3 = dir_ / "network.mp3";
   aircheck::dsp::decode::encode_file(mp3.string(), p.pcm, kRate, 64000);
-  LiveStation station(aircheck::test::read_file(mp3), p.now(), kCutS);
-  const fs::path log = dir_ / "network.jsonl";
+  LiveStation station(aircheck::test::read_file(mp3), p.now(), kCutS, burst_s);
+  const fs::path log = dir_ / ("network-" + std::to_string(burst_s) + ".jsonl");
   Daemon d({"--foreground", "--index", (dir_ / "index").string(), "--source",
             "net=" + station.url() + "#stall_s=3", "--jsonl", log.string()});
   // The stream's end: its second connection closes, the third is refused.
@@ -912,11 +918,13 @@ TEST_F(Aircheckd, ANetworkStreamCutMidPlayIsReconnectedAndTheAiringsAfterTheCutF
   EXPECT_NEAR(cut, kCutS, kCodecDelayS);
   const std::string reason = downs[0]["reason"];
   EXPECT_NE(reason.find(station.url()), std::string::npos) << reason;
+  // With a burst that reaches back before the cut, what the source has already is left out:
+  // the stream goes on from the cut.
   const double resumed = station.resumed_s();
-  EXPECT_GT(resumed, kCutS + 0.5);
-  EXPECT_NEAR(ups[1]["pos_s"].get<double>(), resumed, kCodecDelayS);
-  std::printf("  cut at %.2f s, resumed at %.2f s (source_up at %.2f s)\n", kCutS, resumed,
-              ups[1]["pos_s"].get<double>());
+  EXPECT_GT(resumed + burst_s, kCutS + 0.5);
+  EXPECT_NEAR(ups[1]["pos_s"].get<double>(), std::max(resumed, cut), kCodecDelayS);
+  std::printf("  burst %.0f s: cut at %.2f s, resumed at %.2f s (source_up at %.2f s)\n", burst_s,
+              kCutS, resumed, ups[1]["pos_s"].get<double>());
 
   // song0 closed at the cut; the rest of its play after the reconnect, at its own place in
   // the track (the clock's skip over the outage, to the edge goal) and not before the outage;
@@ -941,6 +949,16 @@ TEST_F(Aircheckd, ANetworkStreamCutMidPlayIsReconnectedAndTheAiringsAfterTheCutF
   EXPECT_NEAR(ends[2]["start_pos_s"].get<double>(), truth[1].start_s, kTolerance);
   EXPECT_NEAR(ends[2]["ref_start_s"].get<double>(), 0.0, kTolerance);
   EXPECT_NEAR(ends[2]["end_pos_s"].get<double>(), truth[1].end_s, kEndBound);
+}
+
+TEST_F(Aircheckd, ANetworkStreamCutMidPlayIsReconnectedAndTheAiringsAfterTheCutFound) {
+  expect_network_cut(0);
+}
+
+TEST_F(Aircheckd, AServersBurstOnReconnectingIsPlacedBeforeTheConnection) {
+  // Icecast sends its last seconds at once to a new listener: 3 s here, reaching back before
+  // the cut. What the source already has is left out and the rest placed where it aired.
+  expect_network_cut(3);
 }
 
 TEST_F(Aircheckd, CheckConfigAndExitCodes) {

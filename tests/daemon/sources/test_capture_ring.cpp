@@ -180,6 +180,9 @@ TEST(SampleClock, ResumeAnchorsAStreamsFirstSampleAtItsConnection) {
   c.resume(40000, connected);
   EXPECT_EQ(c.expected_pos_at(connected), 40000u);
   EXPECT_NEAR(static_cast<double>(c.expected_pos_at(connected + 2)), 40000 + 2 * 8000, 1);
+  // ... and before it: where a server's burst of its last seconds began.
+  EXPECT_NEAR(static_cast<double>(c.expected_pos_at(connected - 3)), 40000 - 3 * 8000, 1);
+  EXPECT_EQ(c.expected_pos_at(connected - 10), 0u);
 }
 
 }  // namespace
