@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <stdexcept>
 #include <tuple>
@@ -16,6 +17,12 @@ namespace {
 
 /// Blocks read per service() call: bounds the time one source holds its worker.
 constexpr int kBlocksPerService = 8;
+
+/// Seconds an airing open when its source went down stays open for the source to come back
+/// without a gap in its clock: a stream server's burst on reconnecting (Icecast's last seconds)
+/// covers a short outage, and the play goes on as one airing. At a gap, or after this, it
+/// closes at the source's last sample before the outage.
+constexpr double kOutageHoldS = 5.0;
 
 /// Confidence a window match needs to keep an open airing of its track going at its offset.
 /// The decision rule's confidence is for the best of all (track, offset) cells; the chance
@@ -284,6 +291,10 @@ bool SourceRunner::service(WorkerContext& ctx) noexcept {
       worked = true;
     }
     drain_health(ctx);
+    if (outage_ &&
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - outage_since_).count() >
+            kOutageHoldS)
+      close_outage(ctx);
     const bool ended = source_->finished();
     if (ended || (draining_.load(std::memory_order_acquire) && !worked)) {
       // Anything still in the ring was read above; one more empty read confirms it.
@@ -329,15 +340,12 @@ void SourceRunner::drain_health(WorkerContext& ctx) {
       case HealthEvent::Type::down:
         e.type = EventType::source_down;
         e.reason = h.reason;
-        // Nothing more will match until it is back: close what is open. The hashes before the
-        // outage belong to those airings: windows after it hold only what came after (a
-        // window reaching back across it put a play resumed after a short outage at the
-        // start of the evidence before it, over the airing already closed).
-        run_windows(ctx, true);
-        ctx.airings.clear();
-        decision_.finish(ctx.airings, pos_seconds(next_pos_));
-        emit_airings(ctx);
-        for (auto& lane : lanes_) lane->votes.clear();
+        // What is open waits for the source to come back (close_outage, kOutageHoldS).
+        if (!outage_) {
+          outage_since_ = std::chrono::steady_clock::now();
+          outage_pos_ = h.pos;
+        }
+        outage_ = true;
         break;
       case HealthEvent::Type::overflow:
         e.type = EventType::overflow;
@@ -350,7 +358,29 @@ void SourceRunner::drain_health(WorkerContext& ctx) {
   }
 }
 
+void SourceRunner::close_outage(WorkerContext& ctx) {
+  outage_ = false;
+  // Nothing more matched while it was down: close what is open. The hashes before the outage
+  // belong to those airings: windows after it hold only what came after (a window reaching
+  // back across it put a play resumed after a short outage at the start of the evidence before
+  // it, over the airing already closed).
+  run_windows(ctx, true);
+  ctx.airings.clear();
+  decision_.finish(ctx.airings, pos_seconds(next_pos_));
+  emit_airings(ctx);
+  for (auto& lane : lanes_) lane->votes.clear();
+}
+
 void SourceRunner::consume(const Block& b, WorkerContext& ctx) {
+  // Back after an outage (the audio before it, still in the ring, aside): without a gap the
+  // airings go on; with one they close first.
+  if (outage_ && b.pos >= outage_pos_) {
+    if (have_pos_ && b.pos == next_pos_) {
+      outage_ = false;
+    } else {
+      close_outage(ctx);
+    }
+  }
   if (clips_) clips_->feed(b.pos, b.samples);
   if (!have_pos_ || b.pos != next_pos_) {
     // A gap in the sample clock: end the segment and start a new one at the gap's end.
@@ -1239,11 +1269,8 @@ void SourceRunner::emit_airings(WorkerContext& ctx) {
 }
 
 void SourceRunner::finalize(WorkerContext& ctx) {
-  run_windows(ctx, true);
-  ctx.airings.clear();
-  decision_.finish(ctx.airings, pos_seconds(next_pos_));
-  emit_airings(ctx);
-  for (auto& lane : lanes_) lane->votes.clear();
+  // As at an outage that lasts: what is open closes at the last sample.
+  close_outage(ctx);
 }
 
 }  // namespace aircheck::daemon

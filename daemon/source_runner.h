@@ -8,7 +8,10 @@
 // Audio is fingerprinted once, as it arrives; each hash is looked up once, when the first
 // window that contains it is matched (matcher::StreamVotes), and windows merge their votes.
 // Hash times are kept on the source's sample clock: a gap in the clock (overflow, outage)
-// flushes and resets the fingerprinter and the next segment continues at the gap's end.
+// flushes and resets the fingerprinter and the next segment continues at the gap's end. When
+// the source goes down its open airings wait up to kOutageHoldS for it: back without a gap
+// (a server's burst on reconnecting covered the outage) they go on; otherwise they close at its
+// last sample, and windows after the outage hold only what came after it.
 //
 // Speed lanes match the same audio at other playback speeds, each with its own votes: a
 // rescaled lane (MatchProfile::rescaled_speeds, on by default) takes the normal lane's hashes
@@ -20,6 +23,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -149,6 +153,8 @@ class SourceRunner {
   void refine(const matcher::Candidate& c, WorkerContext& ctx, uint32_t& first, uint32_t& last);
   void finalize(WorkerContext& ctx);
   void end_segment();
+  /// Closes the airings left open when the source went down, at its last sample before it.
+  void close_outage(WorkerContext& ctx);
   void emit_airings(WorkerContext& ctx);
   struct Lane;
   /// Keeps the words the lane's last feed produced in its ring (lanes with words: normal speed
@@ -314,6 +320,10 @@ class SourceRunner {
   std::unique_ptr<ClipRecorder> clips_;  // evidence clips; null when off for this source
   ClipWriter* clip_writer_ = nullptr;
   bool up_reported_ = false;
+  /// The source is down and its open airings wait for it (close_outage()), since then.
+  bool outage_ = false;
+  std::chrono::steady_clock::time_point outage_since_;
+  uint64_t outage_pos_ = 0;  // the source's position when it went down
 
   std::atomic<bool> draining_{false};
   std::atomic<bool> done_{false};
