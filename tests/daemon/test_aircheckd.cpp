@@ -733,7 +733,8 @@ TEST_F(Aircheckd, ABackfillGivesTheAiringsOfTheLiveRun) {
 }
 
 TEST_F(Aircheckd, SighupAddsAndRemovesSourcesAndSigtermFlushes) {
-  // "keep" plays in real time for the whole test; "old" is removed and "new" added by SIGHUP.
+  // "keep" plays in real time for the whole test; "old" is removed and "new" added by SIGHUP;
+  // "chg" is given another address (restarted). The airings open in old and chg close.
   std::vector<Truth> truth;
   Programme keep;
   keep.add(unindexed(9200, 1));
@@ -756,21 +757,34 @@ TEST_F(Aircheckd, SighupAddsAndRemovesSourcesAndSigtermFlushes) {
   const std::string keep_src = "  - {id: keep, kind: file, address: " + keep_file.string() + "}\n";
   {
     std::ofstream out(cfg);
-    out << head << keep_src << "  - {id: old, kind: file, address: " + keep_file.string() + "}\n";
+    out << head << keep_src << "  - {id: old, kind: file, address: " + keep_file.string() + "}\n"
+        << "  - {id: chg, kind: file, address: " + keep_file.string() + "}\n";
   }
   Daemon d({"--config", cfg.string()});
-  ASSERT_TRUE(wait_for([&] { return !of_type(read_events(log), "airing_start", "keep").empty(); },
-                       std::chrono::seconds(60)))
-      << "no airing_start from keep";
+  ASSERT_TRUE(wait_for(
+      [&] {
+        const auto ev = read_events(log);
+        return !of_type(ev, "airing_start", "keep").empty() &&
+               !of_type(ev, "airing_start", "old").empty() &&
+               !of_type(ev, "airing_start", "chg").empty();
+      },
+      std::chrono::seconds(60)))
+      << "no airing_start from keep, old and chg";
   {
     std::ofstream out(cfg);
     out << head << keep_src
-        << "  - {id: new, kind: file, address: " + new_file.string() + ", options: {pace: fast}}\n";
+        << "  - {id: new, kind: file, address: " + new_file.string() + ", options: {pace: fast}}\n"
+        << "  - {id: chg, kind: file, address: " + new_file.string() + ", options: {pace: fast}}\n";
   }
   d.signal(SIGHUP);
-  ASSERT_TRUE(wait_for([&] { return !of_type(read_events(log), "source_finished", "new").empty(); },
-                       std::chrono::seconds(60)))
-      << "the added source did not run";
+  ASSERT_TRUE(wait_for(
+      [&] {
+        const auto ev = read_events(log);
+        return !of_type(ev, "source_finished", "new").empty() &&
+               !of_type(ev, "source_finished", "chg").empty();
+      },
+      std::chrono::seconds(60)))
+      << "the added or the changed source did not run";
   d.signal(SIGTERM);
   ASSERT_EQ(d.wait(std::chrono::seconds(20)), 0);
 
@@ -782,8 +796,21 @@ TEST_F(Aircheckd, SighupAddsAndRemovesSourcesAndSigtermFlushes) {
   const auto keep_end = of_type(events, "airing_end", "keep");
   ASSERT_EQ(keep_end.size(), 1u) << "SIGTERM did not flush the open airing";
   EXPECT_EQ(keep_end[0]["title"], "song1");
-  // old: started, then stopped by the reload; nothing from it after new appeared.
+  // old: started, then stopped by the reload, its airing closed then (song1 still playing);
+  // nothing from it after new appeared.
   EXPECT_EQ(of_type(events, "source_up", "old").size(), 1u);
+  const auto old_end = of_type(events, "airing_end", "old");
+  ASSERT_EQ(old_end.size(), 1u) << "the removed source's airing was left open";
+  EXPECT_EQ(old_end[0]["title"], "song1");
+  EXPECT_TRUE(old_end[0]["end_cut"].get<bool>());
+  // chg: its first run's airing closed by the restart, then the new address's song.
+  EXPECT_EQ(of_type(events, "source_up", "chg").size(), 2u);
+  const auto chg_end = of_type(events, "airing_end", "chg");
+  ASSERT_EQ(chg_end.size(), 2u);
+  EXPECT_EQ(chg_end[0]["title"], "song1");
+  EXPECT_TRUE(chg_end[0]["end_cut"].get<bool>());
+  EXPECT_EQ(chg_end[1]["title"], "song3");
+  EXPECT_NEAR(chg_end[1]["start_pos_s"].get<double>(), 2.0, kTolerance);
   std::size_t first_new = events.size(), last_old = 0;
   for (std::size_t i = 0; i < events.size(); ++i) {
     if (events[i]["source"] == "new" && first_new == events.size()) first_new = i;
