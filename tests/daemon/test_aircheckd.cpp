@@ -824,6 +824,52 @@ TEST_F(Aircheckd, SighupAddsAndRemovesSourcesAndSigtermFlushes) {
   EXPECT_NEAR(new_end[0]["start_pos_s"].get<double>(), 2.0, kTolerance);
 }
 
+TEST_F(Aircheckd, ATrackAddedToTheIndexWhileTheDaemonRunsIsMatchedWithoutARestart) {
+  // A live source (a file at real time) against an index of two songs; while the daemon runs,
+  // a third is added (as `aircheck index add` does, from another process: this one). Its play
+  // later in the programme is found, at its place.
+  const fs::path index_dir = dir_ / "growing-index";
+  const aircheck::dsp::Params params;
+  {
+    auto index = aircheck::store::Index::open(index_dir, {params.digest(), params.describe()},
+                                              aircheck::store::OpenMode::create);
+    index_song(*index, songs_[0].title, songs_[0].pcm, "EXT0");
+    index_song(*index, songs_[2].title, songs_[2].pcm, "EXT2");
+  }
+  std::vector<Truth> truth;
+  Programme p;
+  p.add(unindexed(9400, 1));
+  p.play(songs_[0], 0, 8, truth);  // [1, 9)
+  p.add(babble(40, 5));
+  p.play(songs_[4], 3, 8, truth);  // [14, 22): not in the index when the daemon starts
+  p.add(unindexed(9401, 2));
+  const fs::path prog = dir_ / "growing.flac";
+  aircheck::dsp::decode::encode_file(prog.string(), p.pcm, kRate);
+  const fs::path log = dir_ / "growing.jsonl";
+  Daemon d({"--foreground", "--index", index_dir.string(), "--source", "live=file:" + prog.string(),
+            "--jsonl", log.string()});
+  ASSERT_TRUE(wait_for([&] { return !of_type(read_events(log), "airing_start", "live").empty(); },
+                       std::chrono::seconds(30)))
+      << "song0 not found";
+  {
+    auto index = aircheck::store::Index::open(index_dir, {params.digest(), params.describe()},
+                                              aircheck::store::OpenMode::read_write);
+    index_song(*index, songs_[4].title, songs_[4].pcm, "EXT4");
+  }
+  ASSERT_TRUE(
+      wait_for([&] { return !of_type(read_events(log), "source_finished", "live").empty(); },
+               std::chrono::seconds(40)));
+  d.signal(SIGTERM);
+  ASSERT_EQ(d.wait(std::chrono::seconds(20)), 0);
+  const auto ends = of_type(read_events(log), "airing_end", "live");
+  ASSERT_EQ(ends.size(), 2u);
+  EXPECT_EQ(ends[0]["title"], "song0");
+  EXPECT_EQ(ends[1]["title"], "song4");
+  EXPECT_NEAR(ends[1]["start_pos_s"].get<double>(), truth[1].start_s, kTolerance);
+  EXPECT_NEAR(ends[1]["ref_start_s"].get<double>(), truth[1].ref_start_s, kTolerance);
+  EXPECT_NEAR(ends[1]["end_pos_s"].get<double>(), truth[1].end_s, kEndBound);
+}
+
 /// A live Icecast-like station over loopback HTTP: `audio` (a constant-bitrate MP3 of
 /// `seconds`) sent at its byte rate from the first connection on. Connection 1 is cut at `cut_s`;
 /// a later connection gets the stream from where it is live by then, less `burst_s` sent at
