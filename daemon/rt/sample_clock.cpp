@@ -43,10 +43,9 @@ void SampleClock::set_live() noexcept {
   publish(real_now(), 0, nominal_);
 }
 
-void SampleClock::observe(uint64_t pos) noexcept {
+void SampleClock::observe_at(uint64_t pos, double mono) noexcept {
   if (!live_) return;
-  const double mono = mono_now();
-  const double offset = real_now() - mono;
+  const double offset = real_now() - mono_now();
   if (!have_first_) {
     have_first_ = true;
     first_mono_ = last_update_ = base_mono_ = mono;

@@ -38,7 +38,9 @@ class SampleClock {
   void set_live() noexcept;
 
   /// Producer: the capture has just delivered samples up to (excluding) `pos`.
-  void observe(uint64_t pos) noexcept;
+  void observe(uint64_t pos) noexcept { observe_at(pos, mono_now()); }
+  /// ... at CLOCK_MONOTONIC second `mono`.
+  void observe_at(uint64_t pos, double mono) noexcept;
   /// Producer: the position the clock expects now, for skipping an outage; 0 before the first
   /// observe().
   uint64_t expected_pos() const noexcept { return expected_pos_at(mono_now()); }
