@@ -524,7 +524,11 @@ void encode_streams(const std::string& path, std::span<const std::span<const flo
     rc = avio_open(&out->pb, path.c_str(), AVIO_FLAG_WRITE);
     if (rc < 0) fail(path, "cannot create file", rc);
   }
-  rc = avformat_write_header(out.get(), nullptr);
+  // An HLS playlist lists every segment (FFmpeg's muxer keeps only the last five by default).
+  AVDictionary* mux_opts = nullptr;
+  if (std::string(out->oformat->name) == "hls") av_dict_set(&mux_opts, "hls_list_size", "0", 0);
+  rc = avformat_write_header(out.get(), &mux_opts);
+  av_dict_free(&mux_opts);
   if (rc < 0) fail(path, "cannot write header", rc);
 
   std::unique_ptr<AVFrame, FrameDeleter> fr(av_frame_alloc());

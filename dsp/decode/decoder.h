@@ -96,7 +96,8 @@ std::vector<float> decode_all(const std::string& url, const OpenOptions& opts = 
 void encode_file(const std::string& path, std::span<const float> pcm, int sample_rate,
                  int64_t bitrate = 0, const std::string& format = "");
 /// The same with several audio streams in one file (test media: a multiplex of stations). In
-/// an MPEG-TS (.ts) each stream is a program of its own, numbered from 1 in order.
+/// an MPEG-TS (.ts) each stream is a program of its own, numbered from 1 in order. An HLS
+/// playlist (.m3u8) lists every segment it writes beside it.
 void encode_streams(const std::string& path, std::span<const std::span<const float>> streams,
                     int sample_rate, int64_t bitrate = 0, const std::string& format = "");
 

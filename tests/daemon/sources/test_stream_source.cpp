@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <span>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -134,18 +135,30 @@ TEST(StreamSource, UnreachableUrlReportsDownNamingTheUrlAndStopsPromptly) {
   ::close(fd);
 }
 
+/// A synthesized song of `seconds` (seed `seed`) as HLS, 2-s AAC segments beside `playlist` in
+/// the folder `name` of the test's temporary folder; the folder.
+std::filesystem::path write_hls(const std::string& name, const std::string& playlist,
+                                double seconds, uint64_t seed) {
+  eval::SynthOptions o;
+  o.seconds = seconds;
+  o.sample_rate = 16000;
+  const std::vector<float> song = eval::synth_music(seed, o);
+  const auto dir = testing::temp_dir() / name;
+  std::filesystem::create_directories(dir);
+  dsp::decode::encode_file((dir / playlist).string(), song, o.sample_rate, 64000);
+  return dir;
+}
+
+/// A 200 response carrying `body`.
+std::string ok_response(const std::string& body) {
+  return "HTTP/1.0 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
 TEST(StreamSource, ReadsAnHlsPlaylistAndItsSegmentsOverHttp) {
   // A station's HLS: a playlist of 2-s AAC segments over HTTP. The source reads the playlist,
   // then each segment in turn, and delivers the audio whole and in order; at the playlist's
   // end it reports the stream down.
-  constexpr int kRate = 16000;
-  eval::SynthOptions o;
-  o.seconds = 7;
-  o.sample_rate = kRate;
-  const std::vector<float> song = eval::synth_music(41, o);
-  const auto dir = testing::temp_dir() / "hls";
-  std::filesystem::create_directories(dir);
-  dsp::decode::encode_file((dir / "live.m3u8").string(), song, kRate, 64000);
+  const auto dir = write_hls("hls", "live.m3u8", 7, 41);
   ASSERT_TRUE(std::filesystem::exists(dir / "live0.ts"));
   using Server = aircheck::test::LoopbackHttpServer;
   Server server([&](int fd, int, const std::string& path) {
@@ -155,8 +168,7 @@ TEST(StreamSource, ReadsAnHlsPlaylistAndItsSegmentsOverHttp) {
       Server::send_all(fd, "HTTP/1.0 404 Not Found\r\n\r\n");
     } else {
       const std::string body = aircheck::test::read_file(file);
-      Server::send_all(fd, "HTTP/1.0 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
-                               "\r\n\r\n" + body);
+      Server::send_all(fd, ok_response(body));
     }
     return Server::After::close;
   });
@@ -184,6 +196,80 @@ TEST(StreamSource, ReadsAnHlsPlaylistAndItsSegmentsOverHttp) {
   std::size_t same = 0;
   for (std::size_t i = 0; i < 6 * 8000u; ++i) same += std::abs(got[i] - want[i]) < 1e-4f;
   EXPECT_GE(same, 6 * 8000u * 99 / 100);
+}
+
+TEST(StreamSource, FollowsALiveHlsPlaylistAsItGrows) {
+  // A live HLS station: a sliding playlist of the last three 2-s segments, a segment more
+  // every 2 s, reloaded by the reader; the playlist ends after 16 s. The source starts three
+  // segments back, as players do, and delivers every sample from there, in order and without
+  // a gap, then reports the end.
+  const auto dir = write_hls("hlslive", "all.m3u8", 16, 43);
+  // The segments and their lengths, from the finished playlist.
+  std::vector<std::pair<std::string, double>> segments;
+  {
+    std::istringstream in(aircheck::test::read_file(dir / "all.m3u8"));
+    double length = 0;
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("#EXTINF:", 0) == 0) length = std::stod(line.substr(8));
+      if (!line.empty() && line[0] != '#') segments.emplace_back(line, length);
+    }
+  }
+  ASSERT_GE(segments.size(), 6u);
+  const auto t0 = std::chrono::steady_clock::now();
+  using Server = aircheck::test::LoopbackHttpServer;
+  Server server([&](int fd, int, const std::string& path) {
+    const std::string name = path.substr(path.find_last_of('/') + 1);
+    if (name == "live.m3u8") {
+      // Three segments out at the start; the next each time its length has passed.
+      const std::chrono::duration<double> since = std::chrono::steady_clock::now() - t0;
+      std::size_t out = 0;
+      for (double end = 0; out < segments.size(); ++out) {
+        end += segments[out].second;
+        if (out >= 3 && end > since.count() + segments[0].second * 3) break;
+      }
+      const std::size_t first = out > 3 ? out - 3 : 0;
+      std::ostringstream m;
+      m << "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:" << first
+        << "\n";
+      for (std::size_t i = first; i < out; ++i)
+        m << "#EXTINF:" << segments[i].second << ",\n" << segments[i].first << "\n";
+      if (out == segments.size()) m << "#EXT-X-ENDLIST\n";
+      const std::string body = m.str();
+      Server::send_all(fd, ok_response(body));
+    } else if (std::filesystem::exists(dir / name) && name.find(".ts") != std::string::npos) {
+      const std::string body = aircheck::test::read_file(dir / name);
+      Server::send_all(fd, ok_response(body));
+    } else {
+      Server::send_all(fd, "HTTP/1.0 404 Not Found\r\n\r\n");
+    }
+    return Server::After::close;
+  });
+  auto src = make_source(parse_source_spec("hls", server.url("/hlslive/live.m3u8")), 8000);
+  src->start();
+  Delivered d;
+  uint64_t next = 0, jumps = 0;
+  const bool ok = wait_for(
+      [&] {
+        for (Block b = src->read_block(); !b.samples.empty(); b = src->read_block()) {
+          jumps += b.pos != next;
+          next = b.pos + b.samples.size();
+          d.samples.insert(d.samples.end(), b.samples.begin(), b.samples.end());
+        }
+        HealthEvent ev{};
+        while (src->poll_health(ev)) d.events.push_back(ev);
+        return d.events.size() >= 2;
+      },
+      40);
+  src->stop();
+  ASSERT_TRUE(ok) << d.events.size() << " events, " << d.samples.size() << " samples";
+  EXPECT_EQ(d.events[0].type, HealthEvent::Type::up);
+  EXPECT_EQ(d.events[1].type, HealthEvent::Type::down);
+  EXPECT_NE(d.events[1].reason.find("end of stream"), std::string::npos) << d.events[1].reason;
+  EXPECT_EQ(jumps, 0u);
+  // The whole song, as its finished playlist decodes from disk.
+  const std::vector<float> want = testing::decode_at((dir / "all.m3u8").string(), 8000);
+  EXPECT_NEAR(static_cast<double>(d.samples.size()), static_cast<double>(want.size()), 0.1 * 8000);
+  EXPECT_GT(aircheck::test::best_correlation(want, d.samples, 800), 0.99);
 }
 
 /// Whether the ffmpeg tool is installed with `protocol` (an output URL scheme).
