@@ -1,17 +1,17 @@
 // `stream` source: a network URL (Icecast http/https, HLS .m3u8, udp/rtp MPEG-TS, srt, rtmp)
 // read with dsp::decode::Decoder, reconnecting forever.
 //
-// Failure handling: an open error, a read error, the end of the stream, or a stall (no
-// decoded audio for stall_s seconds, default 10, enforced through the Decoder's interrupt
-// callback and io_timeout_s) ends the connection. The source then reports `down` once per
-// outage (the reason names the URL, with any user:password removed, and the error), waits
-// 1 s doubling to 60 s with +-20 % jitter, and reconnects. The first decoded audio after a
-// (re)connect reports `up`, resets the backoff, and skips the sample clock over the outage: the
-// stream's first sample is placed where the clock was when the connection was made (the
-// server sends from its live point then; FFmpeg holds that audio back while it learns the
-// stream, kProbeS), or as much before as the server sent at once on connecting (a burst of its
-// last seconds, measured over the first kSettleS, for which the audio is held back), and the
-// clock is anchored there.
+// Failure handling: an open error, a read error, the end of the stream, or a stall (no decoded
+// audio for stall_s seconds, default 10, after the audio delivered so far has played: an HLS
+// reader waits a segment's length for the next one, a burst runs ahead; enforced through the
+// Decoder's interrupt callback) ends the connection. The source then reports `down` once per
+// outage (the reason names the URL, with any user:password removed, and the error), waits 1 s
+// doubling to 60 s with +-20 % jitter, and reconnects. The first decoded audio after a (re)connect
+// reports `up`, resets the backoff, and skips the sample clock over the outage: the stream's first
+// sample is placed where the clock was when the connection was made (the server sends from its
+// live point then; FFmpeg holds that audio back while it learns the stream, kProbeS), or as much
+// before as the server sent at once on connecting (a burst of its last seconds, measured over the
+// first kSettleS, for which the audio is held back), and the clock is anchored there.
 //
 // stop() makes the interrupt callback return true, so a blocking open or read returns
 // promptly (FFmpeg polls the callback during network waits).
@@ -49,6 +49,9 @@ constexpr double kProbeS = 0.5;
 constexpr double kSettleS = 1.5, kHoldMaxS = 16;
 /// An excess under this is no burst: FFmpeg's buffers and a sender running a little ahead.
 constexpr double kBurstMinS = 0.5;
+/// Audio delivered ahead of real time puts the stall check off by at most this many seconds
+/// (an HTTP server sending a recording as fast as it can is not waited for for its length).
+constexpr double kAheadMaxS = 60;
 
 /// The URL with any user:password@ replaced by ***@.
 std::string redact(const std::string& url) {
@@ -68,7 +71,9 @@ class StreamSource final : public CaptureSource {
     stall_s_ = option_double(spec_, "stall_s", 10, 0.1, 3600);
     opts_.sample_rate = rate_;
     opts_.program_id = static_cast<int>(option_int(spec_, "program", -1, -1, 65535));
-    opts_.io_timeout_s = stall_s_;
+    // Stalls are told by the interrupt callback (audio_until_); a network read's own timeout
+    // is only a backstop behind it.
+    opts_.io_timeout_s = stall_s_ + kAheadMaxS;
     // FFmpeg reads up to 5 s of a stream before its first packet to learn its streams: on a
     // live stream, seconds of waiting at every (re)connect, and a stall_s below that
     // interrupted the connection before any audio came out.
@@ -79,7 +84,7 @@ class StreamSource final : public CaptureSource {
     opts_.max_gap_s = 0;
     opts_.interrupt = [this] {
       return stopping() ||
-             rt::SampleClock::mono_now() - last_data_.load(std::memory_order_relaxed) > stall_s_;
+             rt::SampleClock::mono_now() - audio_until_.load(std::memory_order_relaxed) > stall_s_;
     };
     buf_.reserve(kDecodeChunk * 8);
     hold_.reserve(static_cast<std::size_t>(kHoldMaxS * rate_) + kDecodeChunk * 8);
@@ -95,7 +100,7 @@ class StreamSource final : public CaptureSource {
     while (!stopping()) {
       std::string reason;
       const double connected = rt::SampleClock::mono_now();
-      last_data_.store(connected, std::memory_order_relaxed);
+      audio_until_.store(connected, std::memory_order_relaxed);
       hold_.clear();
       bool holding = true;
       // The held audio goes on: placed, reported up, written.
@@ -119,7 +124,11 @@ class StreamSource final : public CaptureSource {
           if (stopping()) return;
           if (!buf_.empty()) {
             const double now = rt::SampleClock::mono_now();
-            last_data_.store(now, std::memory_order_relaxed);
+            // Audio that came ahead of real time (a server's burst, an HLS segment) lasts
+            // until it has played: only then does the wait for more count as a stall.
+            const double until = std::max(audio_until_.load(std::memory_order_relaxed), now) +
+                                 static_cast<double>(buf_.size()) / rate_;
+            audio_until_.store(std::min(until, now + kAheadMaxS), std::memory_order_relaxed);
             if (holding) {
               const std::size_t room = hold_.capacity() - hold_.size();
               hold_.insert(hold_.end(), buf_.begin(),
@@ -151,7 +160,7 @@ class StreamSource final : public CaptureSource {
           reason = shown_url_ + ": error (details withheld: they contain credentials)";
         }
       }
-      if (rt::SampleClock::mono_now() - last_data_.load(std::memory_order_relaxed) > stall_s_) {
+      if (rt::SampleClock::mono_now() - audio_until_.load(std::memory_order_relaxed) > stall_s_) {
         char secs[32];
         std::snprintf(secs, sizeof secs, "%g", stall_s_);
         reason = shown_url_ + ": no audio for " + secs + " s (stalled)";
@@ -192,7 +201,9 @@ class StreamSource final : public CaptureSource {
   std::vector<float> hold_;    // the audio since the connection, until placed
   double held_at_ = 0;         // when the hold ended (CLOCK_MONOTONIC)
   std::size_t held_from_ = 0;  // held samples delivered before the outage already
-  std::atomic<double> last_data_{0};
+  /// CLOCK_MONOTONIC second until which the audio delivered so far lasts, played in real
+  /// time; stall_s after it the stream has stalled.
+  std::atomic<double> audio_until_{0};
   std::minstd_rand rng_;
 };
 

@@ -94,7 +94,8 @@ TEST(StreamSource, ReconnectsAfterACutAndReportsAStall) {
       events.push_back(ev);
     }
   };
-  // up (conn 1) -> down (cut) -> up (conn 2, after ~1 s backoff) -> down (stalled after 1 s).
+  // up (conn 1) -> down (cut) -> up (conn 2, after ~1 s backoff) -> down (stalled: 1 s after
+  // the whole file, sent at once, would have played).
   const bool ok = wait_for([&] {
     pump();
     return events.size() >= 4;
@@ -202,7 +203,7 @@ TEST(StreamSource, FollowsALiveHlsPlaylistAsItGrows) {
   // A live HLS station: a sliding playlist of the last three 2-s segments, a segment more
   // every 2 s, reloaded by the reader; the playlist ends after 16 s. The source starts three
   // segments back, as players do, and delivers every sample from there, in order and without
-  // a gap, then reports the end.
+  // a gap, then reports the end: no stall while it waits for a segment.
   const auto dir = write_hls("hlslive", "all.m3u8", 16, 43);
   // The segments and their lengths, from the finished playlist.
   std::vector<std::pair<std::string, double>> segments;
@@ -244,7 +245,10 @@ TEST(StreamSource, FollowsALiveHlsPlaylistAsItGrows) {
     }
     return Server::After::close;
   });
-  auto src = make_source(parse_source_spec("hls", server.url("/hlslive/live.m3u8")), 8000);
+  // stall_s below the segments' length: the reader waits that long for each next one, with
+  // the audio already delivered still to play.
+  auto src = make_source(
+      parse_source_spec("hls", server.url("/hlslive/live.m3u8") + "#stall_s=1.5"), 8000);
   src->start();
   Delivered d;
   uint64_t next = 0, jumps = 0;
