@@ -14,8 +14,7 @@
 // starts (or on the producer before its first sample); observe(), expected_pos(), resume() on
 // the producer only; utc_of() from any thread. The mapping is published through a sequence
 // lock of atomics: observe() never waits, utc_of() retries only while an update is being
-// written. All members but the constructor are noexcept and
-// allocation-free.
+// written. All members but the constructor are noexcept and allocation-free.
 #pragma once
 
 #include <atomic>

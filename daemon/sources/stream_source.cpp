@@ -45,8 +45,9 @@ constexpr double kProbeS = 0.5;
 /// to measure how much of it the server sent from before the connection: Icecast and SHOUTcast
 /// send a burst of their last seconds at once (Icecast's burst-size, 64 KB by default: 4 s at
 /// 128 kbit/s). A burst arrives within this; what was decoded beyond the time since the
-/// connection is the burst. At most kHoldMaxS of audio is held.
-constexpr double kSettleS = 1.5, kHoldMaxS = 16;
+/// connection is the burst. At most kHoldMaxS of audio is held (1 MiB at 8 kHz): an HLS
+/// reader starts three segments back, up to 30 s.
+constexpr double kSettleS = 1.5, kHoldMaxS = 32;
 /// An excess under this is no burst: FFmpeg's buffers and a sender running a little ahead.
 constexpr double kBurstMinS = 0.5;
 /// Audio delivered ahead of real time puts the stall check off by at most this many seconds
@@ -103,17 +104,17 @@ class StreamSource final : public CaptureSource {
       audio_until_.store(connected, std::memory_order_relaxed);
       hold_.clear();
       bool holding = true;
-      // The held audio goes on: placed, reported up, written.
-      const auto release = [&] {
+      // The audio held until `at` goes on: placed, reported up, written.
+      const auto release = [&](double at) {
         if (!holding) return;
         holding = false;
         if (hold_.empty()) return;
-        place_after_connect(connected);
+        const std::size_t known = place_after_connect(connected, at);
         ring_.post(HealthEvent::Type::up);
         up = true;
         down_reported = false;
         backoff = kBackoffFirst;
-        ring_.write(std::span<const float>(hold_).subspan(held_from_));
+        ring_.write(std::span<const float>(hold_).subspan(known));
         clock_.observe(ring_.produced());
       };
       try {
@@ -134,26 +135,22 @@ class StreamSource final : public CaptureSource {
               hold_.insert(hold_.end(), buf_.begin(),
                            buf_.begin() + static_cast<std::ptrdiff_t>(std::min(room, buf_.size())));
               if (now - connected >= kSettleS ||
-                  static_cast<double>(hold_.size()) >= kHoldMaxS * rate_) {
-                held_at_ = now;
-                release();
-              }
+                  static_cast<double>(hold_.size()) >= kHoldMaxS * rate_)
+                release(now);
             } else {
               ring_.write(buf_);
               clock_.observe(ring_.produced());
             }
           }
           if (!more) {
-            held_at_ = rt::SampleClock::mono_now();
-            release();
+            release(rt::SampleClock::mono_now());
             reason = shown_url_ + ": end of stream";
             break;
           }
         }
       } catch (const std::exception& e) {
         if (stopping()) return;
-        held_at_ = rt::SampleClock::mono_now();
-        release();
+        release(rt::SampleClock::mono_now());
         reason = e.what();
         if (reason.find(shown_url_) == std::string::npos) reason = shown_url_ + ": " + reason;
         if (reason.find(spec_.address) != std::string::npos && shown_url_ != spec_.address) {
@@ -175,32 +172,30 @@ class StreamSource final : public CaptureSource {
     }
   }
 
-  /// Places the audio held since the connection at `connected` (CLOCK_MONOTONIC) on the
-  /// source's clock. What was decoded by held_at_ beyond the time since the connection came
-  /// from before it (a burst): the first held sample was live that much before the
-  /// connection. Held audio the source already delivered before an outage shorter than the
-  /// burst is left out (held_from_); the rest continues the clock, skipping what the outage
-  /// lost.
-  void place_after_connect(double connected) noexcept {
-    const double excess = static_cast<double>(hold_.size()) / rate_ - (held_at_ - connected);
+  /// Places the audio held from the connection at `connected` to `at` (CLOCK_MONOTONIC) on
+  /// the source's clock. What was decoded beyond the time since the connection came from
+  /// before it (a burst): the first held sample was live that much before the connection.
+  /// Returns how many held samples the source had already delivered before an outage shorter
+  /// than the burst (left out); the rest continues the clock, skipping what the outage lost.
+  std::size_t place_after_connect(double connected, double at) noexcept {
+    const double excess = static_cast<double>(hold_.size()) / rate_ - (at - connected);
     double first_live = connected - (excess >= kBurstMinS ? excess : 0.0);
     const uint64_t expected = clock_.expected_pos_at(first_live);
     const uint64_t produced = ring_.produced();
-    held_from_ = 0;
+    std::size_t known = 0;
     if (expected > 0 && expected < produced) {
-      held_from_ = static_cast<std::size_t>(std::min<uint64_t>(produced - expected, hold_.size()));
-      first_live += static_cast<double>(held_from_) / rate_;
+      known = static_cast<std::size_t>(std::min<uint64_t>(produced - expected, hold_.size()));
+      first_live += static_cast<double>(known) / rate_;
     }
     resync_at(first_live);
+    return known;
   }
 
   const std::string shown_url_;
   double stall_s_ = 10;
   decode::OpenOptions opts_;
   std::vector<float> buf_;
-  std::vector<float> hold_;    // the audio since the connection, until placed
-  double held_at_ = 0;         // when the hold ended (CLOCK_MONOTONIC)
-  std::size_t held_from_ = 0;  // held samples delivered before the outage already
+  std::vector<float> hold_;  // the audio since the connection, until placed
   /// CLOCK_MONOTONIC second until which the audio delivered so far lasts, played in real
   /// time; stall_s after it the stream has stalled.
   std::atomic<double> audio_until_{0};
