@@ -3,8 +3,8 @@
 
 Serves FILE (an MP3, ADTS AAC, ... stream) over loopback HTTP at its byte rate, as a live
 station does, starts `aircheckd --source n=http://...` against it, and reports the time from
-the server's accept() to the daemon's `source_up` event (emitted when the first audio comes
-out of the decoder). Repeats REPS times; prints each time and the median.
+the server's accept() to the daemon's `source_up` event (emitted when the stream's first
+audio goes on: after the source's hold of the first 1.5 s, which measures a server's burst). Repeats REPS times; prints each time and the median.
 
     python3 bench/stream_connect.py --aircheckd build/daemon/aircheckd --index DIR \
         --file station.mp3 --bytes-per-s 16000 --type audio/mpeg --reps 5
@@ -21,10 +21,9 @@ import threading
 import time
 
 
-def serve_once(sock, data, bytes_per_s, ctype, accepted, seconds):
-    conn, _ = sock.accept()
-    accepted.append(time.time())
-    conn.recv(4096)
+def send_paced(conn, data, bytes_per_s, ctype, seconds=float('inf')):
+    """Answers the request on `conn` with `data` at `bytes_per_s` (0.1 s ahead of the live
+    point), as a live station does, for at most `seconds`; then closes."""
     conn.sendall(('HTTP/1.0 200 OK\r\nContent-Type: %s\r\n\r\n' % ctype).encode())
     t0 = time.time()
     sent = 0
@@ -38,6 +37,13 @@ def serve_once(sock, data, bytes_per_s, ctype, accepted, seconds):
     except OSError:
         pass
     conn.close()
+
+
+def serve_once(sock, data, bytes_per_s, ctype, accepted, seconds):
+    conn, _ = sock.accept()
+    accepted.append(time.time())
+    conn.recv(4096)
+    send_paced(conn, data, bytes_per_s, ctype, seconds)
 
 
 def one_run(args, data):

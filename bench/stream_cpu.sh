@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CPU of stream sources against file sources: N sources of the same audio, read either as
-# FLAC files at real time or as MP3 streams over loopback HTTP (a server paced at 16 000 B/s),
-# by aircheckd with one worker pinned to CPU 0 (the server on CPU 1); CPU over [10, 40] s.
+# FLAC files at real time or as MP3 streams over loopback HTTP (paced at 16 000 B/s by
+# bench/stream_connect.py's send_paced), by aircheckd with one worker pinned to CPU 0 (the
+# server on CPU 1); CPU over [10, 40] s.
 #
 # Usage: bench/stream_cpu.sh AIRCHECKD INDEX DIR REPS
 #   DIR holds inNN.flac (48 kHz stereo) and inNN.mp3 (128 kbit/s) for NN = 01..N, made e.g. with
@@ -9,11 +10,14 @@
 #     ffmpeg -ss 5 -t 70 -i T.wav -ar 44100 -ac 2 -c:a libmp3lame -b:a 128k inNN.mp3
 set -euo pipefail
 daemon=$1 index=$2 dir=$3 reps=$4
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 port=18777
 n=$(ls "$dir"/in*.mp3 | wc -l)
 cd "$dir"
-taskset -c 1 python3 - "$port" <<'EOF' &
-import socket, sys, threading, time
+taskset -c 1 python3 - "$here" "$port" <<'EOF' &
+import socket, sys, threading
+sys.path.insert(0, sys.argv[1])
+from stream_connect import send_paced
 def handle(c):
     req = b''
     while b'\r\n\r\n' not in req:
@@ -27,21 +31,10 @@ def handle(c):
         c.sendall(b'HTTP/1.0 404 Not Found\r\n\r\n')
         c.close()
         return
-    c.sendall(b'HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\n\r\n')
-    t0, sent = time.time(), 0
-    try:
-        while sent < len(data):
-            want = min(len(data), int((time.time() - t0 + 0.1) * 16000))
-            if want > sent:
-                c.sendall(data[sent:want])
-                sent = want
-            time.sleep(0.05)
-    except OSError:
-        pass
-    c.close()
+    send_paced(c, data, 16000, 'audio/mpeg')
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('127.0.0.1', int(sys.argv[1])))
+s.bind(('127.0.0.1', int(sys.argv[2])))
 s.listen(64)
 while True:
     c, _ = s.accept()

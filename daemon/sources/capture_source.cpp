@@ -56,16 +56,15 @@ bool CaptureSource::sleep_for(double seconds) noexcept {
   return false;
 }
 
-void CaptureSource::resync() noexcept {
-  const uint64_t expected = clock_.expected_pos();
+void CaptureSource::skip_to(uint64_t expected) noexcept {
   const uint64_t pos = ring_.produced();
   if (expected > pos + static_cast<uint64_t>(rate_ / 4)) ring_.skip(expected - pos);
 }
 
+void CaptureSource::resync() noexcept { skip_to(clock_.expected_pos()); }
+
 void CaptureSource::resync_at(double mono) noexcept {
-  const uint64_t expected = clock_.expected_pos_at(mono);
-  const uint64_t pos = ring_.produced();
-  if (expected > pos + static_cast<uint64_t>(rate_ / 4)) ring_.skip(expected - pos);
+  skip_to(clock_.expected_pos_at(mono));
   clock_.resume(ring_.produced(), mono);
 }
 

@@ -59,6 +59,9 @@ class CaptureSource : public Source {
   /// The same for a source whose next sample was live at CLOCK_MONOTONIC second `mono` (a
   /// stream connected then), also before its first audio: the clock is anchored there.
   void resync_at(double mono) noexcept;
+  /// Skips the ring's position forward to `expected` if it is more than a quarter second
+  /// behind it.
+  void skip_to(uint64_t expected) noexcept;
   /// Derived destructors call this first, so run() never outlives the derived object.
   void join() noexcept;
 
