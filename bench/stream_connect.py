@@ -7,7 +7,7 @@ the server's accept() to the daemon's `source_up` event (emitted when the stream
 audio goes on: after the source's hold of the first 1.5 s, which measures a server's burst). Repeats REPS times; prints each time and the median.
 
     python3 bench/stream_connect.py --aircheckd build/daemon/aircheckd --index DIR \
-        --file station.mp3 --bytes-per-s 16000 --type audio/mpeg --reps 5
+        --file station.mp3 --bytes-per-s 16000 --type audio/mpeg --reps 5 [--join-at 1001]
 """
 import argparse
 import datetime
@@ -85,9 +85,12 @@ def main():
     ap.add_argument('--type', default='audio/mpeg')
     ap.add_argument('--reps', type=int, default=5)
     ap.add_argument('--seconds', type=float, default=4, help='how long each run streams')
+    ap.add_argument('--join-at', type=int, default=0,
+                    help='byte of FILE the stream starts at (mid-frame, as an Icecast listener '
+                         'joins where the burst begins)')
     args = ap.parse_args()
     with open(args.file, 'rb') as f:
-        data = f.read()
+        data = f.read()[args.join_at:]
     times = []
     for _ in range(args.reps):
         t = one_run(args, data)

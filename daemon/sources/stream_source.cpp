@@ -48,6 +48,9 @@ constexpr double kProbeS = 0.5;
 /// connection is the burst. At most kHoldMaxS of audio is held (1 MiB at 8 kHz): an HLS
 /// reader starts three segments back, up to 30 s.
 constexpr double kSettleS = 1.5, kHoldMaxS = 32;
+/// Bytes of a stream FFmpeg may read to tell its format (formatprobesize; default 1 MiB):
+/// 2 s of a 32 kbit/s stream, ~50 MP3 or ADTS frames at 128 kbit/s.
+constexpr int kFormatProbeBytes = 8192;
 /// An excess under this is no burst: FFmpeg's buffers and a sender running a little ahead.
 constexpr double kBurstMinS = 0.5;
 /// Audio delivered ahead of real time puts the stall check off by at most this many seconds
@@ -79,6 +82,11 @@ class StreamSource final : public CaptureSource {
     // live stream, seconds of waiting at every (re)connect, and a stall_s below that
     // interrupted the connection before any audio came out.
     opts_.format_options["analyzeduration"] = std::to_string(std::llround(kProbeS * 1e6));
+    // A station joined mid-frame (Icecast starts a listener where its burst begins) leaves
+    // FFmpeg unsure of the format until it has probed 128 KB of MP3: 8 s at 128 kbit/s, 32 s
+    // at 32 kbit/s. Its choice after kFormatProbeBytes is the same one (the format whose
+    // frames run through the data), made from the content, whatever the server calls it.
+    opts_.format_options["formatprobesize"] = std::to_string(kFormatProbeBytes);
     // A live stream's timestamps are the sender's, and may jump (an encoder restarted, a
     // playlist discontinuity): its samples keep the system clock's time instead (rt::SampleClock),
     // so the decoder fills no gaps from them.

@@ -732,6 +732,78 @@ TEST_F(Aircheckd, ABackfillGivesTheAiringsOfTheLiveRun) {
   for (std::size_t i = 0; i < runs[0].size(); ++i) EXPECT_EQ(runs[0][i], runs[1][i]) << i;
 }
 
+// A daemon that runs for days must report the same audio the same way in its tenth hour as in
+// its first: nothing of an airing may linger in its state and move later ones, and no position
+// may lose precision. One programme played four times in a row, each loop a whole number of
+// window hops long (63 frames of 128 samples), so that every loop meets the same windows: at
+// normal speed (the rescaled lanes read each loop at another phase of their own frames) the
+// loops between the first, which starts cold, and the last, which ends the input, give the
+// same airings to the millisecond, detection included. With the default profile every loop
+// finds every play within the goal.
+TEST_F(Aircheckd, TheSameProgrammeAgainGivesTheSameAirings) {
+  Programme p;
+  std::vector<Truth> truth;
+  p.add(unindexed(81, 4));
+  p.play(songs_[1], 5, 12, truth);
+  p.add(babble(82, 3));
+  p.play(songs_[4], 0, 10, truth);
+  p.add(unindexed(83, 3));
+  p.play(songs_[2], 8, 9, truth);
+  constexpr std::size_t kWindowHop = 63 * 128;  // samples: hop_s 1 in whole frames
+  const std::size_t loop_n = (p.pcm.size() + 3 * kRate + kWindowHop - 1) / kWindowHop * kWindowHop;
+  p.add(unindexed(84, static_cast<double>(loop_n - p.pcm.size()) / kRate + 1));
+  p.pcm.resize(loop_n);
+  const double loop_s = static_cast<double>(loop_n) / kRate;
+  constexpr int kLoops = 5;
+  std::vector<float> pcm;
+  for (int k = 0; k < kLoops; ++k) pcm.insert(pcm.end(), p.pcm.begin(), p.pcm.end());
+  const fs::path prog = dir_ / "loops.flac";
+  aircheck::dsp::decode::encode_file(prog.string(), pcm, kRate);
+
+  // The airings of loop k, positions taken back to the loop's start.
+  const auto loop_airings = [&](const std::vector<json>& events, int k) {
+    std::vector<json> out;
+    for (json e : of_type(events, "airing_end")) {
+      const double mid = (e["start_pos_s"].get<double>() + e["end_pos_s"].get<double>()) / 2;
+      if (static_cast<int>(mid / loop_s) != k) continue;
+      for (const char* key : {"start_pos_s", "end_pos_s"})
+        e[key] = std::round((e[key].get<double>() - k * loop_s) * 1000) / 1000;
+      for (auto it = e.begin(); it != e.end();) {  // UTC follows the position; emitted: the wall
+        it = it.key().ends_with("_utc") ? e.erase(it) : std::next(it);
+      }
+      out.push_back(e);
+    }
+    return out;
+  };
+  const auto detections = [&](const std::vector<json>& events, int k) {
+    std::vector<double> out;
+    for (const json& e : of_type(events, "airing_start")) {
+      const double at = e["start_pos_s"].get<double>() - k * loop_s;
+      if (at >= -1 && at < loop_s - 1)
+        out.push_back(std::round((e["detected_pos_s"].get<double>() - k * loop_s) * 1000) / 1000);
+    }
+    return out;
+  };
+
+  const auto normal =
+      run_profile(prog, "loops-normal", "{rescaled_speeds: [], follow_speed: false}");
+  const auto first = loop_airings(normal, 1);
+  expect_airings(first, truth, kEndBound);
+  for (int k = 2; k + 1 < kLoops; ++k) {  // the last loop ends the input: its windows end there
+    SCOPED_TRACE("loop " + std::to_string(k));
+    const auto again = loop_airings(normal, k);
+    ASSERT_EQ(again.size(), first.size());
+    for (std::size_t i = 0; i < first.size(); ++i) EXPECT_EQ(again[i].dump(), first[i].dump());
+    EXPECT_EQ(detections(normal, k), detections(normal, 1));
+  }
+
+  const auto fallback = run_profile(prog, "loops-default", "{}");
+  for (int k = 0; k < kLoops; ++k) {
+    SCOPED_TRACE("default profile, loop " + std::to_string(k));
+    expect_airings(loop_airings(fallback, k), truth, kEndBound);
+  }
+}
+
 TEST_F(Aircheckd, SighupAddsAndRemovesSourcesAndSigtermFlushes) {
   // "keep" plays in real time for the whole test; "old" is removed and "new" added by SIGHUP;
   // "chg" is given another address (restarted). The airings open in old and chg close.

@@ -155,6 +155,61 @@ std::string ok_response(const std::string& body) {
   return "HTTP/1.0 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+// An Icecast server starts a listener where its burst begins, mid-frame. FFmpeg, unsure of such
+// a start, probed 128 KB of MP3 before it opened the stream: 32 s at 32 kbit/s, far beyond
+// stall_s here (the stream never came up). Now it decides within 8 KB, from the content: the
+// AAC stream is served as audio/mpeg, as a misconfigured station does, and read as AAC.
+TEST(StreamSource, AStationJoinedMidFrameOpensWithinAFewFrames) {
+  eval::SynthOptions o;
+  o.seconds = 8;
+  o.sample_rate = 16000;
+  const std::vector<float> song = eval::synth_music(57, o);
+  struct Case {
+    const char* file;
+    const char* type;
+  };
+  for (const Case c : {Case{"mid.mp3", "audio/mpeg"}, Case{"mid.aac", "audio/mpeg"}}) {
+    SCOPED_TRACE(c.file);
+    const auto path = testing::temp_dir() / c.file;
+    dsp::decode::encode_file(path.string(), song, o.sample_rate, 32000);
+    const std::string body = aircheck::test::read_file(path);
+    const double bytes_per_s = static_cast<double>(body.size()) / o.seconds;
+    constexpr std::size_t kJoinAt = 1001;  // bytes: inside a frame
+    using Server = aircheck::test::LoopbackHttpServer;
+    Server server([&](int fd, int, const std::string&) {
+      Server::send_all(fd, std::string("HTTP/1.0 200 OK\r\nContent-Type: ") + c.type + "\r\n\r\n");
+      const auto t0 = std::chrono::steady_clock::now();
+      std::size_t sent = kJoinAt;
+      while (sent < body.size() && !server.stopping()) {  // at the stream's rate, as it airs
+        const std::chrono::duration<double> t = std::chrono::steady_clock::now() - t0;
+        const auto want = std::min(
+            body.size(), kJoinAt + static_cast<std::size_t>((t.count() + 0.1) * bytes_per_s));
+        if (want > sent && !Server::send_all(fd, std::string_view(body).substr(sent, want - sent)))
+          break;
+        sent = std::max(sent, want);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      return Server::After::close;
+    });
+    auto src = make_source(parse_source_spec("mid", server.url("/live") + "#stall_s=5"), 8000);
+    src->start();
+    Delivered d;
+    const bool ok = wait_for([&] {
+      d.take(*src);
+      return d.events.size() >= 2;
+    });
+    src->stop();
+    ASSERT_TRUE(ok) << "got " << d.events.size() << " events, " << d.samples.size() << " samples";
+    EXPECT_EQ(d.events[0].type, HealthEvent::Type::up) << d.events[0].reason;
+    EXPECT_EQ(d.events[1].type, HealthEvent::Type::down);  // the server closed the stream
+    EXPECT_NE(d.events[1].reason.find(server.url("/live")), std::string::npos);
+    // All but the part frame it was joined in, and the same audio as the file decoded whole.
+    EXPECT_GT(d.samples.size(), static_cast<std::size_t>(7 * 8000));
+    const std::vector<float> want = testing::decode_at(path.string(), 8000);
+    EXPECT_GT(aircheck::test::best_correlation(d.samples, want, 4000), 0.95);
+  }
+}
+
 TEST(StreamSource, ReadsAnHlsPlaylistAndItsSegmentsOverHttp) {
   // A station's HLS: a playlist of 2-s AAC segments over HTTP. The source reads the playlist,
   // then each segment in turn, and delivers the audio whole and in order; at the playlist's
