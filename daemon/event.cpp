@@ -33,6 +33,8 @@ std::string_view event_name(EventType t) {
       return "events_dropped";
     case EventType::clip_failed:
       return "clip_failed";
+    case EventType::stream_title:
+      return "stream_title";
   }
   return "unknown";
 }
@@ -63,12 +65,48 @@ namespace {
 
 double ms3(double s) { return std::round(s * 1000.0) / 1000.0; }
 
+/// The length of `s` as valid UTF-8, a last sequence cut short (by the capture ring's record)
+/// left out; npos when it is not UTF-8.
+std::size_t utf8_length(const std::string& s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t n = c < 0x80           ? 1
+                          : (c >> 5) == 0x6  ? 2
+                          : (c >> 4) == 0xE  ? 3
+                          : (c >> 3) == 0x1E ? 4
+                                             : 0;
+    if (n == 0) return std::string::npos;
+    for (std::size_t k = 1; k < n; ++k) {
+      if (i + k == s.size()) return i;  // cut short
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return std::string::npos;
+    }
+    i += n;
+  }
+  return s.size();
+}
+
 bool is_airing(EventType t) {
   return t == EventType::airing_start || t == EventType::airing_progress ||
          t == EventType::airing_end;
 }
 
 }  // namespace
+
+std::string stream_title_text(const std::string& raw) {
+  if (const std::size_t n = utf8_length(raw); n != std::string::npos) return raw.substr(0, n);
+  std::string out;
+  for (const char ch : raw) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x80) {
+      out += ch;
+    } else {
+      out += static_cast<char>(0xC0 | (c >> 6));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    }
+  }
+  return out;
+}
 
 std::string to_json_line(const Event& e) {
   nlohmann::ordered_json j;
@@ -147,6 +185,11 @@ std::string to_json_line(const Event& e) {
       j["sink"] = e.sink;
       j["count"] = e.count;
       break;
+    case EventType::stream_title:
+      j["utc"] = utc_iso8601(e.utc);
+      j["pos_s"] = ms3(e.pos_s);
+      j["title"] = e.title;
+      break;
     case EventType::clip_failed:
       j["track_id"] = e.track_id;
       j["start_utc"] = utc_iso8601(e.start_utc);
@@ -203,6 +246,8 @@ std::string to_text(const Event& e) {
     case EventType::clip_failed:
       return "[" + e.source + "] clip_failed " + what + " " + utc_iso8601(e.start_utc) + ": " +
              e.reason;
+    case EventType::stream_title:
+      return "[" + e.source + "] stream_title " + utc_iso8601(e.utc) + " \"" + e.title + "\"";
   }
   return "";
 }

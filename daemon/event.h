@@ -22,6 +22,9 @@
 //   events_dropped  sink, count  (events this sink had to drop because it fell behind)
 //   clip_failed   track_id, start_utc, clip, reason  (an evidence clip was not written: queue
 //                 full, disk error, encoder error; no file exists under that path)
+//   stream_title  utc, pos_s, title  (a network stream's own "now playing" changed: the ICY
+//                 StreamTitle of an Icecast or SHOUTcast station, as the station sent it; at
+//                 the audio it came after, to within a quarter second)
 // Times: *_utc are ISO 8601 UTC with milliseconds ("2026-01-01T12:00:00.123Z"); *_pos_s are
 // seconds of the source's own sample clock since the source started; ref_* are seconds into
 // the indexed track.
@@ -47,10 +50,16 @@ enum class EventType : uint8_t {
   overflow,
   events_dropped,
   clip_failed,
+  stream_title,
 };
 
 /// The event's name as written in logs ("airing_start", ...). Static storage.
 std::string_view event_name(EventType t);
+
+/// A stream title (stream_title) as text: stations send UTF-8 or Latin-1, as their software
+/// wrote it. UTF-8 is kept (a last sequence cut short left out); anything else is read as
+/// Latin-1.
+std::string stream_title_text(const std::string& raw);
 
 struct Event {
   EventType type = EventType::airing_start;

@@ -5,6 +5,7 @@
 // the control thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -30,10 +31,13 @@ SourceSpec parse_source_spec(const std::string& id, const std::string& spec);
 
 /// Health reported by a source, drained by a worker (never on the capture path).
 struct HealthEvent {
-  enum class Type { up, down, overflow, finished } type;
+  /// title: a stream's own "now playing" (Icecast / SHOUTcast StreamTitle) changed.
+  enum class Type { up, down, overflow, finished, title } type;
   uint64_t pos = 0;    ///< source sample clock, in samples, where it happened
   uint64_t count = 0;  ///< overflow: samples dropped
-  std::string reason;  ///< down: why (names the URL/device and the error)
+  std::string reason;  ///< down: why (names the URL/device and the error); title: the title
+  /// Longest title carried (bytes; longer ones are cut): the capture ring's record.
+  static constexpr std::size_t kTitleBytes = 239;
 };
 
 /// A contiguous block of samples in the source's own sample clock.

@@ -353,6 +353,10 @@ void SourceRunner::drain_health(WorkerContext& ctx) {
         break;
       case HealthEvent::Type::finished:
         continue;  // reported by service() once everything is processed
+      case HealthEvent::Type::title:
+        e.type = EventType::stream_title;
+        e.title = stream_title_text(h.reason);
+        break;
     }
     publish(ctx, e);
   }

@@ -38,6 +38,7 @@ namespace aircheck::daemon::rt {
 class CaptureRing {
  public:
   static constexpr std::size_t kReasonBytes = 240;
+  static_assert(HealthEvent::kTitleBytes < kReasonBytes, "a title fits a health record");
 
   /// `capacity` in samples (rounded up to a power of two); `max_block` is the most samples one
   /// read() returns. Allocates everything the channel will ever use. Throws std::bad_alloc.

@@ -31,6 +31,8 @@ std::string_view message_id(EventType t) {
       return "fbd9484862864396a9d7a9d25a9d1401";
     case EventType::clip_failed:
       return "7fcc2173f86844be853535e4671bed01";
+    case EventType::stream_title:
+      return "5f1c0b7e9d2a4c68b3e4a1d07c9f2e36";
   }
   return "00000000000000000000000000000000";
 }
@@ -129,6 +131,11 @@ bool JournaldSink::write(const Event& e) {
       add("AIRCHECK_START_UTC", utc_iso8601(e.start_utc));
       add("AIRCHECK_CLIP", e.clip);
       add("AIRCHECK_REASON", e.reason);
+      break;
+    case EventType::stream_title:
+      add("AIRCHECK_UTC", utc_iso8601(e.utc));
+      add("AIRCHECK_POS", num(e.pos_s));
+      add("AIRCHECK_STREAM_TITLE", e.title);
       break;
   }
   std::vector<iovec> iov(fields_.size());

@@ -13,6 +13,9 @@
 // before as the server sent at once on connecting (a burst of its last seconds, measured over the
 // first kSettleS, for which the audio is held back), and the clock is anchored there.
 //
+// A station's own "now playing" (the ICY StreamTitle Icecast and SHOUTcast send between the
+// audio when asked, as FFmpeg does) is reported as a `title` health event when it changes.
+//
 // stop() makes the interrupt callback return true, so a blocking open or read returns
 // promptly (FFmpeg polls the callback during network waits).
 #include <algorithm>
@@ -24,6 +27,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "daemon/sources/backends.h"
@@ -96,6 +100,8 @@ class StreamSource final : public CaptureSource {
              rt::SampleClock::mono_now() - audio_until_.load(std::memory_order_relaxed) > stall_s_;
     };
     buf_.reserve(kDecodeChunk * 8);
+    title_.reserve(HealthEvent::kTitleBytes);
+    posted_title_.reserve(HealthEvent::kTitleBytes);
     hold_.reserve(static_cast<std::size_t>(kHoldMaxS * rate_) + kDecodeChunk * 8);
     rng_.seed(static_cast<unsigned>(std::hash<std::string>{}(spec_.id + spec_.address)));
   }
@@ -122,6 +128,7 @@ class StreamSource final : public CaptureSource {
         up = true;
         down_reported = false;
         backoff = kBackoffFirst;
+        post_title();  // what was on air when the stream was joined: from its first sample
         ring_.write(std::span<const float>(hold_).subspan(known));
         clock_.observe(ring_.produced());
       };
@@ -150,6 +157,9 @@ class StreamSource final : public CaptureSource {
               clock_.observe(ring_.produced());
             }
           }
+          // The station's "now playing", after the audio that came before it (while the
+          // audio is held, with its first sample). Once per change, across reconnects too.
+          if (dec.take_title(title_) && !holding) post_title();
           if (!more) {
             release(rt::SampleClock::mono_now());
             reason = shown_url_ + ": end of stream";
@@ -180,6 +190,14 @@ class StreamSource final : public CaptureSource {
     }
   }
 
+  /// Reports title_ unless it was the last reported (as far as a health record holds).
+  void post_title() noexcept {
+    const std::string_view t = std::string_view(title_).substr(0, HealthEvent::kTitleBytes);
+    if (t == posted_title_) return;
+    posted_title_.assign(t);  // within its reserve
+    ring_.post(HealthEvent::Type::title, t);
+  }
+
   /// Places the audio held from the connection at `connected` to `at` (CLOCK_MONOTONIC) on
   /// the source's clock. What was decoded beyond the time since the connection came from
   /// before it (a burst): the first held sample was live that much before the connection.
@@ -203,7 +221,8 @@ class StreamSource final : public CaptureSource {
   double stall_s_ = 10;
   decode::OpenOptions opts_;
   std::vector<float> buf_;
-  std::vector<float> hold_;  // the audio since the connection, until placed
+  std::vector<float> hold_;           // the audio since the connection, until placed
+  std::string title_, posted_title_;  // the stream's StreamTitle: last read, last reported
   /// CLOCK_MONOTONIC second until which the audio delivered so far lasts, played in real
   /// time; stall_s after it the stream has stalled.
   std::atomic<double> audio_until_{0};

@@ -89,6 +89,8 @@ struct Decoder::Impl {
   bool eof_sent = false;      // flush packet sent to the decoder
   bool decoder_done = false;  // decoder fully drained
   bool done = false;          // resampler drained too
+  std::string title;          // the stream's StreamTitle (ICY), as last seen
+  bool title_changed = false;
 
   static int interrupt_cb(void* opaque) {
     auto* self = static_cast<Impl*>(opaque);
@@ -150,6 +152,7 @@ struct Decoder::Impl {
     rc = avcodec_open2(codec.get(), dec, nullptr);
     if (rc < 0) fail(url, std::string("cannot open decoder ") + dec->name, rc);
 
+    note_title();
     meta.title = tag(fmt->metadata, "title");
     meta.artist = tag(fmt->metadata, "artist");
     meta.album = tag(fmt->metadata, "album");
@@ -167,6 +170,17 @@ struct Decoder::Impl {
   }
 
   ~Impl() { av_channel_layout_uninit(&swr_layout); }
+
+  // FFmpeg copies a stream's metadata that came between its data (ICY) into the context's
+  // and flags the update.
+  void note_title() {
+    fmt->event_flags &= ~AVFMT_EVENT_FLAG_METADATA_UPDATED;
+    const AVDictionaryEntry* e = av_dict_get(fmt->metadata, "StreamTitle", nullptr, 0);
+    if (e && title != e->value) {
+      title = e->value;
+      title_changed = true;
+    }
+  }
 
   void setup_resampler(const AVFrame* f) {
     AVChannelLayout in{};
@@ -317,6 +331,7 @@ struct Decoder::Impl {
         }
         fail(url, "read error", rc);
       }
+      if (fmt->event_flags & AVFMT_EVENT_FLAG_METADATA_UPDATED) note_title();
       if (pkt->stream_index == stream) {
         rc = avcodec_send_packet(codec.get(), pkt.get());
         if (rc < 0 && rc != AVERROR(EAGAIN)) ++errors;
@@ -342,6 +357,12 @@ bool Decoder::read(std::vector<float>& out, std::size_t max_samples) {
   return impl_->read(out, max_samples);
 }
 const Metadata& Decoder::metadata() const { return impl_->meta; }
+bool Decoder::take_title(std::string& out) {
+  if (!impl_->title_changed) return false;
+  impl_->title_changed = false;
+  out.assign(impl_->title);
+  return true;
+}
 uint64_t Decoder::errors() const { return impl_->errors; }
 double Decoder::filled_s() const {
   return static_cast<double>(impl_->filled) / impl_->opts.sample_rate;

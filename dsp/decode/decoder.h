@@ -69,6 +69,11 @@ class Decoder {
   bool read(std::vector<float>& out, std::size_t max_samples = 8192);
 
   const Metadata& metadata() const;
+  /// Whether the stream's own title changed since the last call (an Icecast or SHOUTcast
+  /// station's "now playing", its ICY StreamTitle, which FFmpeg reads when the server sends
+  /// it between the audio); `out` is then set to it. The audio read before the change is the
+  /// audio before it, to within a read.
+  bool take_title(std::string& out);
   /// Packets or frames that failed to decode and were skipped.
   uint64_t errors() const;
   /// Seconds of silence filled in for audio the input's timestamps say is missing.

@@ -135,6 +135,27 @@ TEST(Event, ClipFailedSaysWhichClipAndWhy) {
   EXPECT_EQ(to_text(e), "[fm1] clip_failed track 42 2026-01-01T00:00:00.123Z: disk full");
 }
 
+TEST(Event, AStreamTitleIsLoggedAsTheStationSentIt) {
+  Event e;
+  e.type = EventType::stream_title;
+  e.source = "fm1";
+  e.utc = 1767225600.5;
+  e.pos_s = 12.3456;
+  e.title = stream_title_text("Caf\xe9 del Mar - Sunset");  // Latin-1, as many stations send
+  const auto j = nlohmann::json::parse(to_json_line(e));
+  EXPECT_EQ(j["type"], "stream_title");
+  EXPECT_EQ(j["utc"], "2026-01-01T00:00:00.500Z");
+  EXPECT_DOUBLE_EQ(j["pos_s"].get<double>(), 12.346);
+  EXPECT_EQ(j["title"], "Caf\u00e9 del Mar - Sunset");
+  EXPECT_FALSE(j.contains("track_id"));
+  EXPECT_EQ(to_text(e),
+            "[fm1] stream_title 2026-01-01T00:00:00.500Z \"Caf\u00e9 del Mar - Sunset\"");
+  // UTF-8 stays as it is; a character the capture ring's record cut in two is left out.
+  EXPECT_EQ(stream_title_text("Bj\u00f6rk - J\u00f3ga"), "Bj\u00f6rk - J\u00f3ga");
+  EXPECT_EQ(stream_title_text("Bj\u00f6rk \xe2\x80"), "Bj\u00f6rk ");
+  EXPECT_EQ(stream_title_text(""), "");
+}
+
 TEST(Event, AiringStartHasNoEnd) {
   Event e = airing_end();
   e.type = EventType::airing_start;
@@ -319,7 +340,7 @@ TEST(JournaldSink, FieldsReadBackWithJournalctl) {
 
 TEST(JournaldSink, MessageIdsAreDistinct) {
   std::vector<std::string_view> ids;
-  for (int t = 0; t <= static_cast<int>(EventType::clip_failed); ++t) {
+  for (int t = 0; t <= static_cast<int>(EventType::stream_title); ++t) {
     const auto id = message_id(static_cast<EventType>(t));
     EXPECT_EQ(id.size(), 32u);
     EXPECT_EQ(std::count(ids.begin(), ids.end(), id), 0);

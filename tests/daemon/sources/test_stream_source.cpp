@@ -210,6 +210,80 @@ TEST(StreamSource, AStationJoinedMidFrameOpensWithinAFewFrames) {
   }
 }
 
+// An Icecast / SHOUTcast station sends its "now playing" between the audio, every icy-metaint
+// bytes, to a listener that asks (as FFmpeg does). The source reports each new title once: the
+// one on air when it joined at the stream's first sample, a change at the audio it came after;
+// and delivers the audio without the metadata.
+TEST(StreamSource, ReportsAStationsNowPlayingWhenItChanges) {
+  eval::SynthOptions o;
+  o.seconds = 8;
+  o.sample_rate = 16000;
+  const std::vector<float> song = eval::synth_music(58, o);
+  const auto path = testing::temp_dir() / "icy.mp3";
+  dsp::decode::encode_file(path.string(), song, o.sample_rate, 32000);
+  const std::string body = aircheck::test::read_file(path);
+  const double bytes_per_s = static_cast<double>(body.size()) / o.seconds;
+  constexpr std::size_t kMetaInt = 1000;  // audio bytes between metadata blocks (1/4 s)
+  const std::string first = "Artist One - First Song", second = "Caf\xe9 del Mar - Second";
+  const double change_s = 4;  // the second title goes with the audio from here
+  // One metadata block: its length in 16-byte units, then StreamTitle='...'; zero-padded.
+  const auto block = [](const std::string& title) {
+    std::string m = "StreamTitle='" + title + "';";
+    m.resize((m.size() + 15) / 16 * 16, '\0');
+    return static_cast<char>(m.size() / 16) + m;
+  };
+  using Server = aircheck::test::LoopbackHttpServer;
+  Server server([&](int fd, int, const std::string&) {
+    Server::send_all(fd,
+                     "HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\nicy-name: Test FM\r\n"
+                     "icy-metaint: " +
+                         std::to_string(kMetaInt) + "\r\n\r\n");
+    const auto t0 = std::chrono::steady_clock::now();
+    std::size_t sent = 0;  // audio bytes
+    while (sent < body.size() && !server.stopping()) {
+      const std::chrono::duration<double> t = std::chrono::steady_clock::now() - t0;
+      const auto want =
+          std::min(body.size(), static_cast<std::size_t>((t.count() + 0.1) * bytes_per_s));
+      while (sent < want) {
+        const std::size_t n = std::min(want, (sent / kMetaInt + 1) * kMetaInt) - sent;
+        if (!Server::send_all(fd, std::string_view(body).substr(sent, n)))
+          return Server::After::close;
+        sent += n;
+        if (sent % kMetaInt == 0) {
+          const double at = static_cast<double>(sent) / bytes_per_s;
+          Server::send_all(fd, block(at < change_s ? first : second));
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return Server::After::close;
+  });
+  auto src = make_source(parse_source_spec("icy", server.url("/live") + "#stall_s=5"), 8000);
+  src->start();
+  Delivered d;
+  const bool ok = wait_for([&] {
+    d.take(*src);
+    return !d.events.empty() && d.events.back().type == HealthEvent::Type::down;
+  });
+  src->stop();
+  ASSERT_TRUE(ok) << "got " << d.events.size() << " events, " << d.samples.size() << " samples";
+  std::vector<HealthEvent> titles;
+  for (const HealthEvent& e : d.events)
+    if (e.type == HealthEvent::Type::title) titles.push_back(e);
+  ASSERT_EQ(titles.size(), 2u);
+  EXPECT_EQ(titles[0].reason, first);
+  EXPECT_EQ(titles[1].reason, second);  // as sent: Latin-1 (the daemon's event converts it)
+  std::printf("  titles at %.3f s and %.3f s (the change at %.1f s)\n",
+              static_cast<double>(titles[0].pos) / 8000, static_cast<double>(titles[1].pos) / 8000,
+              change_s);
+  EXPECT_EQ(titles[0].pos, d.events[0].pos);  // on air when the stream was joined
+  EXPECT_NEAR(static_cast<double>(titles[1].pos) / 8000, change_s, 0.5);
+  // Every frame's audio, and none of the metadata in it.
+  EXPECT_GT(d.samples.size(), static_cast<std::size_t>(7.5 * 8000));
+  const std::vector<float> want = testing::decode_at(path.string(), 8000);
+  EXPECT_GT(aircheck::test::best_correlation(d.samples, want, 800), 0.97);
+}
+
 TEST(StreamSource, ReadsAnHlsPlaylistAndItsSegmentsOverHttp) {
   // A station's HLS: a playlist of 2-s AAC segments over HTTP. The source reads the playlist,
   // then each segment in turn, and delivers the audio whole and in order; at the playlist's
