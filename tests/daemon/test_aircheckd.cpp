@@ -696,6 +696,13 @@ TEST_F(Aircheckd, ADamagedRecordingKeepsItsTimesAndSaysWhatWasLost) {
       << "the recording's length";
 }
 
+/// `e` without its *_utc fields (wall-clock times).
+json without_utc(json e) {
+  for (auto it = e.begin(); it != e.end();)
+    it = it.key().ends_with("_utc") ? e.erase(it) : std::next(it);
+  return e;
+}
+
 // A backfill of a recording gives the airings its live capture gives: the same programme read
 // at real time (20-ms blocks) and as fast as it decodes (blocks of up to 4096 samples, as many
 // as the worker finds waiting) yields the same airing events, to the millisecond, detection
@@ -718,12 +725,10 @@ TEST_F(Aircheckd, ABackfillGivesTheAiringsOfTheLiveRun) {
               "prog=file:" + prog.string() + "?pace=" + pace, "--jsonl", log.string()});
     EXPECT_EQ(d.wait(std::chrono::seconds(120)), 0) << pace;
     std::vector<json> airings;
-    for (json e : read_events(log)) {
-      if (e["type"] != "airing_start" && e["type"] != "airing_end") continue;
-      for (auto it = e.begin(); it != e.end();) {  // wall-clock times differ between the runs
-        it = it.key().ends_with("_utc") ? e.erase(it) : std::next(it);
-      }
-      airings.push_back(e);
+    for (const json& e : read_events(log)) {
+      // wall-clock times differ between the runs
+      if (e["type"] == "airing_start" || e["type"] == "airing_end")
+        airings.push_back(without_utc(e));
     }
     runs.push_back(airings);
   }
@@ -768,10 +773,7 @@ TEST_F(Aircheckd, TheSameProgrammeAgainGivesTheSameAirings) {
       if (static_cast<int>(mid / loop_s) != k) continue;
       for (const char* key : {"start_pos_s", "end_pos_s"})
         e[key] = std::round((e[key].get<double>() - k * loop_s) * 1000) / 1000;
-      for (auto it = e.begin(); it != e.end();) {  // UTC follows the position; emitted: the wall
-        it = it.key().ends_with("_utc") ? e.erase(it) : std::next(it);
-      }
-      out.push_back(e);
+      out.push_back(without_utc(e));  // UTC follows the position; emitted: the wall clock
     }
     return out;
   };

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <sstream>
 #include <string>
@@ -155,40 +156,59 @@ std::string ok_response(const std::string& body) {
   return "HTTP/1.0 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+/// `seconds` of synthesized music (seed `seed`, 16 kHz) encoded at 32 kbit/s as `name` in the
+/// test's folder (its extension chooses the codec); the path.
+std::filesystem::path write_station(const std::string& name, double seconds, uint64_t seed) {
+  eval::SynthOptions o;
+  o.seconds = seconds;
+  o.sample_rate = 16000;
+  const auto path = testing::temp_dir() / name;
+  dsp::decode::encode_file(path.string(), eval::synth_music(seed, o), o.sample_rate, 32000);
+  return path;
+}
+
+/// Sends `body` from byte `from` on `fd` as a station airs it: at `bytes_per_s`, 0.1 s ahead of
+/// real time, until it is sent, the peer goes or `server` stops. With `every`, `between(sent)`
+/// is called each time a multiple of `every` bytes has gone (ICY metadata).
+void send_as_aired(const aircheck::test::LoopbackHttpServer& server, int fd, std::string_view body,
+                   std::size_t from, double bytes_per_s, std::size_t every = 0,
+                   const std::function<void(std::size_t)>& between = {}) {
+  using Server = aircheck::test::LoopbackHttpServer;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::size_t sent = from;
+  while (sent < body.size() && !server.stopping()) {
+    const std::chrono::duration<double> t = std::chrono::steady_clock::now() - t0;
+    const auto want =
+        std::min(body.size(), from + static_cast<std::size_t>((t.count() + 0.1) * bytes_per_s));
+    while (sent < want) {
+      const std::size_t n = every ? std::min(want, (sent / every + 1) * every) - sent : want - sent;
+      if (!Server::send_all(fd, body.substr(sent, n))) return;
+      sent += n;
+      if (every && sent % every == 0) between(sent);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 // An Icecast server starts a listener where its burst begins, mid-frame. FFmpeg, unsure of such
 // a start, probed 128 KB of MP3 before it opened the stream: 32 s at 32 kbit/s, far beyond
 // stall_s here (the stream never came up). Now it decides within 8 KB, from the content: the
 // AAC stream is served as audio/mpeg, as a misconfigured station does, and read as AAC.
 TEST(StreamSource, AStationJoinedMidFrameOpensWithinAFewFrames) {
-  eval::SynthOptions o;
-  o.seconds = 8;
-  o.sample_rate = 16000;
-  const std::vector<float> song = eval::synth_music(57, o);
   struct Case {
     const char* file;
     const char* type;
   };
   for (const Case c : {Case{"mid.mp3", "audio/mpeg"}, Case{"mid.aac", "audio/mpeg"}}) {
     SCOPED_TRACE(c.file);
-    const auto path = testing::temp_dir() / c.file;
-    dsp::decode::encode_file(path.string(), song, o.sample_rate, 32000);
+    const auto path = write_station(c.file, 8, 57);
     const std::string body = aircheck::test::read_file(path);
-    const double bytes_per_s = static_cast<double>(body.size()) / o.seconds;
+    const double bytes_per_s = static_cast<double>(body.size()) / 8;
     constexpr std::size_t kJoinAt = 1001;  // bytes: inside a frame
     using Server = aircheck::test::LoopbackHttpServer;
     Server server([&](int fd, int, const std::string&) {
       Server::send_all(fd, std::string("HTTP/1.0 200 OK\r\nContent-Type: ") + c.type + "\r\n\r\n");
-      const auto t0 = std::chrono::steady_clock::now();
-      std::size_t sent = kJoinAt;
-      while (sent < body.size() && !server.stopping()) {  // at the stream's rate, as it airs
-        const std::chrono::duration<double> t = std::chrono::steady_clock::now() - t0;
-        const auto want = std::min(
-            body.size(), kJoinAt + static_cast<std::size_t>((t.count() + 0.1) * bytes_per_s));
-        if (want > sent && !Server::send_all(fd, std::string_view(body).substr(sent, want - sent)))
-          break;
-        sent = std::max(sent, want);
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
+      send_as_aired(server, fd, body, kJoinAt, bytes_per_s);
       return Server::After::close;
     });
     auto src = make_source(parse_source_spec("mid", server.url("/live") + "#stall_s=5"), 8000);
@@ -215,14 +235,9 @@ TEST(StreamSource, AStationJoinedMidFrameOpensWithinAFewFrames) {
 // one on air when it joined at the stream's first sample, a change at the audio it came after;
 // and delivers the audio without the metadata.
 TEST(StreamSource, ReportsAStationsNowPlayingWhenItChanges) {
-  eval::SynthOptions o;
-  o.seconds = 8;
-  o.sample_rate = 16000;
-  const std::vector<float> song = eval::synth_music(58, o);
-  const auto path = testing::temp_dir() / "icy.mp3";
-  dsp::decode::encode_file(path.string(), song, o.sample_rate, 32000);
+  const auto path = write_station("icy.mp3", 8, 58);
   const std::string body = aircheck::test::read_file(path);
-  const double bytes_per_s = static_cast<double>(body.size()) / o.seconds;
+  const double bytes_per_s = static_cast<double>(body.size()) / 8;
   constexpr std::size_t kMetaInt = 1000;  // audio bytes between metadata blocks (1/4 s)
   const std::string first = "Artist One - First Song", second = "Caf\xe9 del Mar - Second";
   const double change_s = 4;  // the second title goes with the audio from here
@@ -238,24 +253,10 @@ TEST(StreamSource, ReportsAStationsNowPlayingWhenItChanges) {
                      "HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\nicy-name: Test FM\r\n"
                      "icy-metaint: " +
                          std::to_string(kMetaInt) + "\r\n\r\n");
-    const auto t0 = std::chrono::steady_clock::now();
-    std::size_t sent = 0;  // audio bytes
-    while (sent < body.size() && !server.stopping()) {
-      const std::chrono::duration<double> t = std::chrono::steady_clock::now() - t0;
-      const auto want =
-          std::min(body.size(), static_cast<std::size_t>((t.count() + 0.1) * bytes_per_s));
-      while (sent < want) {
-        const std::size_t n = std::min(want, (sent / kMetaInt + 1) * kMetaInt) - sent;
-        if (!Server::send_all(fd, std::string_view(body).substr(sent, n)))
-          return Server::After::close;
-        sent += n;
-        if (sent % kMetaInt == 0) {
-          const double at = static_cast<double>(sent) / bytes_per_s;
-          Server::send_all(fd, block(at < change_s ? first : second));
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    send_as_aired(server, fd, body, 0, bytes_per_s, kMetaInt, [&](std::size_t sent) {
+      const double at = static_cast<double>(sent) / bytes_per_s;
+      Server::send_all(fd, block(at < change_s ? first : second));
+    });
     return Server::After::close;
   });
   auto src = make_source(parse_source_spec("icy", server.url("/live") + "#stall_s=5"), 8000);
