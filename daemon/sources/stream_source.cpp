@@ -87,9 +87,10 @@ class StreamSource final : public CaptureSource {
     // interrupted the connection before any audio came out.
     opts_.format_options["analyzeduration"] = std::to_string(std::llround(kProbeS * 1e6));
     // A station joined mid-frame (Icecast starts a listener where its burst begins) leaves
-    // FFmpeg unsure of the format until it has probed 128 KB of MP3: 8 s at 128 kbit/s, 32 s
-    // at 32 kbit/s. Its choice after kFormatProbeBytes is the same one (the format whose
-    // frames run through the data), made from the content, whatever the server calls it.
+    // FFmpeg unsure of the format until it has probed up to 128 KB of it: 8 s of the 128 and
+    // the 32 kbit/s MP3 streams measured (RESULTS). Its choice after kFormatProbeBytes is the
+    // same one (the format whose frames run through the data), made from the content,
+    // whatever the server calls it.
     opts_.format_options["formatprobesize"] = std::to_string(kFormatProbeBytes);
     // A live stream's timestamps are the sender's, and may jump (an encoder restarted, a
     // playlist discontinuity): its samples keep the system clock's time instead (rt::SampleClock),

@@ -191,8 +191,8 @@ void send_as_aired(const aircheck::test::LoopbackHttpServer& server, int fd, std
 }
 
 // An Icecast server starts a listener where its burst begins, mid-frame. FFmpeg, unsure of such
-// a start, probed 128 KB of MP3 before it opened the stream: 32 s at 32 kbit/s, far beyond
-// stall_s here (the stream never came up). Now it decides within 8 KB, from the content: the
+// a start, probed for seconds before it opened the stream, beyond stall_s here (the MP3 never
+// came up). Now it decides within 8 KB, from the content: the
 // AAC stream is served as audio/mpeg, as a misconfigured station does, and read as AAC.
 TEST(StreamSource, AStationJoinedMidFrameOpensWithinAFewFrames) {
   struct Case {
