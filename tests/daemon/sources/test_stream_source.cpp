@@ -45,7 +45,24 @@ struct Delivered {
     HealthEvent ev{};
     while (src.poll_health(ev)) events.push_back(ev);
   }
+  /// Whether read_stream() saw `enough` before it gave up.
+  bool ok = false;
 };
+
+/// Runs a stream source on `address` (its options after '#') and takes what it delivers until
+/// `enough(delivered)` holds or the wait runs out (Delivered::ok says which); then stops it.
+template <class Pred>
+Delivered read_stream(const std::string& address, Pred enough) {
+  auto src = make_source(parse_source_spec("s", address), 8000);
+  src->start();
+  Delivered d;
+  d.ok = wait_for([&] {
+    d.take(*src);
+    return enough(d);
+  });
+  src->stop();
+  return d;
+}
 
 /// One file over loopback HTTP. Connection 1 is cut after `cut_bytes`; later connections get
 /// the whole file and are then held open without data until the server goes.
@@ -211,15 +228,9 @@ TEST(StreamSource, AStationJoinedMidFrameOpensWithinAFewFrames) {
       send_as_aired(server, fd, body, kJoinAt, bytes_per_s);
       return Server::After::close;
     });
-    auto src = make_source(parse_source_spec("mid", server.url("/live") + "#stall_s=5"), 8000);
-    src->start();
-    Delivered d;
-    const bool ok = wait_for([&] {
-      d.take(*src);
-      return d.events.size() >= 2;
-    });
-    src->stop();
-    ASSERT_TRUE(ok) << "got " << d.events.size() << " events, " << d.samples.size() << " samples";
+    const Delivered d = read_stream(server.url("/live") + "#stall_s=5",
+                                    [](const Delivered& got) { return got.events.size() >= 2; });
+    ASSERT_TRUE(d.ok) << "got " << d.events.size() << " events, " << d.samples.size() << " samples";
     EXPECT_EQ(d.events[0].type, HealthEvent::Type::up) << d.events[0].reason;
     EXPECT_EQ(d.events[1].type, HealthEvent::Type::down);  // the server closed the stream
     EXPECT_NE(d.events[1].reason.find(server.url("/live")), std::string::npos);
@@ -259,15 +270,10 @@ TEST(StreamSource, ReportsAStationsNowPlayingWhenItChanges) {
     });
     return Server::After::close;
   });
-  auto src = make_source(parse_source_spec("icy", server.url("/live") + "#stall_s=5"), 8000);
-  src->start();
-  Delivered d;
-  const bool ok = wait_for([&] {
-    d.take(*src);
-    return !d.events.empty() && d.events.back().type == HealthEvent::Type::down;
+  const Delivered d = read_stream(server.url("/live") + "#stall_s=5", [](const Delivered& got) {
+    return !got.events.empty() && got.events.back().type == HealthEvent::Type::down;
   });
-  src->stop();
-  ASSERT_TRUE(ok) << "got " << d.events.size() << " events, " << d.samples.size() << " samples";
+  ASSERT_TRUE(d.ok) << "got " << d.events.size() << " events, " << d.samples.size() << " samples";
   std::vector<HealthEvent> titles;
   for (const HealthEvent& e : d.events)
     if (e.type == HealthEvent::Type::title) titles.push_back(e);
@@ -304,17 +310,11 @@ TEST(StreamSource, ReadsAnHlsPlaylistAndItsSegmentsOverHttp) {
     return Server::After::close;
   });
   const std::string url = server.url("/hls/live.m3u8");
-  auto src = make_source(parse_source_spec("hls", url + "#stall_s=5"), 8000);
-  src->start();
-  Delivered d;
-  const bool ok = wait_for([&] {
-    d.take(*src);
-    return d.events.size() >= 2;
-  });
-  src->stop();
+  const Delivered d =
+      read_stream(url + "#stall_s=5", [](const Delivered& got) { return got.events.size() >= 2; });
   const std::vector<float>& got = d.samples;
   const std::vector<HealthEvent>& events = d.events;
-  ASSERT_TRUE(ok) << "got " << events.size() << " events, " << got.size() << " samples";
+  ASSERT_TRUE(d.ok) << "got " << events.size() << " events, " << got.size() << " samples";
   EXPECT_EQ(events[0].type, HealthEvent::Type::up);
   EXPECT_EQ(events[1].type, HealthEvent::Type::down);
   EXPECT_NE(events[1].reason.find("end of stream"), std::string::npos) << events[1].reason;
@@ -442,23 +442,18 @@ TEST_P(ServedByFfmpeg, TheStreamIsReadWholeAndItsEndReported) {
                                         : "-c:a aac -ar 44100 -f flv -listen 1 '" + url + "'";
   const std::string cmd = "ffmpeg -loglevel quiet -nostdin -re -i " + song + " " + out;
   std::thread server([cmd] { (void)std::system(cmd.c_str()); });
-  auto src = make_source(parse_source_spec("s", url + "#stall_s=5"), 8000);
-  src->start();
-  Delivered d;
   // Until the stream has come and gone: an up, then a down.
-  const bool ok = wait_for([&] {
-    d.take(*src);
-    const auto up = std::find_if(d.events.begin(), d.events.end(), [](const HealthEvent& e) {
+  const Delivered d = read_stream(url + "#stall_s=5", [](const Delivered& got) {
+    const auto up = std::find_if(got.events.begin(), got.events.end(), [](const HealthEvent& e) {
       return e.type == HealthEvent::Type::up;
     });
-    return up != d.events.end() && std::any_of(up, d.events.end(), [](const HealthEvent& e) {
+    return up != got.events.end() && std::any_of(up, got.events.end(), [](const HealthEvent& e) {
              return e.type == HealthEvent::Type::down;
            });
   });
-  src->stop();
   server.join();
-  ASSERT_TRUE(ok) << kind << ": " << d.events.size() << " events, " << d.samples.size()
-                  << " samples";
+  ASSERT_TRUE(d.ok) << kind << ": " << d.events.size() << " events, " << d.samples.size()
+                    << " samples";
   EXPECT_NEAR(static_cast<double>(d.samples.size()), 5.0 * 8000, 0.5 * 8000);
   EXPECT_GT(aircheck::test::best_correlation(want, d.samples, 2400), 0.8);
 }
