@@ -35,6 +35,8 @@ std::string_view event_name(EventType t) {
       return "clip_failed";
     case EventType::stream_title:
       return "stream_title";
+    case EventType::stream_damage:
+      return "stream_damage";
   }
   return "unknown";
 }
@@ -190,6 +192,15 @@ std::string to_json_line(const Event& e) {
       j["pos_s"] = ms3(e.pos_s);
       j["title"] = e.title;
       break;
+    case EventType::stream_damage:
+      j["utc"] = utc_iso8601(e.utc);
+      j["pos_s"] = ms3(e.pos_s);
+      j["start_utc"] = utc_iso8601(e.start_utc);
+      j["start_pos_s"] = ms3(e.start_pos_s);
+      j["lost_s"] = ms3(e.lost_s);
+      j["damaged_packets"] = e.count;
+      j["reason"] = e.reason;
+      break;
     case EventType::clip_failed:
       j["track_id"] = e.track_id;
       j["start_utc"] = utc_iso8601(e.start_utc);
@@ -248,6 +259,9 @@ std::string to_text(const Event& e) {
              e.reason;
     case EventType::stream_title:
       return "[" + e.source + "] stream_title " + utc_iso8601(e.utc) + " \"" + e.title + "\"";
+    case EventType::stream_damage:
+      return "[" + e.source + "] stream_damage " + utc_iso8601(e.start_utc) + " to " +
+             utc_iso8601(e.utc) + ": " + e.reason;
   }
   return "";
 }

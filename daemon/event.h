@@ -25,6 +25,11 @@
 //   stream_title  utc, pos_s, title  (a network stream's own "now playing" changed: the ICY
 //                 StreamTitle of an Icecast or SHOUTcast station, as the station sent it; at
 //                 the audio it came after, to within a quarter second)
+//   stream_damage utc, pos_s, start_utc, start_pos_s, lost_s, damaged_packets, reason  (a
+//                 network stream lost packets on the way, from start_pos_s to pos_s: lost_s
+//                 seconds of audio its timestamps said were missing, filled with silence so
+//                 that what follows keeps its time; damaged_packets that failed to decode. At
+//                 most one per stream_damage_s (10 s), and when the stream goes down)
 // Times: *_utc are ISO 8601 UTC with milliseconds ("2026-01-01T12:00:00.123Z"); *_pos_s are
 // seconds of the source's own sample clock since the source started; ref_* are seconds into
 // the indexed track.
@@ -51,6 +56,7 @@ enum class EventType : uint8_t {
   events_dropped,
   clip_failed,
   stream_title,
+  stream_damage,
 };
 
 /// The event's name as written in logs ("airing_start", ...). Static storage.
@@ -90,7 +96,9 @@ struct Event {
 
   // health
   std::string reason;  ///< source_down, clip_failed: why; source_finished: a file's damage
-  uint64_t count = 0;  ///< overflow: samples dropped; events_dropped: events
+  uint64_t count = 0;  ///< overflow: samples dropped; events_dropped: events; stream_damage:
+                       ///< packets that failed to decode
+  double lost_s = 0;   ///< stream_damage: seconds of audio lost (filled with silence)
   double threshold_dbfs = 0;
   std::string sink;  ///< events_dropped: which sink
 };

@@ -32,10 +32,15 @@ SourceSpec parse_source_spec(const std::string& id, const std::string& spec);
 /// Health reported by a source, drained by a worker (never on the capture path).
 struct HealthEvent {
   /// title: a stream's own "now playing" (Icecast / SHOUTcast StreamTitle) changed.
-  enum class Type { up, down, overflow, finished, title } type;
-  uint64_t pos = 0;    ///< source sample clock, in samples, where it happened
-  uint64_t count = 0;  ///< overflow: samples dropped
-  std::string reason;  ///< down: why (names the URL/device and the error); title: the title
+  /// damage: a stream lost packets on the way (a UDP feed's datagrams, a damaged frame): the
+  /// audio they carried, as far as the stream's timestamps say, was filled with silence.
+  enum class Type { up, down, overflow, finished, title, damage } type;
+  uint64_t pos = 0;       ///< source sample clock, in samples, where it happened (damage: the end)
+  uint64_t count = 0;     ///< overflow: samples dropped; damage: samples of audio lost (filled)
+  uint64_t errors = 0;    ///< damage: packets or frames that failed to decode
+  uint64_t from_pos = 0;  ///< damage: where its first loss was (within a decoder read)
+  std::string reason;     ///< down: why (names the URL/device and the error); title: the title;
+                          ///< damage: the losses in words, naming the URL
   /// Longest title carried (bytes; longer ones are cut): the capture ring's record.
   static constexpr std::size_t kTitleBytes = 239;
 };

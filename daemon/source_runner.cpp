@@ -327,7 +327,7 @@ bool SourceRunner::service(WorkerContext& ctx) noexcept {
 }
 
 void SourceRunner::drain_health(WorkerContext& ctx) {
-  HealthEvent h{HealthEvent::Type::up, 0, 0, {}};
+  HealthEvent h{HealthEvent::Type::up, 0, 0, 0, 0, {}};
   while (source_->poll_health(h)) {
     Event e;
     e.pos_s = pos_seconds(h.pos);
@@ -356,6 +356,14 @@ void SourceRunner::drain_health(WorkerContext& ctx) {
       case HealthEvent::Type::title:
         e.type = EventType::stream_title;
         e.title = stream_title_text(h.reason);
+        break;
+      case HealthEvent::Type::damage:
+        e.type = EventType::stream_damage;
+        e.start_pos_s = pos_seconds(h.from_pos);
+        e.start_utc = source_->utc_of(h.from_pos);
+        e.lost_s = pos_seconds(h.count);
+        e.count = h.errors;
+        e.reason = h.reason;
         break;
     }
     publish(ctx, e);

@@ -57,6 +57,10 @@ class CaptureRing {
   void skip(uint64_t samples) noexcept;
   /// Queues an up/down event at the current producer position; `reason` is truncated.
   void post(HealthEvent::Type type, std::string_view reason = {}) noexcept;
+  /// Queues a damage event at the current producer position: `lost` samples filled since
+  /// `from_pos`, `errors` packets that failed to decode.
+  void post_damage(uint64_t from_pos, uint64_t lost, uint64_t errors,
+                   std::string_view reason) noexcept;
   /// Marks the end of a finite source; no producer call may follow.
   void set_done() noexcept;
   /// Producer position: samples written + dropped + skipped so far.
@@ -92,6 +96,7 @@ class CaptureRing {
   struct HealthRecord {
     HealthEvent::Type type;
     uint64_t pos;
+    uint64_t count, errors, from_pos;  // damage
     char reason[kReasonBytes];
   };
 
@@ -111,7 +116,7 @@ class CaptureRing {
   uint64_t read_pos_ = 0;
   std::vector<float> scratch_;
   bool overflow_pending_ = false;
-  HealthEvent overflow_{HealthEvent::Type::overflow, 0, 0, {}};
+  HealthEvent overflow_{HealthEvent::Type::overflow, 0, 0, 0, 0, {}};
   bool finished_reported_ = false;
 
   alignas(kCacheLine) std::atomic<uint64_t> dropped_{0};

@@ -33,6 +33,8 @@ std::string_view message_id(EventType t) {
       return "7fcc2173f86844be853535e4671bed01";
     case EventType::stream_title:
       return "5f1c0b7e9d2a4c68b3e4a1d07c9f2e36";
+    case EventType::stream_damage:
+      return "c3d9e27a41f64b0e9a5d8c16f2b7e054";
   }
   return "00000000000000000000000000000000";
 }
@@ -45,6 +47,7 @@ int priority_of(EventType t) {
     case EventType::overflow:
     case EventType::events_dropped:
     case EventType::clip_failed:
+    case EventType::stream_damage:
       return 4;  // warning
     case EventType::silence_start:
     case EventType::silence_end:
@@ -136,6 +139,15 @@ bool JournaldSink::write(const Event& e) {
       add("AIRCHECK_UTC", utc_iso8601(e.utc));
       add("AIRCHECK_POS", num(e.pos_s));
       add("AIRCHECK_STREAM_TITLE", e.title);
+      break;
+    case EventType::stream_damage:
+      add("AIRCHECK_UTC", utc_iso8601(e.utc));
+      add("AIRCHECK_POS", num(e.pos_s));
+      add("AIRCHECK_START_UTC", utc_iso8601(e.start_utc));
+      add("AIRCHECK_START_POS", num(e.start_pos_s));
+      add("AIRCHECK_LOST", num(e.lost_s));
+      add("AIRCHECK_COUNT", std::to_string(e.count));
+      add("AIRCHECK_REASON", e.reason);
       break;
   }
   std::vector<iovec> iov(fields_.size());

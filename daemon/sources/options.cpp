@@ -136,7 +136,7 @@ void validate_options(const SourceSpec& spec) {
       allowed.insert({"rate"});
       break;
     case SourceKind::stream:
-      allowed.insert({"program", "stall_s"});
+      allowed.insert({"program", "stall_s", "gap_fill_s"});
       break;
   }
   for (const auto& [key, value] : spec.options) {
@@ -169,6 +169,7 @@ void validate_options(const SourceSpec& spec) {
     case SourceKind::stream:
       option_int(spec, "program", -1, -1, 65535);
       option_double(spec, "stall_s", 10, 0.1, 3600);
+      option_double(spec, "gap_fill_s", 2, 0, 10);
       break;
   }
   if (spec.address.empty()) bad(spec, "empty address");

@@ -16,6 +16,14 @@
 // A station's own "now playing" (the ICY StreamTitle Icecast and SHOUTcast send between the
 // audio when asked, as FFmpeg does) is reported as a `title` health event when it changes.
 //
+// Packets lost on the way (a UDP feed's datagrams, frames too damaged to decode) would take
+// their audio's time with them: everything after would come that much early, a play's
+// duration short, its speed off. Within one connection the stream's own timestamps say where
+// each frame belongs; a gap in them up to gap_fill_s (default 2 s) is filled with silence so
+// that the rest keeps its time. A longer jump is the sender's clock, not lost audio, and fills
+// nothing. The losses are reported as `damage` health events: at most one per kDamageReportS,
+// from the first loss it holds, and one at a disconnect for what is left.
+//
 // stop() makes the interrupt callback return true, so a blocking open or read returns
 // promptly (FFmpeg polls the callback during network waits).
 #include <algorithm>
@@ -23,6 +31,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <span>
@@ -55,6 +64,8 @@ constexpr double kSettleS = 1.5, kHoldMaxS = 32;
 /// Bytes of a stream FFmpeg may read to tell its format (formatprobesize; default 1 MiB):
 /// 2 s of a 32 kbit/s stream, ~50 MP3 or ADTS frames at 128 kbit/s.
 constexpr int kFormatProbeBytes = 8192;
+/// Losses are gathered this long from the first before they are reported.
+constexpr double kDamageReportS = 10;
 /// An excess under this is no burst: FFmpeg's buffers and a sender running a little ahead.
 constexpr double kBurstMinS = 0.5;
 /// Audio delivered ahead of real time puts the stall check off by at most this many seconds
@@ -93,14 +104,16 @@ class StreamSource final : public CaptureSource {
     // whatever the server calls it.
     opts_.format_options["formatprobesize"] = std::to_string(kFormatProbeBytes);
     // A live stream's timestamps are the sender's, and may jump (an encoder restarted, a
-    // playlist discontinuity): its samples keep the system clock's time instead (rt::SampleClock),
-    // so the decoder fills no gaps from them.
-    opts_.max_gap_s = 0;
+    // playlist discontinuity): across such a jump its samples keep the system clock's time
+    // (rt::SampleClock). A short gap in them is audio lost on the way, filled in.
+    opts_.max_gap_s = option_double(spec_, "gap_fill_s", 2, 0, 10);
     opts_.interrupt = [this] {
       return stopping() ||
              rt::SampleClock::mono_now() - audio_until_.load(std::memory_order_relaxed) > stall_s_;
     };
-    buf_.reserve(kDecodeChunk * 8);
+    // A read returns a chunk, and the silence for a gap before one of its frames.
+    buf_.reserve(kDecodeChunk * 8 + static_cast<std::size_t>(std::ceil(opts_.max_gap_s * rate_)));
+    damage_text_.reserve(rt::CaptureRing::kReasonBytes);
     title_.reserve(HealthEvent::kTitleBytes);
     posted_title_.reserve(HealthEvent::kTitleBytes);
     hold_.reserve(static_cast<std::size_t>(kHoldMaxS * rate_) + kDecodeChunk * 8);
@@ -118,6 +131,7 @@ class StreamSource final : public CaptureSource {
       const double connected = rt::SampleClock::mono_now();
       audio_until_.store(connected, std::memory_order_relaxed);
       hold_.clear();
+      dec_filled_ = dec_errors_ = 0;  // each connection's decoder counts from zero
       bool holding = true;
       // The audio held until `at` goes on: placed, reported up, written.
       const auto release = [&](double at) {
@@ -130,11 +144,18 @@ class StreamSource final : public CaptureSource {
         down_reported = false;
         backoff = kBackoffFirst;
         post_title();  // what was on air when the stream was joined: from its first sample
+        if (damage_from_held_) {  // losses in the held audio: from where in it they began
+          damage_from_held_ = false;
+          damage_from_ = ring_.produced() + (damage_from_ > known ? damage_from_ - known : 0);
+        }
         ring_.write(std::span<const float>(hold_).subspan(known));
         clock_.observe(ring_.produced());
       };
       try {
         decode::Decoder dec(spec_.address, opts_);
+        // Where the last chunk read began: in the held audio or on the clock.
+        bool chunk_held = true;
+        uint64_t chunk_at = 0;
         for (;;) {
           buf_.clear();
           const bool more = dec.read(buf_, kDecodeChunk);
@@ -146,23 +167,30 @@ class StreamSource final : public CaptureSource {
             const double until = std::max(audio_until_.load(std::memory_order_relaxed), now) +
                                  static_cast<double>(buf_.size()) / rate_;
             audio_until_.store(std::min(until, now + kAheadMaxS), std::memory_order_relaxed);
+            chunk_held = holding;
+            chunk_at = holding ? hold_.size() : ring_.produced();
+            std::size_t held = 0;
             if (holding) {
               const std::size_t room = hold_.capacity() - hold_.size();
+              held = std::min(room, buf_.size());
               hold_.insert(hold_.end(), buf_.begin(),
-                           buf_.begin() + static_cast<std::ptrdiff_t>(std::min(room, buf_.size())));
-              if (now - connected >= kSettleS ||
+                           buf_.begin() + static_cast<std::ptrdiff_t>(held));
+              if (held < buf_.size() || now - connected >= kSettleS ||
                   static_cast<double>(hold_.size()) >= kHoldMaxS * rate_)
                 release(now);
-            } else {
-              ring_.write(buf_);
+            }
+            if (!holding && held < buf_.size()) {
+              ring_.write(std::span<const float>(buf_).subspan(held));
               clock_.observe(ring_.produced());
             }
           }
+          note_damage(dec, chunk_held, chunk_at, holding);
           // The station's "now playing", after the audio that came before it (while the
           // audio is held, with its first sample). Once per change, across reconnects too.
           if (dec.take_title(title_) && !holding) post_title();
           if (!more) {
             release(rt::SampleClock::mono_now());
+            post_damage();
             reason = shown_url_ + ": end of stream";
             break;
           }
@@ -170,6 +198,7 @@ class StreamSource final : public CaptureSource {
       } catch (const std::exception& e) {
         if (stopping()) return;
         release(rt::SampleClock::mono_now());
+        post_damage();
         reason = e.what();
         if (reason.find(shown_url_) == std::string::npos) reason = shown_url_ + ": " + reason;
         if (reason.find(spec_.address) != std::string::npos && shown_url_ != spec_.address) {
@@ -199,6 +228,45 @@ class StreamSource final : public CaptureSource {
     ring_.post(HealthEvent::Type::title, t);
   }
 
+  /// Takes the losses `dec` has counted since the last call, in the chunk read last (which
+  /// began at `at`: an offset into the held audio when `held`, which is placed later): they go
+  /// into the report being gathered, which is posted once it is kDamageReportS old.
+  void note_damage(const decode::Decoder& dec, bool held, uint64_t at, bool holding) noexcept {
+    const auto filled = static_cast<uint64_t>(std::llround(dec.filled_s() * rate_));
+    const uint64_t errors = dec.errors();
+    if (filled != dec_filled_ || errors != dec_errors_) {
+      if (damage_lost_ == 0 && damage_errors_ == 0) {
+        damage_since_ = rt::SampleClock::mono_now();
+        damage_from_held_ = held && holding;
+        damage_from_ = held && !holding ? ring_.produced() : at;
+      }
+      damage_lost_ += filled - dec_filled_;
+      damage_errors_ += errors - dec_errors_;
+      dec_filled_ = filled;
+      dec_errors_ = errors;
+    }
+    if (!holding && (damage_lost_ || damage_errors_) &&
+        rt::SampleClock::mono_now() - damage_since_ >= kDamageReportS)
+      post_damage();
+  }
+
+  /// Posts the losses gathered so far, if any, and starts a new report.
+  void post_damage() noexcept {
+    if (damage_lost_ || damage_errors_) {
+      char text[160];
+      std::snprintf(text, sizeof text,
+                    ": packets lost on the way: %.3f s of audio filled with silence (its time "
+                    "kept), %llu packets failed to decode",
+                    static_cast<double>(damage_lost_) / rate_,
+                    static_cast<unsigned long long>(damage_errors_));
+      damage_text_.assign(shown_url_, 0, std::min(shown_url_.size(), damage_text_.capacity() / 2));
+      damage_text_.append(
+          text, std::min(std::strlen(text), damage_text_.capacity() - damage_text_.size()));
+      ring_.post_damage(damage_from_, damage_lost_, damage_errors_, damage_text_);
+    }
+    damage_lost_ = damage_errors_ = 0;
+  }
+
   /// Places the audio held from the connection at `connected` to `at` (CLOCK_MONOTONIC) on
   /// the source's clock. What was decoded beyond the time since the connection came from
   /// before it (a burst): the first held sample was live that much before the connection.
@@ -224,6 +292,13 @@ class StreamSource final : public CaptureSource {
   std::vector<float> buf_;
   std::vector<float> hold_;           // the audio since the connection, until placed
   std::string title_, posted_title_;  // the stream's StreamTitle: last read, last reported
+  // Losses: the decoder's counts at the last look (this connection's), and the report being
+  // gathered (samples filled, packets failed, since when and from which position).
+  uint64_t dec_filled_ = 0, dec_errors_ = 0;
+  uint64_t damage_lost_ = 0, damage_errors_ = 0, damage_from_ = 0;
+  bool damage_from_held_ = false;  // damage_from_ is an offset into hold_, not yet placed
+  double damage_since_ = 0;
+  std::string damage_text_;
   /// CLOCK_MONOTONIC second until which the audio delivered so far lasts, played in real
   /// time; stall_s after it the stream has stalled.
   std::atomic<double> audio_until_{0};

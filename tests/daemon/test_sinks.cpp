@@ -156,6 +156,32 @@ TEST(Event, AStreamTitleIsLoggedAsTheStationSentIt) {
   EXPECT_EQ(stream_title_text(""), "");
 }
 
+TEST(Event, AStreamsLossesAreLoggedWithWhereAndHowMuch) {
+  Event e;
+  e.type = EventType::stream_damage;
+  e.source = "dvb1";
+  e.start_utc = 1767225600.25;
+  e.start_pos_s = 100.0004;
+  e.utc = 1767225610.25;
+  e.pos_s = 110.0004;
+  e.lost_s = 0.1234;
+  e.count = 2;
+  e.reason = "udp://@239.1.1.1:5000: packets lost on the way: 0.123 s of audio filled";
+  const auto j = nlohmann::json::parse(to_json_line(e));
+  EXPECT_EQ(j["type"], "stream_damage");
+  EXPECT_EQ(j["start_utc"], "2026-01-01T00:00:00.250Z");
+  EXPECT_EQ(j["utc"], "2026-01-01T00:00:10.250Z");
+  EXPECT_DOUBLE_EQ(j["start_pos_s"].get<double>(), 100.0);
+  EXPECT_DOUBLE_EQ(j["pos_s"].get<double>(), 110.0);
+  EXPECT_DOUBLE_EQ(j["lost_s"].get<double>(), 0.123);
+  EXPECT_EQ(j["damaged_packets"], 2);
+  EXPECT_EQ(j["reason"], e.reason);
+  EXPECT_FALSE(j.contains("track_id"));
+  EXPECT_EQ(
+      to_text(e),
+      "[dvb1] stream_damage 2026-01-01T00:00:00.250Z to 2026-01-01T00:00:10.250Z: " + e.reason);
+}
+
 TEST(Event, AiringStartHasNoEnd) {
   Event e = airing_end();
   e.type = EventType::airing_start;
@@ -340,7 +366,7 @@ TEST(JournaldSink, FieldsReadBackWithJournalctl) {
 
 TEST(JournaldSink, MessageIdsAreDistinct) {
   std::vector<std::string_view> ids;
-  for (int t = 0; t <= static_cast<int>(EventType::stream_title); ++t) {
+  for (int t = 0; t <= static_cast<int>(EventType::stream_damage); ++t) {
     const auto id = message_id(static_cast<EventType>(t));
     EXPECT_EQ(id.size(), 32u);
     EXPECT_EQ(std::count(ids.begin(), ids.end(), id), 0);
