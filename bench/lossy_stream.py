@@ -14,7 +14,7 @@ false, fragments, starts / ends at cuts within 0.25 s, duration of whole plays a
 truth's, speeds reported off 1). Positions are what a lost packet moves: audio lost without
 its time shifts everything after it earlier.
 
-    python3 bench/lossy_stream.py --index I --programme P.wav --truth truth.json \
+    python3 bench/lossy_stream.py --index I --programme W/programme.wav --truth O/truth.json \
         --loss 0,0.002,0.01 --aircheckd NAME=build/daemon/aircheckd[#OPTS] ...
 
 OPTS are appended to the stream URL's options (e.g. `gap_fill_s=0`).
@@ -121,7 +121,7 @@ def run_daemon(binary, opts, index, data, bytes_per_s, out_jsonl):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def durations(events, truth_path, shift):
+def durations(events, truth_path):
     """Whole plays (the truth's, played from start to end without fades) found as one airing:
     reported duration_s minus the truth's, and the speeds reported."""
     with open(truth_path) as f:
@@ -131,7 +131,7 @@ def durations(events, truth_path, shift):
     for t in truth:
         if t['fade_in_s'] or t['fade_out_s']:
             continue
-        t0, t1 = t['start_s'] + shift, t['end_s'] + shift
+        t0, t1 = t['start_s'], t['end_s']
         ok = [d for d in ends if d['track_id'] == t['track_id'] and
               min(d['end_pos_s'], t1) - max(d['start_pos_s'], t0) >=
               0.5 * (d['end_pos_s'] - d['start_pos_s'])]
@@ -194,10 +194,9 @@ def main():
             if os.path.exists(out):
                 os.remove(out)
             events = run_daemon(binary, opts, args.index, data, bytes_per_s, out)
-            shift = 0.0  # the stream's first sample is the programme's (MP2 / AAC priming aside)
             (k, found, total, false, frag, s_ok, s_n, e_ok, e_n, _, _, _, _), = score_loops(
                 events, 1e9, 1, args.truth)
-            errs, speeds = durations(events, args.truth, shift)
+            errs, speeds = durations(events, args.truth)
             off = sum(1 for s in speeds if abs(s - 1) > 0.002)
             damage = [e for e in events if e['type'] == 'stream_damage']
             filled = (f"{sum(e['lost_s'] for e in damage):.1f} s in {len(damage)} reports"
