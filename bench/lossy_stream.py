@@ -4,7 +4,9 @@
 The programme (a WAV `aircheck eval programme --keep-audio` leaves, with its truth.json) is
 encoded once by the ffmpeg tool into MPEG-TS (MP2 at 48 kHz stereo, as DVB radio carries it,
 or AAC), cut into UDP-sized datagrams of 7 transport packets, and datagrams are dropped by a
-two-state (Gilbert) model: a mean loss rate and a mean burst length, from a seed. The same
+two-state (Gilbert) model: a mean loss rate and a mean burst length, from a seed; with
+--holes S, also S seconds from the middle of every play from start to end (an interruption
+of the feed without a reconnect). The same
 lossy bytes are served over loopback HTTP at --pace times real time to each daemon named
 (a `stream` source reads them as it would a multicast feed: the transport stream's packets,
 minus those lost), until the end; the run stops at the source's first source_down.
@@ -36,21 +38,24 @@ from soak import score_loops  # noqa: E402
 DGRAM = 7 * 188
 
 
-def lossy(data, rate, burst, seed):
+def lossy(data, rate, burst, seed, holes=(), length=1.0):
     """`data` without the datagrams a Gilbert model drops: mean loss `rate`, mean burst
-    `burst` datagrams. Returns (bytes, datagrams lost, datagrams)."""
-    if rate <= 0:
-        return data, 0, len(data) // DGRAM
+    `burst` datagrams; and without those within the `holes` ((start, seconds) of a programme
+    `length` seconds long, at the stream's mean byte rate). Returns (bytes, datagrams lost,
+    datagrams)."""
+    per_s = len(data) / length
+    cut = [(int(a * per_s) // DGRAM, int((a + n) * per_s) // DGRAM) for a, n in holes]
     rng = random.Random(seed)
-    to_bad = rate / (burst * (1 - rate))
+    to_bad = rate / (burst * (1 - rate)) if rate > 0 else 0
     to_good = 1 / burst
     bad = False
     out = bytearray()
     lost = 0
     n = (len(data) + DGRAM - 1) // DGRAM
     for i in range(n):
-        bad = (rng.random() >= to_good) if bad else (rng.random() < to_bad)
-        if bad:
+        if rate > 0:
+            bad = (rng.random() >= to_good) if bad else (rng.random() < to_bad)
+        if bad or any(a <= i < b for a, b in cut):
             lost += 1
         else:
             out += data[i * DGRAM:(i + 1) * DGRAM]
@@ -101,9 +106,10 @@ class Server:
 
 def run_daemon(binary, opts, index, data, bytes_per_s, out_jsonl):
     srv = Server(data, bytes_per_s)
-    url = f'http://127.0.0.1:{srv.port}/feed.ts#stall_s=5&buffer_s=900'
-    if opts:
-        url += '&' + opts
+    options = {'stall_s': '5', 'buffer_s': '900'}
+    options.update(kv.split('=', 1) for kv in opts.split('&') if kv)
+    url = f'http://127.0.0.1:{srv.port}/feed.ts#' + '&'.join(f'{k}={v}' for k, v in
+                                                             options.items())
     with open(out_jsonl + '.log', 'w') as log:
         d = subprocess.Popen([binary, '--foreground', '--index', index, '--source', 'p=' + url,
                               '--jsonl', out_jsonl], stdout=subprocess.DEVNULL, stderr=log)
@@ -160,6 +166,9 @@ def main():
     ap.add_argument('--codec', default='mp2', choices=['mp2', 'aac'])
     ap.add_argument('--pace', type=float, default=16.0, help='times real time')
     ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--holes', type=float, default=0,
+                    help='also cut this many seconds out of the middle of every play '
+                         'from start to end (an interruption)')
     ap.add_argument('--work', default=None)
     args = ap.parse_args()
 
@@ -178,6 +187,13 @@ def main():
                                   text=True, check=True).stdout)
     bytes_per_s = len(clean) / length * args.pace
 
+    holes = []
+    if args.holes > 0:
+        with open(args.truth) as f:
+            for t in json.load(f)['airings']:
+                if not t['fade_in_s'] and not t['fade_out_s']:
+                    holes.append(((t['start_s'] + t['end_s'] - args.holes) / 2, args.holes))
+        print(f'# {len(holes)} interruptions of {args.holes:g} s, mid-play')
     print(f'# {args.codec} transport stream, {len(clean) / 1e6:.1f} MB, {length:.0f} s, '
           f'served at {args.pace:g}x; datagrams of 7 packets, mean burst {args.burst:g}; '
           f'seed {args.seed}')
@@ -186,7 +202,7 @@ def main():
           'speed ≠ 1 by > 0.2 % | audio lost, as reported |')
     print('|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|')
     for rate in [float(x) for x in args.loss.split(',')]:
-        data, lost, n = lossy(clean, rate, args.burst, args.seed)
+        data, lost, n = lossy(clean, rate, args.burst, args.seed, holes, length)
         for spec in args.aircheckd:
             name, rest = spec.split('=', 1)
             binary, _, opts = rest.partition('#')

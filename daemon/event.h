@@ -27,9 +27,10 @@
 //                 the audio it came after, to within a quarter second)
 //   stream_damage utc, pos_s, start_utc, start_pos_s, lost_s, damaged_packets, reason  (a
 //                 network stream lost packets on the way, from start_pos_s to pos_s: lost_s
-//                 seconds of audio its timestamps said were missing, filled with silence so
-//                 that what follows keeps its time; damaged_packets that failed to decode. At
-//                 most one per stream_damage_s (10 s), and when the stream goes down)
+//                 seconds of audio its timestamps said were missing, filled with silence (gaps
+//                 up to the source's gap_fill_s) or skipped on the source's clock (longer ones,
+//                 short of stall_s) so that what follows keeps its time; damaged_packets that
+//                 failed to decode. At most one per 10 s, and one when the stream goes down)
 // Times: *_utc are ISO 8601 UTC with milliseconds ("2026-01-01T12:00:00.123Z"); *_pos_s are
 // seconds of the source's own sample clock since the source started; ref_* are seconds into
 // the indexed track.

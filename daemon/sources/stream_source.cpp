@@ -20,9 +20,12 @@
 // their audio's time with them: everything after would come that much early, a play's
 // duration short, its speed off. Within one connection the stream's own timestamps say where
 // each frame belongs; a gap in them up to gap_fill_s (default 2 s) is filled with silence so
-// that the rest keeps its time. A longer jump is the sender's clock, not lost audio, and fills
-// nothing. The losses are reported as `damage` health events: at most one per kDamageReportS,
-// from the first loss it holds, and one at a disconnect for what is left.
+// that the rest keeps its time. A longer one, short of stall_s (a feed interrupted for
+// seconds without a reconnect, an HLS segment skipped), is skipped on the sample clock, as an
+// outage is: no silence that a silence alarm would take for dead air. A longer jump, or one
+// backwards, is the sender's clock, not lost audio, and moves nothing. The losses are
+// reported as `damage` health events: at most one per kDamageReportS, from the first loss it
+// holds, and one at a disconnect for what is left.
 //
 // stop() makes the interrupt callback return true, so a blocking open or read returns
 // promptly (FFmpeg polls the callback during network waits).
@@ -107,6 +110,9 @@ class StreamSource final : public CaptureSource {
     // playlist discontinuity): across such a jump its samples keep the system clock's time
     // (rt::SampleClock). A short gap in them is audio lost on the way, filled in.
     opts_.max_gap_s = option_double(spec_, "gap_fill_s", 2, 0, 10);
+    // A longer gap, short of a stall, is audio lost too (a feed interrupted for seconds, an
+    // HLS segment skipped): the clock jumps over it instead (an outage without a reconnect).
+    opts_.max_skip_s = opts_.max_gap_s > 0 ? std::max(stall_s_, opts_.max_gap_s) : 0;
     opts_.interrupt = [this] {
       return stopping() ||
              rt::SampleClock::mono_now() - audio_until_.load(std::memory_order_relaxed) > stall_s_;
@@ -169,19 +175,17 @@ class StreamSource final : public CaptureSource {
             audio_until_.store(std::min(until, now + kAheadMaxS), std::memory_order_relaxed);
             chunk_held = holding;
             chunk_at = holding ? hold_.size() : ring_.produced();
-            std::size_t held = 0;
-            if (holding) {
-              const std::size_t room = hold_.capacity() - hold_.size();
-              held = std::min(room, buf_.size());
-              hold_.insert(hold_.end(), buf_.begin(),
-                           buf_.begin() + static_cast<std::ptrdiff_t>(held));
-              if (held < buf_.size() || now - connected >= kSettleS ||
-                  static_cast<double>(hold_.size()) >= kHoldMaxS * rate_)
-                release(now);
-            }
-            if (!holding && held < buf_.size()) {
-              ring_.write(std::span<const float>(buf_).subspan(held));
-              clock_.observe(ring_.produced());
+            // A longer gap in the stream's timestamps (max_skip_s): the clock jumps over it,
+            // between the audio before it and the audio after.
+            std::size_t skip_at = buf_.size();
+            uint64_t skip = 0;
+            dec.take_skip(skip_at, skip);
+            const std::span<const float> got(buf_);
+            deliver(got.first(skip_at), connected, now, holding, release);
+            if (skip > 0) {
+              if (!hold_.empty()) release(now);  // what was held is placed before the gap
+              if (!holding) ring_.skip(skip);
+              deliver(got.subspan(skip_at), connected, now, holding, release);
             }
           }
           note_damage(dec, chunk_held, chunk_at, holding);
@@ -228,11 +232,32 @@ class StreamSource final : public CaptureSource {
     ring_.post(HealthEvent::Type::title, t);
   }
 
+  /// Holds `part` (the audio of a connection's first kSettleS, at most kHoldMaxS of it, then
+  /// `release`s it) or writes it to the ring.
+  template <class Release>
+  void deliver(std::span<const float> part, double connected, double now, bool& holding,
+               Release& release) noexcept {
+    std::size_t held = 0;
+    if (holding) {
+      const std::size_t room = hold_.capacity() - hold_.size();
+      held = std::min(room, part.size());
+      hold_.insert(hold_.end(), part.begin(), part.begin() + static_cast<std::ptrdiff_t>(held));
+      if (held < part.size() || now - connected >= kSettleS ||
+          static_cast<double>(hold_.size()) >= kHoldMaxS * rate_)
+        release(now);
+    }
+    if (!holding && held < part.size()) {
+      ring_.write(part.subspan(held));
+      clock_.observe(ring_.produced());
+    }
+  }
+
   /// Takes the losses `dec` has counted since the last call, in the chunk read last (which
   /// began at `at`: an offset into the held audio when `held`, which is placed later): they go
   /// into the report being gathered, which is posted once it is kDamageReportS old.
   void note_damage(const decode::Decoder& dec, bool held, uint64_t at, bool holding) noexcept {
-    const auto filled = static_cast<uint64_t>(std::llround(dec.filled_s() * rate_));
+    const auto filled =
+        static_cast<uint64_t>(std::llround((dec.filled_s() + dec.skipped_s()) * rate_));
     const uint64_t errors = dec.errors();
     if (filled != dec_filled_ || errors != dec_errors_) {
       if (damage_lost_ == 0 && damage_errors_ == 0) {
@@ -255,8 +280,8 @@ class StreamSource final : public CaptureSource {
     if (damage_lost_ || damage_errors_) {
       char text[160];
       std::snprintf(text, sizeof text,
-                    ": packets lost on the way: %.3f s of audio filled with silence (its time "
-                    "kept), %llu packets failed to decode",
+                    ": packets lost on the way: %.3f s of audio (its time kept), %llu packets "
+                    "failed to decode",
                     static_cast<double>(damage_lost_) / rate_,
                     static_cast<unsigned long long>(damage_errors_));
       damage_text_.assign(shown_url_, 0, std::min(shown_url_.size(), damage_text_.capacity() / 2));

@@ -73,6 +73,7 @@ struct Decoder::Impl {
   int stream = -1;
   Metadata meta;
   uint64_t errors = 0;
+  uint64_t errors_in_a_row = 0;  // corrupt container packets since the last good frame
   uint64_t frames_ok = 0;
   // The timeline (keep_timeline()): where the next frame should start, in samples at
   // next_rate (the rate of the frame before), from the stream's timestamps.
@@ -82,6 +83,11 @@ struct Decoder::Impl {
   bool anchored = false;                // the timeline has started
   uint64_t filled = 0;                  // output samples of silence filled in
   double filled_exact = 0;              // ... before rounding
+  uint64_t skipped = 0;                 // output samples of gaps left to skip
+  double skipped_exact = 0;             // ... before rounding
+  bool skip_pending = false;            // a gap to skip, not yet taken (take_skip)
+  std::size_t skip_at = 0;              // ... before this index of read()'s vector
+  uint64_t skip_samples = 0;
   // Input layout the resampler was set up for.
   int swr_rate = 0;
   int swr_fmt = -1;
@@ -285,6 +291,14 @@ struct Decoder::Impl {
         out.insert(out.end(), n, 0.0f);
         filled += n;
         next_in = at;
+      } else if (ahead > slack && !skip_pending &&
+                 static_cast<double>(ahead) <= opts.max_skip_s * f->sample_rate) {
+        skipped_exact += static_cast<double>(ahead) * opts.sample_rate / f->sample_rate;
+        skip_samples = static_cast<uint64_t>(std::llround(skipped_exact)) - skipped;
+        skipped += skip_samples;
+        skip_at = out.size();
+        skip_pending = true;
+        next_in = at;
       } else if (ahead > slack || ahead < -slack) {
         next_in = at;  // the timestamps jumped, not the audio: start again from them
       }
@@ -299,9 +313,12 @@ struct Decoder::Impl {
       int rc = avcodec_receive_frame(codec.get(), frame.get());
       if (rc == 0) {
         ++frames_ok;
+        errors_in_a_row = 0;
+        const bool skip_before = skip_pending;
         keep_timeline(frame.get(), out);
         convert(frame.get(), out);
         av_frame_unref(frame.get());
+        if (skip_pending && !skip_before) break;  // the caller skips before the rest
         continue;
       }
       if (rc == AVERROR_EOF) {
@@ -326,7 +343,9 @@ struct Decoder::Impl {
         if (rc == AVERROR_EXIT) fail(url, "interrupted");
         if (rc == AVERROR_INVALIDDATA) {  // corrupt container data: resync on the next packet
           ++errors;
-          if (errors > 1000) fail(url, "too many corrupt packets", rc);
+          // Given up only when nothing decodes any more: a live stream that loses packets now
+          // and then counts errors for as long as it runs.
+          if (++errors_in_a_row > 1000) fail(url, "too many corrupt packets in a row", rc);
           continue;
         }
         fail(url, "read error", rc);
@@ -366,6 +385,16 @@ bool Decoder::take_title(std::string& out) {
 uint64_t Decoder::errors() const { return impl_->errors; }
 double Decoder::filled_s() const {
   return static_cast<double>(impl_->filled) / impl_->opts.sample_rate;
+}
+bool Decoder::take_skip(std::size_t& at, uint64_t& samples) {
+  if (!impl_->skip_pending) return false;
+  impl_->skip_pending = false;
+  at = impl_->skip_at;
+  samples = impl_->skip_samples;
+  return true;
+}
+double Decoder::skipped_s() const {
+  return static_cast<double>(impl_->skipped) / impl_->opts.sample_rate;
 }
 const std::string& Decoder::url() const { return impl_->url; }
 

@@ -31,8 +31,12 @@ struct OpenOptions {
   /// open); the url still names the input in messages.
   std::string open_url;
   /// Longest gap in the input's timestamps filled with silence (Decoder::read()), in seconds;
-  /// 0: none (live streams, whose timestamps are the sender's).
+  /// 0: none.
   double max_gap_s = 60.0;
+  /// A longer gap, up to this, is not filled but left to the caller to skip: read() returns
+  /// after the frame that follows it, and take_skip() says where and how long (a live
+  /// stream's sample clock jumps over it). 0: none (a longer jump fills nothing).
+  double max_skip_s = 0;
 };
 
 struct Metadata {
@@ -78,6 +82,12 @@ class Decoder {
   uint64_t errors() const;
   /// Seconds of silence filled in for audio the input's timestamps say is missing.
   double filled_s() const;
+  /// A gap left to skip (OpenOptions::max_skip_s) by the last read(): `samples` (at the output
+  /// rate) belong before index `at` of the vector that read() appended to. At most one per
+  /// read(); false when there is none. Clears it.
+  bool take_skip(std::size_t& at, uint64_t& samples);
+  /// Seconds of such gaps so far.
+  double skipped_s() const;
   const std::string& url() const;
 
  private:
