@@ -34,6 +34,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from soak import score_loops  # noqa: E402
+from stream_connect import send_paced  # noqa: E402
 
 DGRAM = 7 * 188
 
@@ -86,22 +87,13 @@ class Server:
     def serve(self, conn):
         try:
             conn.recv(4096)
-            if self.served:
-                conn.close()
-                return
-            self.served = True
-            conn.sendall(b'HTTP/1.0 200 OK\r\nContent-Type: video/mp2t\r\n\r\n')
-            start = time.time()
-            sent = 0
-            while sent < len(self.data):
-                want = min(len(self.data), int((time.time() - start + 0.05) * self.rate))
-                if want > sent:
-                    conn.sendall(self.data[sent:want])
-                    sent = want
-                time.sleep(0.01)
         except OSError:
             pass
-        conn.close()
+        if self.served:
+            conn.close()
+            return
+        self.served = True
+        send_paced(conn, self.data, self.rate, 'video/mp2t')
 
 
 def run_daemon(binary, opts, index, data, bytes_per_s, out_jsonl):

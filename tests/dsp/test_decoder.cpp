@@ -148,6 +148,67 @@ TEST(Decoder, DamagedPacketsKeepTheTimeline) {
   }
 }
 
+// A transport stream with 3 s of its packets gone (a feed interrupted): with a fill of up to
+// 1 s and skips up to 5 s, the decoder fills nothing there but says where the gap lies and
+// how long it is, once; placed there, the audio after it is where the whole stream has it.
+// Without skips the gap is neither filled nor reported, and everything after comes early.
+TEST(Decoder, AGapLongerThanTheFillIsLeftToTheCallerToSkip) {
+  TempDir dir;
+  const auto song = eval::synth_music(23, {10.0, 44100, 0.3});
+  const fs::path ts = dir.path / "feed.ts", cut = dir.path / "cut.ts";
+  const std::span<const float> streams[] = {song};
+  dsp::decode::encode_streams(ts.string(), streams, 44100, 128000);
+  const std::string bytes = test::read_file(ts);
+  std::string kept;
+  const std::size_t packets = bytes.size() / 188;
+  for (std::size_t i = 0; i < packets; ++i) {
+    if (i < packets * 4 / 10 || i >= packets * 7 / 10) kept.append(bytes, i * 188, 188);
+  }
+  std::ofstream(cut, std::ios::binary) << kept;
+  const auto whole = dsp::decode::decode_all(ts.string());
+
+  const auto read = [&](double max_skip_s, std::vector<float>& placed) {
+    dsp::decode::OpenOptions o;
+    o.max_gap_s = 1;
+    o.max_skip_s = max_skip_s;
+    dsp::decode::Decoder d(cut.string(), o);
+    std::vector<float> buf;
+    int skips = 0;
+    while (d.read(buf)) {
+      std::size_t at = 0;
+      uint64_t samples = 0;
+      if (d.take_skip(at, samples)) {
+        ++skips;
+        EXPECT_NEAR(static_cast<double>(at) / 8000, 4.0, 0.3) << "where the gap lies";
+        EXPECT_GT(static_cast<double>(samples) / 8000, 2.95) << "how long it is";
+        EXPECT_LT(static_cast<double>(samples) / 8000, 3.4);
+        buf.insert(buf.begin() + static_cast<std::ptrdiff_t>(at), samples, 0.0f);
+      }
+    }
+    EXPECT_EQ(d.filled_s(), 0.0);
+    placed = std::move(buf);
+    return skips;
+  };
+  const auto after_the_gap = [&](const std::vector<float>& got) {
+    const std::size_t from = 7500 * 8, to = 9500 * 8;
+    if (got.size() < to) return 0.0;
+    double ab = 0, aa = 0, bb = 0;
+    for (std::size_t i = from; i < to; ++i) {
+      ab += static_cast<double>(whole[i]) * got[i];
+      aa += static_cast<double>(whole[i]) * whole[i];
+      bb += static_cast<double>(got[i]) * got[i];
+    }
+    return ab / std::sqrt(aa * bb + 1e-20);
+  };
+  std::vector<float> placed;
+  EXPECT_EQ(read(5, placed), 1);
+  EXPECT_GT(after_the_gap(placed), 0.95);
+  std::vector<float> unplaced;
+  EXPECT_EQ(read(0, unplaced), 0);
+  EXPECT_LT(after_the_gap(unplaced), 0.5) << "the audio after the gap came early";
+  EXPECT_NEAR(static_cast<double>(placed.size() - unplaced.size()) / 8000, 3.1, 0.3);
+}
+
 TEST(Decoder, DecodesTheProgramAskedForOfAMultiplex) {
   // An MPEG-TS of two programs (a TV or DAB multiplex carries several stations), each with
   // its own music: the decoder reads the audio of the program asked for.
