@@ -59,22 +59,22 @@ void CaptureRing::skip(uint64_t samples) noexcept {
 void CaptureRing::post(HealthEvent::Type type, std::string_view reason) noexcept {
   HealthRecord r;
   r.type = type;
-  r.pos = pos_;
   r.count = r.errors = r.from_pos = 0;
-  const std::size_t n = std::min(reason.size(), kReasonBytes - 1);
-  std::copy_n(reason.data(), n, r.reason);
-  r.reason[n] = '\0';
-  if (!health_.push(r)) health_lost_.fetch_add(1, std::memory_order_relaxed);
+  push(r, reason);
 }
 
 void CaptureRing::post_damage(uint64_t from_pos, uint64_t lost, uint64_t errors,
                               std::string_view reason) noexcept {
   HealthRecord r;
   r.type = HealthEvent::Type::damage;
-  r.pos = pos_;
   r.count = lost;
   r.errors = errors;
   r.from_pos = std::min(from_pos, pos_);
+  push(r, reason);
+}
+
+void CaptureRing::push(HealthRecord& r, std::string_view reason) noexcept {
+  r.pos = pos_;
   const std::size_t n = std::min(reason.size(), kReasonBytes - 1);
   std::copy_n(reason.data(), n, r.reason);
   r.reason[n] = '\0';

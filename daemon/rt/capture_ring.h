@@ -101,6 +101,8 @@ class CaptureRing {
   };
 
   bool flush_gap() noexcept;
+  /// Queues `r` at the current producer position with `reason` (truncated).
+  void push(HealthRecord& r, std::string_view reason) noexcept;
   void add_gap(uint64_t dropped, uint64_t skipped) noexcept;
 
   SpscRing<float> samples_;
