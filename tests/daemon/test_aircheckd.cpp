@@ -15,7 +15,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <span>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -1124,6 +1127,81 @@ TEST_F(Aircheckd, AServersBurstOnReconnectingIsPlacedBeforeTheConnection) {
   // the cut. What the source already has is left out and the rest placed where it aired: the
   // play on air goes on as one airing.
   expect_network_cut(3);
+}
+
+TEST_F(Aircheckd, AStreamThatLosesPacketsKeepsItsPlaysWholeAndSaysWhatItLost) {
+  // A multicast feed as MPEG-TS that loses datagrams on the way, served over HTTP at 3x real
+  // time: 0.3 s inside song2 (filled with silence) and 3 s from the middle of song4 (a feed
+  // interrupted without a reconnect: skipped on the clock). Each play is one airing with its
+  // edges where they aired, the losses are reported, and the 3 s are no silence. Without the
+  // filling and the skip (gap_fill_s=0) song4 ended 3.5 s early and nothing was reported.
+  std::vector<Truth> truth;
+  Programme p;
+  p.add(unindexed(9310, 3));
+  p.play(songs_[2], 0, -1, truth);  // [3, 25)
+  p.add(babble(32, 3));
+  p.play(songs_[4], 0, -1, truth);  // [28, 58)
+  p.add(unindexed(9311, 4));
+  const double length_s = p.now();
+  const std::vector<float> pcm16 = aircheck::dsp::decode::resample(p.pcm, kRate, 16000);
+  const fs::path ts = dir_ / "feed.ts";
+  const std::span<const float> programs[] = {pcm16};
+  aircheck::dsp::decode::encode_streams(ts.string(), programs, 16000, 128000);
+  const std::string bytes = aircheck::test::read_file(ts);
+  const double byte_rate = static_cast<double>(bytes.size()) / length_s;
+  constexpr std::size_t kDatagram = 7 * 188;
+  std::string lossy;
+  for (std::size_t at = 0; at < bytes.size(); at += kDatagram) {
+    const double t = static_cast<double>(at) / byte_rate;
+    if (!((t >= 10 && t < 10.3) || (t >= 41.5 && t < 44.5))) lossy.append(bytes, at, kDatagram);
+  }
+  using Server = aircheck::test::LoopbackHttpServer;
+  Server server([&](int fd, int connection, const std::string&) {
+    if (connection > 1) return Server::After::close;  // the feed has ended
+    Server::send_all(fd, "HTTP/1.0 200 OK\r\nContent-Type: video/mp2t\r\n\r\n");
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::size_t sent = 0; sent < lossy.size() && !server.stopping();) {
+      const std::chrono::duration<double> d = std::chrono::steady_clock::now() - t0;
+      const auto want = std::min(lossy.size(), static_cast<std::size_t>(d.count() * 3 * byte_rate));
+      if (want > sent && !Server::send_all(fd, std::string_view(lossy).substr(sent, want - sent)))
+        break;
+      sent = std::max(sent, want);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return Server::After::close;
+  });
+  const fs::path log = dir_ / "lossy.jsonl";
+  Daemon d({"--foreground", "--index", (dir_ / "index").string(), "--source",
+            "feed=" + server.url("/feed.ts") + "#stall_s=5", "--jsonl", log.string()});
+  EXPECT_TRUE(wait_for([&] { return !of_type(read_events(log), "source_down", "feed").empty(); },
+                       std::chrono::seconds(90)))
+      << "the feed's end was not reported";
+  d.signal(SIGTERM);
+  EXPECT_EQ(d.wait(std::chrono::seconds(20)), 0);
+
+  const auto events = read_events(log);
+  const auto ends = of_type(events, "airing_end", "feed");
+  for (const Truth& t : truth) {
+    SCOPED_TRACE(t.title);
+    std::vector<json> plays;
+    for (const json& e : ends)
+      if (e["title"] == t.title) plays.push_back(e);
+    ASSERT_EQ(plays.size(), 1u) << "one airing per play";
+    const json& e = plays[0];
+    std::printf("  %s %.3f-%.3f s (truth %.3f-%.3f), %.3f s aired, speed %.4f\n", t.title.c_str(),
+                e["start_pos_s"].get<double>(), e["end_pos_s"].get<double>(), t.start_s, t.end_s,
+                e["duration_s"].get<double>(), e["speed"].get<double>());
+    EXPECT_NEAR(e["start_pos_s"].get<double>(), t.start_s, kTolerance);
+    EXPECT_NEAR(e["end_pos_s"].get<double>(), t.end_s, kEndBound);
+    EXPECT_NEAR(e["speed"].get<double>(), 1.0, 0.005);
+  }
+  EXPECT_EQ(ends.size(), truth.size()) << "nothing else";
+  double lost = 0;
+  for (const json& e : of_type(events, "stream_damage", "feed")) lost += e["lost_s"].get<double>();
+  std::printf("  reported lost: %.3f s\n", lost);
+  EXPECT_GT(lost, 3.2);
+  EXPECT_LT(lost, 4.2);
+  EXPECT_TRUE(of_type(events, "silence_start", "feed").empty()) << "the interruption is no silence";
 }
 
 TEST_F(Aircheckd, CheckConfigAndExitCodes) {
